@@ -1,0 +1,35 @@
+//! Actions that do not touch AWS: operator approval and log lines.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Action;
+
+/// Ask the operator to approve before the run goes on. Output: `approved: true|false`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approve {
+    /// The question shown to the operator.
+    pub prompt: String,
+}
+
+impl Action for Approve {
+    const NAME: &'static str = "core.approve";
+    const SUMMARY: &'static str = "ask the operator to approve before going on";
+    const CALLS: &'static [&'static str] = &[];
+    const PERMISSIONS: &'static [&'static str] = &[];
+}
+
+/// Write a line to the run's log and journal.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub message: String,
+}
+
+impl Action for Log {
+    const NAME: &'static str = "core.log";
+    const SUMMARY: &'static str = "write a message to the run's log and journal";
+    const CALLS: &'static [&'static str] = &[];
+    const PERMISSIONS: &'static [&'static str] = &[];
+}

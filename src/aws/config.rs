@@ -1,0 +1,73 @@
+//! SDK configuration from the standard chain (environment, profiles, SSO, IMDS/ECS), with the
+//! command line's `--profile`, `--region` and `--endpoint-url` on top, standard retries and
+//! explicit timeouts (the SDK sets none by default, so a black-holed endpoint would hang a
+//! containment step forever).
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// Attempts per API call made by the SDK itself (standard mode: exponential backoff with
+/// jitter, throttling and transient errors only). Step-level `retry` comes on top.
+pub const SDK_MAX_ATTEMPTS: u32 = 3;
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// One HTTP attempt.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// One API call including the SDK's retries.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The command line's say in the configuration; unset fields fall back to the standard chain.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    /// Also read from `AWS_ENDPOINT_URL` by the SDK itself when not given.
+    pub endpoint_url: Option<String>,
+}
+
+pub async fn load_sdk_config(options: &AwsOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(SDK_MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        );
+    if let Some(profile) = &options.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(region) = &options.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &options.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// One client per service, shared by every step of a run (clients are cheap to clone and
+/// pool their connections).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig) -> Clients {
+        Clients {
+            ec2: aws_sdk_ec2::Client::new(config),
+            iam: aws_sdk_iam::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            cloudformation: aws_sdk_cloudformation::Client::new(config),
+            sts: aws_sdk_sts::Client::new(config),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The plan: a runbook with its parameters, rendered as far as possible before run time.
+//! Pure and offline — no credentials, no network. `plan` prints it as a tabletop script;
+//! the engine and drills use the same resolution.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::actions;
+use crate::redact::Redactor;
+use crate::runbook::params::{self, ParamValues};
+use crate::runbook::{LoadedRunbook, OnFailure, duration};
+use crate::template::{self, Engine};
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub runbook: String,
+    pub description: Option<String>,
+    pub path: String,
+    pub sha256: String,
+    /// Parameter values, sensitive ones redacted.
+    pub parameters: ParamValues,
+    pub steps: Vec<PlannedStep>,
+    /// Every IAM permission the plan needs, sorted.
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedStep {
+    pub number: usize,
+    pub id: String,
+    pub action: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The rendered input; values that depend on earlier steps stay as their template.
+    pub input: Value,
+    /// The `when` condition: its rendered value, or the template when it depends on a step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    pub attempts: u32,
+    pub on_failure: OnFailure,
+    /// Set for decision points: what the operator is asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    pub calls: Vec<String>,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{}", .0.join("\n"))]
+    Params(Vec<String>),
+    #[error("step `{step}`: {message}")]
+    Render { step: String, message: String },
+}
+
+/// The template context a run starts with.
+pub fn base_context(params: &ParamValues, event: Option<&Value>, run: Value) -> Value {
+    json!({
+        "params": params,
+        "steps": {},
+        "event": event.cloned().unwrap_or(Value::Null),
+        "run": run,
+    })
+}
+
+pub fn build(
+    loaded: &LoadedRunbook,
+    given: &[(String, String)],
+    event: Option<&Value>,
+) -> Result<Plan, PlanError> {
+    let runbook = &loaded.runbook;
+    let engine = Engine::new();
+    let values = params::resolve(runbook, given, None, &engine).map_err(PlanError::Params)?;
+    let redactor = Redactor::for_params(runbook, &values);
+    let context = base_context(&values, event, json!({"mode": "plan"}));
+    // What cannot be known before the run: step outputs, the item of a fan-out, the run's id
+    // and start, and the event when none was given.
+    let mut deferred = vec!["steps", "item", "run"];
+    if event.is_none() {
+        deferred.push("event");
+    }
+    let render = |step: &str, value: &Value| -> Result<Value, PlanError> {
+        render_partial(&engine, value, &context, &deferred).map_err(|message| PlanError::Render {
+            step: step.to_owned(),
+            message: redactor.redact(&message),
+        })
+    };
+
+    let mut steps = Vec::new();
+    let mut all_permissions = std::collections::BTreeSet::new();
+    for (index, step) in runbook.steps.iter().enumerate() {
+        let info = actions::find(&step.action).expect("validated runbooks name known actions");
+        let input = render(
+            &step.id,
+            &serde_json::to_value(&step.input).unwrap_or_default(),
+        )?;
+        let when = step
+            .when
+            .as_ref()
+            .map(|w| render(&step.id, &Value::String(w.clone())))
+            .transpose()?;
+        let for_each = step
+            .for_each
+            .as_ref()
+            .map(|f| render(&step.id, f))
+            .transpose()?;
+        let decision = info.decision.then(|| {
+            input
+                .get("prompt")
+                .and_then(Value::as_str)
+                .unwrap_or("approve?")
+                .to_owned()
+        });
+        all_permissions.extend(info.permissions.iter().map(|p| p.to_string()));
+        steps.push(PlannedStep {
+            number: index + 1,
+            id: step.id.clone(),
+            action: step.action.clone(),
+            summary: info.summary.to_owned(),
+            description: step.description.clone(),
+            input: redactor.redact_value(&input),
+            when: when.map(|w| redactor.redact_value(&w)),
+            for_each: for_each.map(|f| redactor.redact_value(&f)),
+            concurrency: step.for_each.as_ref().map(|_| {
+                step.concurrency
+                    .unwrap_or(crate::runbook::model::DEFAULT_CONCURRENCY)
+            }),
+            timeout: step
+                .timeout
+                .as_deref()
+                .and_then(|t| duration::parse(t).ok())
+                .map(duration::format),
+            attempts: step.retry.as_ref().map_or(1, |r| r.attempts),
+            on_failure: step.on_failure,
+            decision: decision.map(|d| redactor.redact(&d)),
+            calls: info.calls.iter().map(|c| c.to_string()).collect(),
+            permissions: info.permissions.iter().map(|p| p.to_string()).collect(),
+        });
+    }
+    Ok(Plan {
+        runbook: runbook.name.clone(),
+        description: runbook.description.clone(),
+        path: loaded.path.display().to_string(),
+        sha256: loaded.sha256.clone(),
+        parameters: Redactor::params_for_display(runbook, &values),
+        steps,
+        permissions: all_permissions.into_iter().collect(),
+    })
+}
+
+/// Renders what can be rendered; a string that reads a deferred root stays as written.
+fn render_partial(
+    engine: &Engine,
+    value: &Value,
+    context: &Value,
+    deferred: &[&str],
+) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(text) if template::is_template(text) => {
+            let analysis = template::analyze(text).map_err(|e| e.to_string())?;
+            let reads_deferred =
+                |a: &template::Analysis| a.references.iter().any(|r| deferred.contains(&r.root()));
+            if !reads_deferred(&analysis) {
+                engine
+                    .render_value(text, context)
+                    .map_err(|e| e.to_string())?
+            } else if analysis.single_path.is_some() || text.contains("{{#") {
+                value.clone()
+            } else {
+                // Mixed text: render each `{{…}}` that can be rendered, keep the others.
+                let mut out = String::new();
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find("{{") {
+                    let Some(len) = rest[start..].find("}}").map(|i| i + 2) else {
+                        break;
+                    };
+                    out.push_str(&rest[..start]);
+                    let token = &rest[start..start + len];
+                    let token_analysis = template::analyze(token).map_err(|e| e.to_string())?;
+                    if reads_deferred(&token_analysis) {
+                        out.push_str(token);
+                    } else {
+                        out.push_str(
+                            &engine
+                                .render_string(token, context)
+                                .map_err(|e| e.to_string())?,
+                        );
+                    }
+                    rest = &rest[start + len..];
+                }
+                out.push_str(rest);
+                Value::String(out)
+            }
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_partial(engine, v, context, deferred))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_partial(engine, v, context, deferred)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}

@@ -1,0 +1,165 @@
+//! The runbook format, version 1, as typed Rust. The JSON Schema that `firebreak schema`
+//! prints is derived from these types, and the loader checks documents against that schema
+//! before they are converted into them, so the types and the schema cannot drift apart.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A declarative incident-response runbook.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    /// Format version; this firebreak reads version 1.
+    pub version: u32,
+    /// Short machine-friendly name, e.g. `ec2-instance-compromise`.
+    pub name: String,
+    /// What the runbook is for, shown by `plan` and in reports.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Inputs of the runbook, given with `-p key=value` or extracted from an event.
+    #[serde(default)]
+    pub parameters: IndexMap<String, Parameter>,
+    /// Event matching for automatic containment.
+    #[serde(default)]
+    pub triggers: Vec<Value>,
+    /// Safety interlocks.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The steps, run in order.
+    pub steps: Vec<Step>,
+}
+
+/// The type of a parameter's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    String,
+    Integer,
+    Boolean,
+    /// A list of strings; on the command line `-p ids=a,b,c`.
+    List,
+}
+
+impl ParamType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Boolean => "boolean",
+            ParamType::List => "list",
+        }
+    }
+}
+
+/// One runbook input.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    /// Regular expression every value (every element, for lists) must match in full.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Makes the parameter optional. May be a template over `run.*`, e.g. `{{run.id}}`.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// Never printed, journaled or logged.
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+impl Parameter {
+    pub fn required(&self) -> bool {
+        self.default.is_none()
+    }
+}
+
+/// Safety interlocks, enforced before any change.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The most distinct target resources one run may act on.
+    #[serde(default = "default_max_targets")]
+    #[schemars(range(min = 1))]
+    pub max_targets: u32,
+    /// Targets carrying one of these tag keys are refused.
+    #[serde(default = "default_protected_tags")]
+    pub protected_tags: Vec<String>,
+}
+
+fn default_max_targets() -> u32 {
+    10
+}
+
+fn default_protected_tags() -> Vec<String> {
+    vec!["firebreak:protected".to_string()]
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_targets: default_max_targets(),
+            protected_tags: default_protected_tags(),
+        }
+    }
+}
+
+/// What happens to the run when a step fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Stop the run; later steps do not run.
+    #[default]
+    Abort,
+    /// Record the failure and go on; the run still ends `failed`.
+    Continue,
+}
+
+/// Retry policy; only throttling, transient and timeout errors are retried.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Total attempts, including the first.
+    #[schemars(range(min = 1, max = 20))]
+    pub attempts: u32,
+}
+
+/// One step of a runbook.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Unique within the runbook; later steps refer to it as `steps.<id>.outputs`.
+    pub id: String,
+    /// The action to run, e.g. `ec2.isolate_instance`.
+    pub action: String,
+    /// Free text shown by `plan` and in reports.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The action's input; strings may be templates.
+    #[serde(default, rename = "with")]
+    pub input: IndexMap<String, Value>,
+    /// Run the step only when this template renders truthy.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Fan out over a list: a template (`{{params.instance_ids}}`) or a literal list.
+    #[serde(default)]
+    pub for_each: Option<Value>,
+    /// Items in flight at once for `for_each` (default 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1000))]
+    pub concurrency: Option<u32>,
+    /// Bound on the whole step including waits, e.g. `30s`, `10m`, `2h`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    #[serde(default)]
+    pub on_failure: OnFailure,
+}
+
+/// Items in flight at once when a `for_each` step gives no `concurrency`.
+pub const DEFAULT_CONCURRENCY: u32 = 10;
