@@ -19,6 +19,8 @@ pub mod aws;
 pub mod cli;
 pub mod diagnostic;
 pub mod event;
+pub mod journal;
+pub mod lock;
 pub mod plan;
 pub mod redact;
 pub mod runbook;

@@ -1,0 +1,62 @@
+//! The run journal: an append-only, hash-chained JSON Lines file, the durable record of what a
+//! run did and the basis for resuming it after a crash.
+//!
+//! Each line is one record with its fields in a fixed order: `seq` (1, 2, …), `ts` (RFC 3339
+//! UTC, milliseconds), `run_id`, `type`, the caller's payload fields, `prev`, and `hash` last.
+//! `prev` is H(the previous line's bytes) — 64 zeros for the first record — and `hash` is H(the
+//! line's bytes as written without `hash`), so any edit, deletion, insertion or reordering
+//! breaks the chain at the first affected line. H is SHA-256, or HMAC-SHA-256 with a key
+//! ([`ChainKey`]) so that only key holders can write records that verify; the caller declares
+//! which in the first record's payload (`"chain": "sha256" | "hmac-sha256"`).
+//!
+//! The engine writes through [`JournalSink`] only, so a non-file backend can replace
+//! [`FileJournal`] later.
+//!
+//! Files: [`chain`] (the hash), `record` (one line), `writer` (appending), `resume` (reopening
+//! after a crash), `scan` (walking the chain), `read` (reading and verifying).
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+pub mod chain;
+mod error;
+mod read;
+mod record;
+mod resume;
+mod scan;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use chain::ChainKey;
+pub use error::JournalError;
+pub use read::{Problem, ProblemKind, Verification, read_records, verify};
+pub use record::RESERVED;
+pub use resume::{Resumed, TornTail};
+pub use scan::RUN_FINISHED;
+pub use writer::FileJournal;
+
+/// Where the engine writes its records. Implementations must make a record durable before
+/// `append` returns: the engine performs the side effect it describes right after.
+pub trait JournalSink: Send + Sync {
+    /// Appends a record of type `kind`. Payload keys named like the envelope fields
+    /// ([`RESERVED`]) are rejected.
+    fn append(
+        &self,
+        kind: &str,
+        payload: Map<String, Value>,
+    ) -> Result<AppendedRecord, JournalError>;
+
+    /// The file behind the journal, when there is one (for messages and `verify`).
+    fn path(&self) -> Option<&Path>;
+}
+
+/// What was written, so the caller can refer to the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendedRecord {
+    pub seq: u64,
+    pub ts: String,
+    pub hash: String,
+}
