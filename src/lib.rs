@@ -10,6 +10,7 @@
 //! - [`template`] — strict Handlebars with typed single-expression rendering
 //! - [`plan`] — runbook + parameters → rendered steps, calls, permissions
 //! - [`actions`] — the closed catalogue of actions
+//! - [`engine`] — runs and resumes runbooks, journaling every step and call
 //! - [`aws`] — SDK configuration and error classification
 //! - [`schema`] — the JSON Schema of the format
 //! - [`redact`] — keeping secrets out of output
@@ -18,6 +19,7 @@ pub mod actions;
 pub mod aws;
 pub mod cli;
 pub mod diagnostic;
+pub mod engine;
 pub mod event;
 pub mod journal;
 pub mod lock;

@@ -2,8 +2,10 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use super::Action;
+use super::{Action, ActionError, Execute};
+use crate::engine::StepContext;
 
 /// Ask the operator to approve before the run goes on. Output: `approved: true|false`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -20,6 +22,20 @@ impl Action for Approve {
     const PERMISSIONS: &'static [&'static str] = &[];
 }
 
+impl Execute for Approve {
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        let decision = ctx.approve(&self.prompt).await?;
+        if decision.refused {
+            return Err(ActionError::Refused(format!(
+                "approval \"{}\" denied: {}",
+                ctx.redact(&self.prompt),
+                decision.by
+            )));
+        }
+        Ok(json!({ "approved": decision.approved, "by": decision.by }))
+    }
+}
+
 /// Write a line to the run's log and journal.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,4 +48,12 @@ impl Action for Log {
     const SUMMARY: &'static str = "write a message to the run's log and journal";
     const CALLS: &'static [&'static str] = &[];
     const PERMISSIONS: &'static [&'static str] = &[];
+}
+
+impl Execute for Log {
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        let message = ctx.redact(&self.message);
+        tracing::info!(step = %ctx.step_id, "{message}");
+        Ok(json!({ "message": message }))
+    }
 }

@@ -3,10 +3,17 @@
 //! `validate`, `plan`, `schema` and (later) the engine all read the same declarations.
 
 pub mod core;
+mod error;
+
+use std::future::Future;
 
 use schemars::{JsonSchema, Schema};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+pub use error::ActionError;
+
+use crate::engine::StepContext;
 
 /// What every action declares about itself.
 pub trait Action: DeserializeOwned + JsonSchema {
@@ -18,6 +25,13 @@ pub trait Action: DeserializeOwned + JsonSchema {
     const CALLS: &'static [&'static str];
     /// The IAM permissions it needs (feeds `policy` and the dry-run preflight).
     const PERMISSIONS: &'static [&'static str];
+}
+
+/// How an action runs. Implementations must be idempotent: the engine runs a step again after a
+/// crash, with the same idempotency key (`ctx.idempotency_key`).
+pub trait Execute {
+    fn execute(&self, ctx: &StepContext)
+    -> impl Future<Output = Result<Value, ActionError>> + Send;
 }
 
 /// A catalogue entry: an action's declarations without its type.
@@ -68,6 +82,13 @@ macro_rules! catalogue {
                         .map_err(|e| InputError::Invalid { action: name.to_owned(), message: e.to_string() });
                 })*
                 Err(InputError::UnknownAction(name.to_owned()))
+            }
+
+            /// Runs the action; outputs are a JSON object.
+            pub async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+                match self {
+                    $(ActionInput::$variant(input) => Execute::execute(input, ctx).await,)*
+                }
             }
 
             pub fn name(&self) -> &'static str {

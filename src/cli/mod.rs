@@ -1,8 +1,10 @@
 //! The command line: argument parsing, logging setup, exit codes. Each command lives in its
 //! own file and returns an [`Exit`].
 
+mod journal;
 mod logging;
 mod plan;
+mod run;
 mod schema;
 mod validate;
 
@@ -110,9 +112,96 @@ Needs no credentials and no network. Values that depend on an earlier step's out
 as that reference; sensitive parameters print as [redacted]."
     )]
     Plan(PlanArgs),
+    /// Run a runbook: every step and AWS call is journaled; exit 0/1/2/3/130
+    #[command(
+        after_help = "Examples:\n  firebreak run runbooks/incident-kickoff.yaml -p summary=\"miner on web-1\" --yes\n  \
+firebreak run runbooks/incident-kickoff.yaml -p summary=drill --dry-run --output json\n\n\
+Prints the run id and journal path when it starts and ends. Approvals (core.approve) are asked on a \
+terminal; --yes approves them (journaled as approved by flag); with neither the run is refused (exit 3). \
+Ctrl-C finishes the step in flight, journals the interruption and exits 130; `firebreak resume` carries on."
+    )]
+    Run(RunArgs),
+    /// Carry on an interrupted or crashed run from its journal
+    #[command(
+        after_help = "Examples:\n  firebreak resume 20261128T100127Z-3f9a2c\n  firebreak resume ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl --yes\n\n\
+Finished steps are not run again (their outputs come from the journal); the step that was in flight runs \
+again with the same idempotency key. Sensitive parameters are never journaled: give them again with -p."
+    )]
+    Resume(ResumeArgs),
+    /// Check or read a run's journal
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// Print the JSON Schema of the runbook format (for editors' YAML plugins)
     #[command(after_help = "Example:\n  firebreak schema > runbook.schema.json")]
     Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// A parameter value; repeat for each. Lists are comma-separated: -p ids=i-1,i-2
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_assignment)]
+    pub params: Vec<(String, String)>,
+    /// The triggering event (JSON), readable as `event.*` in templates
+    #[arg(long, value_name = "FILE")]
+    pub event: Option<PathBuf>,
+    /// A drill: change nothing; approvals are recorded as decision points, not asked
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Approve every `core.approve` step (journaled as approved by flag)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where journals and locks live [default: $FIREBREAK_JOURNAL_DIR, else $XDG_STATE_HOME/firebreak/runs, else ~/.local/state/firebreak/runs]
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    /// Take over locks left by a crashed run of another id (journaled)
+    #[arg(long)]
+    pub force_unlock: bool,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// A run id (looked up in the journal directory) or a journal's path
+    #[arg(value_name = "RUN_ID|JOURNAL_PATH")]
+    pub run: String,
+    /// Sensitive parameters again (they are never journaled)
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_assignment)]
+    pub params: Vec<(String, String)>,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    #[arg(long)]
+    pub force_unlock: bool,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Recompute the hash chain; exit 0 intact and complete, 1 intact but incomplete, 2 tampered or torn
+    #[command(
+        after_help = "Example:\n  firebreak journal verify ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl\n\n\
+With FIREBREAK_JOURNAL_KEY set the chain is checked as HMAC-SHA-256 with that key."
+    )]
+    Verify {
+        #[arg(value_name = "JOURNAL_PATH")]
+        journal: PathBuf,
+    },
+    /// A readable timeline of a run (or its records as JSON)
+    #[command(
+        after_help = "Example:\n  firebreak journal show ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl"
+    )]
+    Show {
+        #[arg(value_name = "JOURNAL_PATH")]
+        journal: PathBuf,
+        #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+        output: OutputFormat,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +233,9 @@ pub fn main() -> std::process::ExitCode {
     let exit = match &cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Run(args) => run::run(args, &cli.global),
+        Command::Resume(args) => run::resume(args, &cli.global),
+        Command::Journal(command) => journal::run(command),
         Command::Schema => schema::run(),
     };
     std::process::ExitCode::from(exit as u8)

@@ -1,0 +1,62 @@
+//! How an action fails, in the terms the engine decides on (retry or not, refused or failed).
+
+use crate::aws::{AwsError, ErrorClass};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// An AWS call failed; its class decides retries.
+    #[error(transparent)]
+    Aws(#[from] Box<AwsError>),
+    /// A safety interlock said no (approval denied, protected resource…): the run is refused.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The step's `timeout` ran out (the message names it).
+    #[error("{0}")]
+    TimedOut(String),
+    /// Anything else; not retried.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<AwsError> for ActionError {
+    fn from(error: AwsError) -> Self {
+        ActionError::Aws(Box::new(error))
+    }
+}
+
+impl ActionError {
+    /// The class as journaled: an AWS error class, `refused` or `failed`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ActionError::Aws(e) => e.class.as_str(),
+            ActionError::Refused(_) => "refused",
+            ActionError::TimedOut(_) => "timeout",
+            ActionError::Failed(_) => "failed",
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ActionError::Aws(e) if e.class.is_retryable())
+    }
+
+    pub fn aws_class(&self) -> Option<ErrorClass> {
+        match self {
+            ActionError::Aws(e) => Some(e.class),
+            _ => None,
+        }
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ActionError::Aws(e) => e.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ActionError::Aws(e) => e.request_id.as_deref(),
+            _ => None,
+        }
+    }
+}

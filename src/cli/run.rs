@@ -1,0 +1,164 @@
+//! `firebreak run` and `firebreak resume`: the engine behind a terminal.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{Exit, GlobalArgs, OutputFormat, ResumeArgs, RunArgs};
+use crate::engine::{self, Approvals, EngineError, Mode, RunOutcome, RunStatus, Settings};
+use crate::{event, runbook};
+
+/// `--journal-dir`, else `FIREBREAK_JOURNAL_DIR`, else `$XDG_STATE_HOME/firebreak/runs`, else
+/// `~/.local/state/firebreak/runs`.
+pub fn journal_dir(flag: Option<&PathBuf>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.clone();
+    }
+    if let Some(dir) = std::env::var_os("FIREBREAK_JOURNAL_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into()))
+                .join(".local/state")
+        });
+    state.join("firebreak/runs")
+}
+
+/// The journal's HMAC key, when `FIREBREAK_JOURNAL_KEY` is set.
+pub fn journal_key() -> Option<Vec<u8>> {
+    std::env::var("FIREBREAK_JOURNAL_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(String::into_bytes)
+}
+
+fn settings(global: &GlobalArgs, dir: Option<&PathBuf>, yes: bool, force: bool) -> Settings {
+    Settings {
+        journal_dir: journal_dir(dir),
+        approvals: Approvals::from_flags(yes),
+        force_unlock: force,
+        aws: global.aws_options(),
+        journal_key: journal_key(),
+        interrupted: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
+}
+
+/// Ctrl-C once: finish the call in flight, journal the interruption, exit 130. Twice: now.
+fn watch_interrupts(flag: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("firebreak: interrupted again; stopping now");
+                std::process::exit(Exit::Interrupted as i32);
+            }
+            eprintln!(
+                "firebreak: interrupt received; finishing the step in flight (Ctrl-C again to stop now)"
+            );
+        }
+    });
+}
+
+pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
+    let loaded = match runbook::load(&args.file) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{error}");
+            return Exit::Invalid;
+        }
+    };
+    let event = match args.event.as_deref().map(event::read).transpose() {
+        Ok(event) => event,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Invalid;
+        }
+    };
+    let settings = settings(
+        global,
+        args.journal_dir.as_ref(),
+        args.yes,
+        args.force_unlock,
+    );
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Live
+    };
+    let result = runtime().block_on(async {
+        watch_interrupts(settings.interrupted.clone());
+        engine::start(loaded, &args.params, event, mode, &settings).await
+    });
+    report(result, args.output)
+}
+
+pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
+    let settings = settings(
+        global,
+        args.journal_dir.as_ref(),
+        args.yes,
+        args.force_unlock,
+    );
+    let result = runtime().block_on(async {
+        watch_interrupts(settings.interrupted.clone());
+        engine::resume(&args.run, &args.params, &settings).await
+    });
+    report(result, args.output)
+}
+
+fn report(result: Result<RunOutcome, EngineError>, output: OutputFormat) -> Exit {
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(EngineError::Invalid(message)) => {
+            for line in message.lines() {
+                eprintln!("error: {line}");
+            }
+            return Exit::Invalid;
+        }
+        Err(EngineError::Refused(message)) => {
+            eprintln!("firebreak: {message}");
+            return Exit::Refused;
+        }
+        Err(other) => {
+            eprintln!("error: {other}");
+            return Exit::StepFailed;
+        }
+    };
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).expect("an outcome serializes")
+        ),
+        OutputFormat::Text => {
+            for step in &outcome.steps {
+                println!(
+                    "{:<10} {}",
+                    format!("{:?}", step.status).to_lowercase(),
+                    step.id
+                );
+            }
+            println!(
+                "run {} {} ({}) — journal {}",
+                outcome.run_id,
+                outcome.status.as_str(),
+                outcome.mode.as_str(),
+                outcome.journal.display()
+            );
+        }
+    }
+    match outcome.status {
+        RunStatus::Succeeded => Exit::Ok,
+        RunStatus::Failed => Exit::StepFailed,
+        RunStatus::Refused => Exit::Refused,
+        RunStatus::Interrupted => Exit::Interrupted,
+    }
+}

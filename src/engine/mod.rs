@@ -1,0 +1,132 @@
+//! The engine: runs a runbook's steps in order, journaling every step and AWS call before the
+//! next side effect, and resumes a run from its journal after a crash.
+//!
+//! "Run a runbook" is a library call ([`start`], [`resume`]) that takes its inputs and settings
+//! and assumes no terminal and no single process per run, so workers (SQS, Lambda) can call it
+//! the same way the CLI does.
+
+mod approval;
+mod context;
+mod executor;
+pub mod fault;
+mod identity;
+mod replay;
+mod retry;
+mod run_id;
+mod targets;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use approval::{Approvals, Decision};
+pub use context::StepContext;
+pub use executor::{resume, start};
+pub use identity::host;
+pub use targets::target_resources;
+
+use crate::aws::AwsOptions;
+
+/// Live changes things; a dry run (drill) must not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Live,
+    DryRun,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::DryRun => "dry-run",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    Refused,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Refused => "refused",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+/// One step's result, as `run --output json` prints it. For a `for_each` step, `outputs` is
+/// the list of per-item results in item order, each `{"item": …, "status": …, "outputs": …}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepSummary {
+    pub id: String,
+    pub status: StepStatus,
+    pub outputs: Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub mode: Mode,
+    pub journal: PathBuf,
+    pub steps: Vec<StepSummary>,
+}
+
+/// How a run is carried out, independent of what it runs.
+#[derive(Clone)]
+pub struct Settings {
+    pub journal_dir: PathBuf,
+    pub approvals: Approvals,
+    /// Take over a crashed foreign run's locks (journaled).
+    pub force_unlock: bool,
+    pub aws: AwsOptions,
+    /// Keys the journal's hash chain (HMAC-SHA-256) when set.
+    pub journal_key: Option<Vec<u8>>,
+    /// Set by Ctrl-C: the step in flight finishes, then the run stops (exit 130).
+    pub interrupted: Arc<AtomicBool>,
+}
+
+/// Why a run could not start or go on (as opposed to a step failing).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Bad input: parameters, runbook, journal to resume (exit 2).
+    #[error("{0}")]
+    Invalid(String),
+    /// Refused by a safety interlock before anything changed (exit 3).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error("failed to {action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `<dir>/<run-id>.jsonl`
+pub fn journal_path(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join(format!("{run_id}.jsonl"))
+}

@@ -1,0 +1,98 @@
+//! The resources a run acts on, for locks and (later) the `max_targets` interlock: the values of
+//! parameters that steps use and that look like AWS resource ids.
+
+use std::collections::BTreeSet;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::runbook::Runbook;
+use crate::runbook::params::ParamValues;
+use crate::template;
+
+/// Instance, volume, snapshot, ENI, security group, address, VPC and subnet ids, access keys,
+/// and ARNs.
+const RESOURCE_ID: &str = r"^((i|vol|snap|eni|sg|eipalloc|eipassoc|vpc|subnet|ami)-[0-9a-f]{8,17}|(AKIA|ASIA)[A-Z0-9]{16}|arn:aws[a-z-]*:.+)$";
+
+pub fn target_resources(runbook: &Runbook, params: &ParamValues) -> Vec<String> {
+    let id = Regex::new(RESOURCE_ID).expect("static regex");
+    let mut used = BTreeSet::new();
+    for step in &runbook.steps {
+        let mut strings = Vec::new();
+        collect_strings(
+            &serde_json::to_value(&step.input).unwrap_or_default(),
+            &mut strings,
+        );
+        if let Some(for_each) = &step.for_each {
+            collect_strings(for_each, &mut strings);
+        }
+        strings.extend(step.when.iter().cloned());
+        for text in strings {
+            if let Ok(analysis) = template::analyze(&text) {
+                for reference in analysis.references {
+                    if reference.root() == "params"
+                        && let Some(name) = reference.segments.get(1)
+                    {
+                        used.insert(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut targets = BTreeSet::new();
+    for name in used {
+        match params.get(&name) {
+            Some(Value::String(s)) if id.is_match(s) => {
+                targets.insert(s.clone());
+            }
+            Some(Value::Array(items)) => {
+                for item in items.iter().filter_map(Value::as_str) {
+                    if id.is_match(item) {
+                        targets.insert(item.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    targets.into_iter().collect()
+}
+
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runbook::load::from_str;
+    use serde_json::json;
+
+    #[test]
+    fn only_used_parameters_that_look_like_resources() {
+        let runbook = from_str(
+            "version: 1\nname: t\nparameters:\n  a: { type: string }\n  ids: { type: list }\n  unused: { type: string }\n  case: { type: string }\nsteps:\n  - id: s\n    action: core.log\n    for_each: \"{{params.ids}}\"\n    with: { message: \"{{params.a}} {{params.case}} {{item}}\" }\n",
+        )
+        .unwrap();
+        let params: ParamValues = [
+            ("a".to_string(), json!("i-0123456789abcdef0")),
+            (
+                "ids".to_string(),
+                json!(["vol-0123456789abcdef0", "not-a-resource"]),
+            ),
+            ("unused".to_string(), json!("i-0fedcba9876543210")),
+            ("case".to_string(), json!("case-1")),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            target_resources(&runbook, &params),
+            ["i-0123456789abcdef0", "vol-0123456789abcdef0"]
+        );
+    }
+}

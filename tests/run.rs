@@ -1,0 +1,374 @@
+//! `firebreak run` and `resume` end to end: the built binary against moto, journals checked.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{firebreak, moto};
+use serde_json::Value;
+
+const CANARY: &str = "CANARY-tok-7d41e9";
+
+fn cmd(journal_dir: &Path) -> Command {
+    let mut command = firebreak();
+    command
+        .envs(moto::env())
+        .env("FIREBREAK_JOURNAL_DIR", journal_dir);
+    command
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ran(command: &mut Command) -> Ran {
+    let out = command.output().expect("firebreak runs");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn four_steps(dir: &Path) -> Command {
+    let mut command = cmd(dir);
+    command.args([
+        "run",
+        "tests/fixtures/engine/four-steps.yaml",
+        "-p",
+        "instance_ids=i-0123456789abcdef0,i-0fedcba9876543210,i-00000000000000001",
+        "-p",
+        &format!("api_token={CANARY}"),
+        "--output",
+        "json",
+    ]);
+    command
+}
+
+fn records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["type"] == kind).collect()
+}
+
+fn verify(path: &Path) -> Ran {
+    ran(firebreak().args(["journal", "verify"]).arg(path))
+}
+
+#[test]
+fn a_run_journals_every_step_and_verifies() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let run = ran(four_steps(dir.path()).arg("--yes"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let outcome: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(outcome["status"], "succeeded");
+    assert_eq!(outcome["mode"], "live");
+    let ids: Vec<&str> = outcome["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["declare", "each", "approve", "after"]);
+    // Fan-out outputs are per item, in item order.
+    let items: Vec<&str> = outcome["steps"][1]["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        items,
+        [
+            "i-0123456789abcdef0",
+            "i-0fedcba9876543210",
+            "i-00000000000000001"
+        ]
+    );
+    assert_eq!(outcome["steps"][2]["outputs"]["approved"], true);
+    assert_eq!(
+        outcome["steps"][3]["outputs"]["message"],
+        "approved by flag (--yes)"
+    );
+
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+    let run_id = outcome["run_id"].as_str().unwrap();
+    assert_eq!(journal, dir.path().join(format!("{run_id}.jsonl")));
+    assert!(
+        run.stderr.contains(&format!("run {run_id} started")),
+        "{}",
+        run.stderr
+    );
+    let records = records(&journal);
+    let first = &records[0];
+    assert_eq!(first["type"], "run_started");
+    assert_eq!(first["caller"]["account"], "123456789012");
+    assert_eq!(first["parameters"]["api_token"], "[redacted]");
+    assert_eq!(first["runbook"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(of_type(&records, "item_succeeded").len(), 3);
+    let approval = of_type(&records, "approval");
+    assert_eq!(approval.len(), 1);
+    assert_eq!(approval[0]["by"], "flag (--yes)");
+    assert_eq!(records.last().unwrap()["type"], "run_finished");
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(record["seq"], (i + 1) as u64);
+        assert_eq!(record["run_id"], run_id);
+    }
+    let verified = verify(&journal);
+    assert_eq!(verified.code, 0, "{}", verified.stdout);
+    assert!(
+        verified
+            .stdout
+            .starts_with(&format!("ok: {} records, head ", records.len())),
+        "{}",
+        verified.stdout
+    );
+
+    let shown = ran(firebreak().args(["journal", "show"]).arg(&journal));
+    assert_eq!(shown.code, 0);
+    for expected in [
+        "▶ declare core.log",
+        "✔ each[2] succeeded",
+        "? approve approval",
+        "run succeeded",
+    ] {
+        assert!(
+            shown.stdout.contains(expected),
+            "missing `{expected}` in\n{}",
+            shown.stdout
+        );
+    }
+}
+
+#[test]
+fn secrets_never_reach_journal_logs_or_output() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let secret_key = "CANARY-secret-access-key-31c9";
+    let session_token = "CANARY-session-token-8b2e";
+    let run = ran(four_steps(dir.path())
+        .env("AWS_SECRET_ACCESS_KEY", secret_key)
+        .env("AWS_SESSION_TOKEN", session_token)
+        .args(["--yes", "-vvv"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let journal = std::fs::read_to_string(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .unwrap(),
+    )
+    .unwrap();
+    for (what, text) in [
+        ("journal", &journal),
+        ("stdout", &run.stdout),
+        ("stderr", &run.stderr),
+    ] {
+        assert!(!text.contains(CANARY), "the canary leaked into {what}");
+        assert!(
+            !text.contains(secret_key),
+            "the secret access key leaked into {what}"
+        );
+        assert!(
+            !text.contains(session_token),
+            "the session token leaked into {what}"
+        );
+    }
+    assert!(
+        journal.contains("declared with token [redacted]"),
+        "{journal}"
+    );
+}
+
+#[test]
+fn approval_without_terminal_or_yes_refuses_with_exit_3() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let run = ran(four_steps(dir.path()).stdin(std::process::Stdio::null()));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(outcome["status"], "refused");
+    let records = records(Path::new(outcome["journal"].as_str().unwrap()));
+    assert_eq!(of_type(&records, "approval")[0]["refused"], true);
+    assert!(
+        of_type(&records, "step_started")
+            .iter()
+            .all(|r| r["step"] != "after")
+    );
+    assert_eq!(records.last().unwrap()["status"], "refused");
+}
+
+#[test]
+fn continue_goes_on_abort_stops_and_exit_is_1() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let run = ran(cmd(dir.path()).args([
+        "run",
+        "tests/fixtures/engine/failures.yaml",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(outcome["status"], "failed");
+    let statuses: Vec<(&str, &str)> = outcome["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("first", "succeeded"),
+            ("tolerated", "failed"),
+            ("skipped", "skipped"),
+            ("fatal", "failed")
+        ]
+    );
+    let records = records(Path::new(outcome["journal"].as_str().unwrap()));
+    let skipped = of_type(&records, "step_skipped");
+    assert_eq!(skipped[0]["rendered"], false);
+    let failed = of_type(&records, "step_failed");
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[0]["continued"], true);
+    assert_eq!(failed[1]["continued"], false);
+    assert!(
+        failed[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("event.detail.missing"),
+        "{}",
+        failed[1]
+    );
+    assert!(!records.iter().any(|r| r["step"] == "never_reached"));
+}
+
+#[test]
+fn a_held_lock_refuses_a_second_run_with_the_holders_id() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let owner = firebreak::lock::LockOwner {
+        run_id: "20261128T000000Z-aaaaaa".into(),
+        pid: std::process::id(),
+        host: firebreak::engine::host(),
+        mode: firebreak::lock::LockMode::Live,
+    };
+    let held = firebreak::lock::acquire(
+        dir.path(),
+        &["i-0fedcba9876543210".to_string()],
+        &owner,
+        firebreak::lock::TakeoverPolicy {
+            resume_of: None,
+            force: false,
+        },
+    )
+    .unwrap();
+    let run = ran(four_steps(dir.path()).args(["--yes", "--force-unlock"]));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("20261128T000000Z-aaaaaa"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !std::fs::read_dir(dir.path()).unwrap().any(|e| e
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "jsonl"))
+    );
+    held.release().unwrap();
+    let run = ran(four_steps(dir.path()).arg("--yes"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn tampering_is_named_and_incomplete_is_not_tampering() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let run = ran(four_steps(dir.path()).arg("--yes"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let write = |name: &str, lines: &[String], newline: bool| -> PathBuf {
+        let path = dir.path().join(name);
+        let mut body = lines.join("\n");
+        if newline {
+            body.push('\n');
+        }
+        std::fs::write(&path, body).unwrap();
+        path
+    };
+    let owned: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+
+    let mut edited = owned.clone();
+    edited[3] = edited[3].replacen("core.log", "core.LOG", 1);
+    let check = verify(&write("edited.jsonl", &edited, true));
+    assert_eq!(check.code, 2);
+    assert!(
+        check.stdout.contains("tampered: line 4"),
+        "{}",
+        check.stdout
+    );
+
+    let mut deleted = owned.clone();
+    deleted.remove(4);
+    let check = verify(&write("deleted.jsonl", &deleted, true));
+    assert_eq!(check.code, 2);
+    assert!(
+        check.stdout.contains("tampered: line 5"),
+        "{}",
+        check.stdout
+    );
+
+    let mut inserted = owned.clone();
+    inserted.insert(2, owned[1].clone());
+    let check = verify(&write("inserted.jsonl", &inserted, true));
+    assert_eq!(check.code, 2);
+    assert!(
+        check.stdout.contains("tampered: line 3"),
+        "{}",
+        check.stdout
+    );
+
+    let mut reordered = owned.clone();
+    reordered.swap(5, 6);
+    let check = verify(&write("reordered.jsonl", &reordered, true));
+    assert_eq!(check.code, 2);
+    assert!(
+        check.stdout.contains("tampered: line 6"),
+        "{}",
+        check.stdout
+    );
+
+    let truncated: Vec<String> = owned[..owned.len() - 2].to_vec();
+    let check = verify(&write("truncated.jsonl", &truncated, true));
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert!(check.stdout.starts_with("incomplete:"), "{}", check.stdout);
+
+    let mut torn = owned.clone();
+    let last = torn.pop().unwrap();
+    torn.push(last[..last.len() / 2].to_owned());
+    let check = verify(&write("torn.jsonl", &torn, false));
+    assert_eq!(check.code, 2);
+    assert!(
+        check
+            .stdout
+            .starts_with(&format!("torn: line {}", owned.len())),
+        "{}",
+        check.stdout
+    );
+}
