@@ -372,3 +372,71 @@ fn tampering_is_named_and_incomplete_is_not_tampering() {
         check.stdout
     );
 }
+
+#[test]
+fn a_step_that_outlives_its_timeout_fails_naming_it() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let run = ran(cmd(dir.path()).args([
+        "run",
+        "tests/fixtures/engine/slow.yaml",
+        "-p",
+        "wait=10ms",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    let records = records(Path::new(outcome["journal"].as_str().unwrap()));
+    let failed = of_type(&records, "step_failed");
+    assert_eq!(failed[0]["step"], "bounded");
+    assert_eq!(failed[0]["class"], "timeout");
+    assert!(
+        failed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s"),
+        "{}",
+        failed[0]
+    );
+}
+
+#[test]
+fn ctrl_c_finishes_the_step_journals_the_interruption_and_resume_carries_on() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let child = cmd(dir.path())
+        .args(["run", "tests/fixtures/engine/slow.yaml", "-p", "wait=2s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let journal = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    let before = records(&journal);
+    // The step in flight finished before the run stopped.
+    assert_eq!(of_type(&before, "step_succeeded")[0]["step"], "pause");
+    assert_eq!(before.last().unwrap()["type"], "run_interrupted");
+    assert!(!before.iter().any(|r| r["step"] == "bounded"));
+    let resumed = ran(cmd(dir.path()).arg("resume").arg(&journal));
+    assert_eq!(resumed.code, 1, "{}", resumed.stderr); // `bounded` times out, as designed
+    let after = records(&journal);
+    assert_eq!(of_type(&after, "step_succeeded").len(), 1, "pause ran once");
+    assert_eq!(of_type(&after, "run_resumed").len(), 1);
+    assert_eq!(verify(&journal).code, 0);
+}

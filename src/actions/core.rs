@@ -57,3 +57,27 @@ impl Execute for Log {
         Ok(json!({ "message": message }))
     }
 }
+
+/// Pause the run, e.g. to let a change propagate. Bounded by the step's `timeout`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    /// How long, e.g. `30s`, `2m`.
+    pub duration: String,
+}
+
+impl Action for Wait {
+    const NAME: &'static str = "core.wait";
+    const SUMMARY: &'static str = "pause for a duration (bounded by the step timeout)";
+    const CALLS: &'static [&'static str] = &[];
+    const PERMISSIONS: &'static [&'static str] = &[];
+}
+
+impl Execute for Wait {
+    async fn execute(&self, _ctx: &StepContext) -> Result<Value, ActionError> {
+        let duration = crate::runbook::duration::parse(&self.duration)
+            .map_err(|e| ActionError::Failed(format!("`duration`: {e}")))?;
+        tokio::time::sleep(duration).await;
+        Ok(json!({ "waited": crate::runbook::duration::format(duration) }))
+    }
+}

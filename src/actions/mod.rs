@@ -103,6 +103,7 @@ macro_rules! catalogue {
 catalogue! {
     CoreApprove => core::Approve, decision = true;
     CoreLog => core::Log;
+    CoreWait => core::Wait;
 }
 
 /// Looks an action up by name.
