@@ -226,6 +226,22 @@ pub struct PlanArgs {
     pub output: OutputFormat,
 }
 
+/// The runbook and optional event of `plan` and `run`; errors are printed, exit 2.
+fn load_inputs(
+    file: &std::path::Path,
+    event: Option<&std::path::Path>,
+) -> Result<(crate::runbook::LoadedRunbook, Option<serde_json::Value>), Exit> {
+    let loaded = crate::runbook::load(file).map_err(|error| {
+        eprintln!("{error}");
+        Exit::Invalid
+    })?;
+    let event = event.map(crate::event::read).transpose().map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Invalid
+    })?;
+    Ok((loaded, event))
+}
+
 /// Parses arguments, runs the command, returns the exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

@@ -6,22 +6,11 @@ use serde_json::Value;
 
 use super::{Exit, OutputFormat, PlanArgs};
 use crate::plan::{self, Plan, PlannedStep};
-use crate::{event, runbook};
 
 pub fn run(args: &PlanArgs) -> Exit {
-    let loaded = match runbook::load(&args.file) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("{error}");
-            return Exit::Invalid;
-        }
-    };
-    let event = match args.event.as_deref().map(event::read).transpose() {
-        Ok(event) => event,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Exit::Invalid;
-        }
+    let (loaded, event) = match super::load_inputs(&args.file, args.event.as_deref()) {
+        Ok(inputs) => inputs,
+        Err(exit) => return exit,
     };
     let plan = match plan::build(&loaded, &args.params, event.as_ref()) {
         Ok(plan) => plan,

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Exit, GlobalArgs, OutputFormat, ResumeArgs, RunArgs};
 use crate::engine::{self, Approvals, EngineError, Mode, RunOutcome, RunStatus, Settings};
-use crate::{event, runbook};
 
 /// `--journal-dir`, else `FIREBREAK_JOURNAL_DIR`, else `$XDG_STATE_HOME/firebreak/runs`, else
 /// `~/.local/state/firebreak/runs`.
@@ -69,19 +68,9 @@ fn watch_interrupts(flag: Arc<AtomicBool>) {
 }
 
 pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
-    let loaded = match runbook::load(&args.file) {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("{error}");
-            return Exit::Invalid;
-        }
-    };
-    let event = match args.event.as_deref().map(event::read).transpose() {
-        Ok(event) => event,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return Exit::Invalid;
-        }
+    let (loaded, event) = match super::load_inputs(&args.file, args.event.as_deref()) {
+        Ok(inputs) => inputs,
+        Err(exit) => return exit,
     };
     let settings = settings(
         global,

@@ -301,21 +301,16 @@ impl Execution<'_> {
                     any_failed |= status == StepStatus::Failed;
                     self.done(step, status, outputs);
                 }
-                StepEnd::Refused => {
+                end @ (StepEnd::Refused | StepEnd::Aborted) => {
                     self.summaries.push(StepSummary {
                         id: step.id.clone(),
                         status: StepStatus::Failed,
                         outputs: json!({}),
                     });
-                    return Ok(RunStatus::Refused);
-                }
-                StepEnd::Aborted => {
-                    self.summaries.push(StepSummary {
-                        id: step.id.clone(),
-                        status: StepStatus::Failed,
-                        outputs: json!({}),
+                    return Ok(match end {
+                        StepEnd::Refused => RunStatus::Refused,
+                        _ => RunStatus::Failed,
                     });
-                    return Ok(RunStatus::Failed);
                 }
                 StepEnd::Interrupted => return Ok(RunStatus::Interrupted),
             }
