@@ -440,3 +440,116 @@ fn ctrl_c_finishes_the_step_journals_the_interruption_and_resume_carries_on() {
     assert_eq!(of_type(&after, "run_resumed").len(), 1);
     assert_eq!(verify(&journal).code, 0);
 }
+
+#[test]
+fn a_keyed_chain_verifies_only_with_its_key() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let key = "journal-key-for-tests";
+    let run = ran(four_steps(dir.path())
+        .env("FIREBREAK_JOURNAL_KEY", key)
+        .arg("--yes"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+    assert_eq!(records(&journal)[0]["chain"], "hmac-sha256");
+    let keyed = ran(firebreak()
+        .env("FIREBREAK_JOURNAL_KEY", key)
+        .args(["journal", "verify"])
+        .arg(&journal));
+    assert_eq!(keyed.code, 0, "{}", keyed.stdout);
+    let unkeyed = verify(&journal);
+    assert_eq!(unkeyed.code, 2, "{}", unkeyed.stdout);
+    assert!(
+        unkeyed.stdout.contains("tampered: line 1"),
+        "{}",
+        unkeyed.stdout
+    );
+    assert!(unkeyed.stdout.contains("key"), "{}", unkeyed.stdout);
+}
+
+/// A lock file left by a process that is gone.
+fn stale_lock(dir: &Path, resource: &str, run_id: &str) {
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let owner = firebreak::lock::LockOwner {
+        run_id: run_id.into(),
+        pid: dead_pid,
+        host: firebreak::engine::host(),
+        mode: firebreak::lock::LockMode::Live,
+    };
+    let locks = firebreak::lock::acquire(
+        dir,
+        &[resource.to_string()],
+        &owner,
+        firebreak::lock::TakeoverPolicy::default(),
+    )
+    .unwrap();
+    std::mem::forget(locks); // leave the file behind, as a crash would
+}
+
+#[test]
+fn a_crashed_runs_lock_is_taken_over_only_with_force_unlock() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    stale_lock(dir.path(), "i-0123456789abcdef0", "20261128T000000Z-dead00");
+    let refused = ran(four_steps(dir.path()).arg("--yes"));
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("20261128T000000Z-dead00"),
+        "{}",
+        refused.stderr
+    );
+    let forced = ran(four_steps(dir.path()).args(["--yes", "--force-unlock"]));
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    let outcome: Value = serde_json::from_str(&forced.stdout).unwrap();
+    let records = records(Path::new(outcome["journal"].as_str().unwrap()));
+    let taken = of_type(&records, "lock_taken_over");
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0]["resource"], "i-0123456789abcdef0");
+    assert_eq!(taken[0]["previous"]["run_id"], "20261128T000000Z-dead00");
+}
+
+#[test]
+fn resume_truncates_a_torn_last_line_and_journals_the_recovery() {
+    let _moto = moto::exclusive_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let child = cmd(dir.path())
+        .args(["run", "tests/fixtures/engine/slow.yaml", "-p", "wait=2s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: killing our own child, like a power cut.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait_with_output();
+    let journal = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    let good = records(&journal).len();
+    // A partial write of the next record.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    std::io::Write::write_all(&mut file, br#"{"seq":99,"ts":"2026-"#).unwrap();
+    drop(file);
+    assert!(verify(&journal).stdout.starts_with("torn:"));
+    let resumed = ran(cmd(dir.path())
+        .args(["resume", "--journal-dir"])
+        .arg(dir.path())
+        .arg(journal.file_stem().unwrap()));
+    assert_eq!(resumed.code, 1, "{}", resumed.stderr); // `bounded` times out, as designed
+    let after = records(&journal);
+    let recovered = of_type(&after, "journal_recovered");
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0]["torn_line"], (good + 1) as u64);
+    assert_eq!(after[good]["type"], "journal_recovered");
+    assert_eq!(verify(&journal).code, 0);
+}

@@ -747,7 +747,7 @@ fn record_takeovers(shared: &Shared, locks: &LockSet) -> Result<(), EngineError>
         record(
             shared,
             "lock_taken_over",
-            json!({"resource": taken.resource, "previous": format!("{:?}", taken.previous)}),
+            json!({"resource": taken.resource, "previous": taken.previous}),
         )?;
     }
     Ok(())
