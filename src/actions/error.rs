@@ -16,6 +16,13 @@ pub enum ActionError {
     /// Anything else; not retried.
     #[error("{0}")]
     Failed(String),
+    /// Failed part-way: `outputs` say exactly what was done (journaled with the failure), so
+    /// nothing is guessed and nothing is undone.
+    #[error("{error}")]
+    Partial {
+        error: Box<ActionError>,
+        outputs: serde_json::Value,
+    },
 }
 
 impl From<AwsError> for ActionError {
@@ -25,36 +32,66 @@ impl From<AwsError> for ActionError {
 }
 
 impl ActionError {
+    /// The same error, carrying what was done before it.
+    pub fn with_outputs(self, outputs: serde_json::Value) -> ActionError {
+        ActionError::Partial {
+            error: Box::new(self),
+            outputs,
+        }
+    }
+
+    /// What was done before the failure, if the action said.
+    pub fn outputs(&self) -> Option<&serde_json::Value> {
+        match self {
+            ActionError::Partial { outputs, .. } => Some(outputs),
+            _ => None,
+        }
+    }
+
+    /// The underlying error (through `Partial`).
+    pub fn root(&self) -> &ActionError {
+        match self {
+            ActionError::Partial { error, .. } => error.root(),
+            other => other,
+        }
+    }
+
     /// The class as journaled: an AWS error class, `refused` or `failed`.
     pub fn class(&self) -> &'static str {
-        match self {
+        match self.root() {
             ActionError::Aws(e) => e.class.as_str(),
             ActionError::Refused(_) => "refused",
             ActionError::TimedOut(_) => "timeout",
             ActionError::Failed(_) => "failed",
+            ActionError::Partial { .. } => "failed",
         }
     }
 
+    /// Only whole failures of a retryable class are retried; a partial one has changed things.
     pub fn is_retryable(&self) -> bool {
         matches!(self, ActionError::Aws(e) if e.class.is_retryable())
     }
 
     pub fn aws_class(&self) -> Option<ErrorClass> {
-        match self {
+        match self.root() {
             ActionError::Aws(e) => Some(e.class),
             _ => None,
         }
     }
 
+    pub fn is_refused(&self) -> bool {
+        matches!(self.root(), ActionError::Refused(_))
+    }
+
     pub fn code(&self) -> Option<&str> {
-        match self {
+        match self.root() {
             ActionError::Aws(e) => e.code.as_deref(),
             _ => None,
         }
     }
 
     pub fn request_id(&self) -> Option<&str> {
-        match self {
+        match self.root() {
             ActionError::Aws(e) => e.request_id.as_deref(),
             _ => None,
         }

@@ -3,6 +3,7 @@
 //! `validate`, `plan`, `schema` and (later) the engine all read the same declarations.
 
 pub mod core;
+pub mod ec2;
 mod error;
 
 use std::future::Future;
@@ -104,6 +105,18 @@ catalogue! {
     CoreApprove => core::Approve, decision = true;
     CoreLog => core::Log;
     CoreWait => core::Wait;
+    Ec2DescribeInstance => ec2::DescribeInstance;
+    Ec2ProtectInstance => ec2::ProtectInstance;
+    Ec2DetachFromAutoscaling => ec2::DetachFromAutoscaling;
+    Ec2CaptureConsoleOutput => ec2::CaptureConsoleOutput;
+    Ec2IsolateInstance => ec2::IsolateInstance;
+    Ec2ReleaseIsolation => ec2::ReleaseIsolation;
+    Ec2DisableMetadata => ec2::DisableMetadata;
+    Ec2ReplaceInstanceProfile => ec2::ReplaceInstanceProfile;
+    Ec2DisassociateAddresses => ec2::DisassociateAddresses;
+    Ec2SnapshotVolumes => ec2::SnapshotVolumes;
+    Ec2TagResources => ec2::TagResources;
+    Ec2StopInstance => ec2::StopInstance;
 }
 
 /// Looks an action up by name.

@@ -58,6 +58,7 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub sts: aws_sdk_sts::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
 }
 
 impl Clients {
@@ -68,6 +69,7 @@ impl Clients {
             ssm: aws_sdk_ssm::Client::new(config),
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            autoscaling: aws_sdk_autoscaling::Client::new(config),
         }
     }
 }

@@ -42,6 +42,7 @@ fn settings(global: &GlobalArgs, dir: Option<&PathBuf>, yes: bool, force: bool) 
         aws: global.aws_options(),
         journal_key: journal_key(),
         interrupted: Arc::new(AtomicBool::new(false)),
+        clients: None,
     }
 }
 

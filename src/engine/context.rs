@@ -11,7 +11,12 @@ use serde_json::{Map, Value, json};
 use super::Mode;
 use super::approval::{self, Approvals, Decision};
 use crate::actions::ActionError;
-use crate::aws::{AwsError, Clients};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::request_id::RequestId;
+
+use crate::aws::{AwsError, Clients, ErrorClass};
 use crate::journal::JournalSink;
 use crate::redact::Redactor;
 
@@ -23,11 +28,17 @@ pub(crate) struct Shared {
     pub clients: Clients,
     pub approvals: Approvals,
     pub templates: crate::template::Engine,
+    /// Where journals live; evidence goes to `<journal_dir>/<run_id>/evidence/`.
+    pub journal_dir: std::path::PathBuf,
     /// Grows when actions meet secrets (e.g. a created access key), so nothing later prints them.
     pub redactor: Mutex<Redactor>,
 }
 
 impl Shared {
+    pub fn evidence_dir(&self) -> std::path::PathBuf {
+        self.journal_dir.join(&self.run_id).join("evidence")
+    }
+
     pub fn redact(&self, text: &str) -> String {
         self.redactor.lock().expect("redactor lock").redact(text)
     }
@@ -116,9 +127,10 @@ impl StepContext {
         Ok(decision)
     }
 
-    /// Makes one AWS call and journals it (service, operation, targets, outcome or error code,
-    /// request id, duration, attempt) before returning.
-    pub async fn call<T, F, Fut>(
+    /// A read-only AWS call (Describe*, Get*, List*): made in every mode, journaled (service,
+    /// operation, targets, outcome or error code, request id, duration, attempt) before it
+    /// returns.
+    pub async fn call<T, E, F, Fut>(
         &self,
         service: &'static str,
         operation: &'static str,
@@ -127,33 +139,171 @@ impl StepContext {
     ) -> Result<T, ActionError>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(T, Option<String>), AwsError>>,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let started = Instant::now();
         let result = call().await;
         let duration_ms = started.elapsed().as_millis() as u64;
+        let mut record = self.call_record(service, operation, targets, duration_ms);
+        match result {
+            Ok(output) => {
+                record.insert("outcome".into(), json!("ok"));
+                record.insert("request_id".into(), json!(output.request_id()));
+                self.shared.record("api_call", Value::Object(record))?;
+                Ok(output)
+            }
+            Err(error) => {
+                let error = AwsError::from_sdk(service, operation, error);
+                insert_error(&mut record, &error);
+                self.shared.record("api_call", Value::Object(record))?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// A mutating EC2 call, which supports `DryRun`. `call(dry_run)` sends it. Live, it is sent
+    /// as is; in a drill it is sent with `DryRun=true` and the answer (`DryRunOperation`: would
+    /// succeed; `UnauthorizedOperation`: denied) is journaled, and `None` is returned.
+    pub async fn ec2_change<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        targets: &[&str],
+        call: F,
+    ) -> Result<Option<T>, ActionError>
+    where
+        F: FnOnce(bool) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match self.mode {
+            Mode::Live => self
+                .call("ec2", operation, targets, || call(false))
+                .await
+                .map(Some),
+            Mode::DryRun => {
+                let started = Instant::now();
+                let result = call(true).await;
+                let duration_ms = started.elapsed().as_millis() as u64;
+                let mut record = self.call_record("ec2", operation, targets, duration_ms);
+                record.insert("dry_run".into(), json!(true));
+                let outcome = match result {
+                    Ok(_) => Err(ActionError::Failed(format!(
+                        "ec2:{operation} with DryRun=true answered success instead of DryRunOperation"
+                    ))),
+                    Err(error) => {
+                        let error = AwsError::from_sdk("ec2", operation, error);
+                        insert_error(&mut record, &error);
+                        match error.class {
+                            ErrorClass::DryRunWouldSucceed => {
+                                record.insert("outcome".into(), json!("would-succeed"));
+                                Ok(None)
+                            }
+                            ErrorClass::AccessDenied => {
+                                record.insert("outcome".into(), json!("would-be-denied"));
+                                Err(error.into())
+                            }
+                            _ => Err(error.into()),
+                        }
+                    }
+                };
+                self.shared.record("api_call", Value::Object(record))?;
+                outcome
+            }
+        }
+    }
+
+    /// A mutating call of a service without `DryRun` (IAM, SSM, CloudFormation, Auto Scaling…).
+    /// In a drill it is not sent: the journal records "would call" with the input, and `None`
+    /// is returned.
+    pub async fn change<T, E, F, Fut>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        targets: &[&str],
+        input: Value,
+        call: F,
+    ) -> Result<Option<T>, ActionError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match self.mode {
+            Mode::Live => self.call(service, operation, targets, call).await.map(Some),
+            Mode::DryRun => {
+                let mut record = self.call_record(service, operation, targets, 0);
+                record.insert("outcome".into(), json!("not-sent (dry run)"));
+                record.insert("would_call".into(), json!(format!("{service}:{operation}")));
+                record.insert("input".into(), input);
+                self.shared.record("api_call", Value::Object(record))?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn call_record(
+        &self,
+        service: &str,
+        operation: &str,
+        targets: &[&str],
+        duration_ms: u64,
+    ) -> Map<String, Value> {
         let mut record = Map::new();
         record.insert("step".into(), json!(self.step_id));
-        record.insert("item_index".into(), json!(self.item_index));
+        if let Some(index) = self.item_index {
+            record.insert("item_index".into(), json!(index));
+        }
         record.insert("service".into(), json!(service));
         record.insert("operation".into(), json!(operation));
         record.insert("targets".into(), json!(targets));
         record.insert("attempt".into(), json!(self.attempt));
         record.insert("duration_ms".into(), json!(duration_ms));
-        match &result {
-            Ok((_, request_id)) => {
-                record.insert("outcome".into(), json!("ok"));
-                record.insert("request_id".into(), json!(request_id));
-            }
-            Err(error) => {
-                record.insert("outcome".into(), json!("error"));
-                record.insert("class".into(), json!(error.class.as_str()));
-                record.insert("code".into(), json!(error.code));
-                record.insert("message".into(), json!(error.message));
-                record.insert("request_id".into(), json!(error.request_id));
-            }
-        }
-        self.shared.record("api_call", Value::Object(record))?;
-        result.map(|(value, _)| value).map_err(ActionError::from)
+        record
     }
+
+    /// Writes an evidence file under `<journal-dir>/<run-id>/evidence/` and journals its path,
+    /// size and SHA-256 (which `journal verify` re-checks). Written to a temporary name first
+    /// and renamed, so a crash never leaves a half file under the final name.
+    pub fn write_evidence(&self, name: &str, bytes: &[u8]) -> Result<Value, ActionError> {
+        use sha2::{Digest, Sha256};
+        let dir = self.shared.evidence_dir();
+        let failed = |what: &str, e: std::io::Error| {
+            ActionError::Failed(format!(
+                "failed to {what} evidence {name} in {}: {e}",
+                dir.display()
+            ))
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| failed("create the folder for", e))?;
+        let path = dir.join(name);
+        let temporary = dir.join(format!(".{name}.partial"));
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&temporary).map_err(|e| failed("create", e))?;
+            file.write_all(bytes).map_err(|e| failed("write", e))?;
+            file.sync_all().map_err(|e| failed("sync", e))?;
+        }
+        std::fs::rename(&temporary, &path).map_err(|e| failed("rename", e))?;
+        let artifact = json!({
+            "path": path.display().to_string(),
+            "size": bytes.len(),
+            "sha256": hex::encode(Sha256::digest(bytes)),
+        });
+        let mut record = Map::new();
+        record.insert("step".into(), json!(self.step_id));
+        record.insert("artifact".into(), artifact.clone());
+        self.shared.record("evidence", Value::Object(record))?;
+        Ok(artifact)
+    }
+}
+
+fn insert_error(record: &mut Map<String, Value>, error: &AwsError) {
+    record.insert("outcome".into(), json!("error"));
+    record.insert("class".into(), json!(error.class.as_str()));
+    record.insert("code".into(), json!(error.code));
+    record.insert("message".into(), json!(error.message));
+    record.insert("request_id".into(), json!(error.request_id));
 }

@@ -55,7 +55,7 @@ pub async fn start(
     let targets = targets::target_resources(runbook, &values);
     let locks = acquire_locks(settings, &targets, &run_id, mode, None)?;
 
-    let clients = Clients::new(&load_sdk_config(&settings.aws).await);
+    let clients = clients_for(settings).await;
     let caller = identity::caller(&clients).await;
     let path = journal_path(&settings.journal_dir, &run_id);
     let journal = Arc::new(FileJournal::create(
@@ -70,6 +70,7 @@ pub async fn start(
         clients,
         approvals: approvals_for(mode, settings),
         templates,
+        journal_dir: settings.journal_dir.clone(),
         redactor: std::sync::Mutex::new(redactor),
     });
     eprintln!(
@@ -157,7 +158,7 @@ pub async fn resume(
     }
     let targets = targets::target_resources(&loaded.runbook, &values);
     let locks = acquire_locks(settings, &targets, &run_id, replay.mode, Some(&run_id))?;
-    let clients = Clients::new(&load_sdk_config(&settings.aws).await);
+    let clients = clients_for(settings).await;
     let journal = Arc::new(journal);
     let shared = Arc::new(Shared {
         run_id: run_id.clone(),
@@ -166,6 +167,7 @@ pub async fn resume(
         clients,
         approvals: approvals_for(replay.mode, settings),
         templates: Engine::new(),
+        journal_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         redactor: std::sync::Mutex::new(redactor),
     });
     eprintln!(
@@ -445,7 +447,7 @@ impl Execution<'_> {
                     outputs.push(json!({"item": item, "status": "succeeded", "outputs": value}))
                 }
                 Err(error) => {
-                    refused |= matches!(error, ActionError::Refused(_));
+                    refused |= error.is_refused();
                     outputs.push(
                         json!({"item": item, "status": "failed", "error": error.to_string()}),
                     );
@@ -493,7 +495,8 @@ impl Execution<'_> {
     }
 
     fn after_failure(&self, step: &Step, error: &ActionError) -> StepEnd {
-        self.after_failure_with(step, error, json!({}))
+        let outputs = error.outputs().cloned().unwrap_or_else(|| json!({}));
+        self.after_failure_with(step, error, outputs)
     }
 
     fn after_failure_with(&self, step: &Step, error: &ActionError, outputs: Value) -> StepEnd {
@@ -502,7 +505,7 @@ impl Execution<'_> {
             step.id,
             self.shared.redact(&error.to_string())
         );
-        if matches!(error, ActionError::Refused(_)) {
+        if error.is_refused() {
             StepEnd::Refused
         } else if continues(step, error) {
             StepEnd::Done(StepStatus::Failed, outputs)
@@ -513,7 +516,7 @@ impl Execution<'_> {
 }
 
 fn continues(step: &Step, error: &ActionError) -> bool {
-    step.on_failure == OnFailure::Continue && !matches!(error, ActionError::Refused(_))
+    step.on_failure == OnFailure::Continue && !error.is_refused()
 }
 
 /// One execution of an action: a single step, or one item of a fan-out.
@@ -628,6 +631,9 @@ impl Unit {
                 finished.insert("code".into(), json!(error.code()));
                 finished.insert("request_id".into(), json!(error.request_id()));
                 finished.insert("message".into(), json!(error.to_string()));
+                if let Some(outputs) = error.outputs() {
+                    finished.insert("outputs".into(), outputs.clone());
+                }
                 if self.item.is_none() {
                     finished.insert("continued".into(), json!(continues(&self.step, error)));
                 }
@@ -692,6 +698,13 @@ fn kind_of(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
+    }
+}
+
+async fn clients_for(settings: &Settings) -> Clients {
+    match &settings.clients {
+        Some(clients) => clients.clone(),
+        None => Clients::new(&load_sdk_config(&settings.aws).await),
     }
 }
 

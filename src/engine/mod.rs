@@ -105,6 +105,9 @@ pub struct Settings {
     pub journal_key: Option<Vec<u8>>,
     /// Set by Ctrl-C: the step in flight finishes, then the run stops (exit 130).
     pub interrupted: Arc<AtomicBool>,
+    /// Ready-made clients (workers that share them, tests with mocked clients); `None` builds
+    /// them from `aws`.
+    pub clients: Option<crate::aws::Clients>,
 }
 
 /// Why a run could not start or go on (as opposed to a step failing).

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod moto;
+pub mod sandbox;
 
 use std::path::PathBuf;
 

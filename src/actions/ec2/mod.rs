@@ -1,0 +1,107 @@
+//! EC2 containment and evidence actions. Each is idempotent (it checks the current state, or
+//! finds what an earlier attempt made by tag, before changing anything) and reports the prior
+//! state it changed, so a compensating action can put it back.
+
+mod addresses;
+mod autoscaling;
+mod console;
+mod describe;
+mod isolate;
+mod metadata;
+mod profile;
+mod protect;
+mod release;
+mod snapshot;
+mod stop;
+mod tag;
+
+pub use addresses::DisassociateAddresses;
+pub use autoscaling::DetachFromAutoscaling;
+pub use console::CaptureConsoleOutput;
+pub use describe::DescribeInstance;
+pub use isolate::IsolateInstance;
+pub use metadata::DisableMetadata;
+pub use profile::ReplaceInstanceProfile;
+pub use protect::ProtectInstance;
+pub use release::ReleaseIsolation;
+pub use snapshot::SnapshotVolumes;
+pub use stop::StopInstance;
+pub use tag::TagResources;
+
+use aws_sdk_ec2::types::{Instance, Tag};
+
+use super::ActionError;
+use crate::engine::StepContext;
+
+/// Tag keys firebreak writes. `firebreak:` is reserved for this tool.
+pub mod tags {
+    /// The case a resource belongs to.
+    pub const CASE: &str = "firebreak:case";
+    pub const RUN: &str = "firebreak:run";
+    pub const STEP: &str = "firebreak:step";
+    /// The idempotency key of the step that made it, so a resumed step finds its own work.
+    pub const IDEMPOTENCY_KEY: &str = "firebreak:idempotency-key";
+    pub const SOURCE_INSTANCE: &str = "firebreak:source-instance";
+    pub const SOURCE_VOLUME: &str = "firebreak:source-volume";
+    /// What a firebreak-managed security group is for: `isolation` or `untrack`.
+    pub const ROLE: &str = "firebreak:role";
+    /// On an ENI: its security groups before isolation (comma-separated), written before the
+    /// first change so a crash mid-isolation never loses them.
+    pub const ORIGINAL_GROUPS: &str = "firebreak:original-groups";
+    /// On an instance: its instance profile ARN before it was replaced.
+    pub const ORIGINAL_PROFILE: &str = "firebreak:original-instance-profile";
+}
+
+/// The instance, or a clear not-found error.
+pub(crate) async fn describe_one(
+    ctx: &StepContext,
+    instance_id: &str,
+) -> Result<Instance, ActionError> {
+    let output = ctx
+        .call("ec2", "DescribeInstances", &[instance_id], || {
+            ctx.clients()
+                .ec2
+                .describe_instances()
+                .instance_ids(instance_id)
+                .send()
+        })
+        .await?;
+    output
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find(|i| i.instance_id() == Some(instance_id))
+        .cloned()
+        .ok_or_else(|| ActionError::Failed(format!("instance {instance_id} not found")))
+}
+
+/// A tag's value in an SDK tag list.
+pub(crate) fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(Tag::value)
+}
+
+pub(crate) fn new_tag(key: &str, value: impl Into<String>) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+/// The tags every resource firebreak creates carries: case, run, step, idempotency key.
+pub(crate) fn provenance_tags(ctx: &StepContext, case_id: Option<&str>) -> Vec<Tag> {
+    let mut tags = vec![
+        new_tag(tags::RUN, &ctx.run_id),
+        new_tag(tags::STEP, &ctx.step_id),
+        new_tag(tags::IDEMPOTENCY_KEY, &ctx.idempotency_key),
+    ];
+    if let Some(case) = case_id {
+        tags.push(new_tag(tags::CASE, case));
+    }
+    tags
+}
+
+/// Polling interval for waits: starts short, grows to a ceiling. The engine's step timeout
+/// bounds the whole wait.
+pub(crate) fn poll_delay(round: u32) -> std::time::Duration {
+    let secs = (1u64 << round.min(4)).min(15);
+    std::time::Duration::from_secs(secs)
+}
