@@ -1,10 +1,11 @@
 //! `ec2.release_isolation`.
 
+use aws_sdk_ec2::types::Filter;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::ActionError;
+use super::{ActionError, tag, tags};
 use crate::actions::{Action, Execute};
 use crate::engine::StepContext;
 
@@ -45,7 +46,145 @@ impl Action for ReleaseIsolation {
 }
 
 impl Execute for ReleaseIsolation {
-    async fn execute(&self, _ctx: &StepContext) -> Result<Value, ActionError> {
-        Err(ActionError::Failed("not implemented yet".into()))
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        let (source, interfaces) = match (&self.interfaces, &self.journal, &self.instance_id) {
+            (Some(list), None, None) => ("input", list.clone()),
+            (None, Some(path), None) => ("journal", from_journal(path, self.step.as_deref())?),
+            (None, None, Some(id)) => ("tags", from_tags(ctx, id).await?),
+            _ => {
+                return Err(ActionError::Failed(
+                    "give exactly one of `interfaces`, `journal` or `instance_id`".into(),
+                ));
+            }
+        };
+        if interfaces.is_empty() {
+            return Err(ActionError::Failed(format!(
+                "no isolated interfaces found in the {source}; nothing to release"
+            )));
+        }
+        let mut restored = Vec::new();
+        for eni in &interfaces {
+            if eni.original_groups.is_empty() {
+                return Err(ActionError::Failed(format!(
+                    "no original groups recorded for {}; refusing to leave it without groups",
+                    eni.network_interface_id
+                ))
+                .with_outputs(json!({ "restored": restored })));
+            }
+            let targets: Vec<&str> = std::iter::once(eni.network_interface_id.as_str())
+                .chain(eni.original_groups.iter().map(String::as_str))
+                .collect();
+            let result = ctx
+                .ec2_change("ModifyNetworkInterfaceAttribute", &targets, |dry_run| {
+                    ctx.clients()
+                        .ec2
+                        .modify_network_interface_attribute()
+                        .dry_run(dry_run)
+                        .network_interface_id(&eni.network_interface_id)
+                        .set_groups(Some(eni.original_groups.clone()))
+                        .send()
+                })
+                .await;
+            if let Err(error) = result {
+                return Err(error.with_outputs(json!({ "restored": restored, "source": source })));
+            }
+            restored.push(json!({
+                "network_interface_id": eni.network_interface_id,
+                "groups": eni.original_groups,
+            }));
+        }
+        Ok(json!({ "source": source, "restored": restored }))
     }
+}
+
+/// The interfaces an earlier run isolated, from its verified journal.
+fn from_journal(path: &str, step: Option<&str>) -> Result<Vec<IsolatedInterface>, ActionError> {
+    let path = std::path::Path::new(path);
+    let key = std::env::var("FIREBREAK_JOURNAL_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    let verification = crate::journal::verify(path, key.as_deref().map(str::as_bytes))
+        .map_err(|e| ActionError::Failed(format!("cannot read journal {}: {e}", path.display())))?;
+    if let Some(problem) = &verification.problem {
+        return Err(ActionError::Failed(format!(
+            "journal {} fails verification ({verification}); refusing to restore from it: {}",
+            path.display(),
+            problem.message
+        )));
+    }
+    let records = crate::journal::read_records(path)
+        .map_err(|e| ActionError::Failed(format!("cannot read journal {}: {e}", path.display())))?;
+    // The steps that ran ec2.isolate_instance (or the one asked for).
+    let steps: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            r["type"] == "step_started" && r["action"] == <super::IsolateInstance as Action>::NAME
+        })
+        .filter_map(|r| r["step"].as_str().map(str::to_owned))
+        .filter(|s| step.is_none_or(|wanted| wanted == s))
+        .collect();
+    let mut found = Vec::new();
+    for record in &records {
+        let kind = record["type"].as_str().unwrap_or_default();
+        let is_outcome = matches!(
+            kind,
+            "step_succeeded" | "step_failed" | "item_succeeded" | "item_failed"
+        );
+        if !is_outcome || !steps.iter().any(|s| record["step"] == s.as_str()) {
+            continue;
+        }
+        // A fan-out step lists per-item outputs; a single step has them directly.
+        let outputs: Vec<&Value> = match &record["outputs"] {
+            Value::Array(items) => items.iter().map(|i| &i["outputs"]).collect(),
+            other => vec![other],
+        };
+        for output in outputs {
+            for eni in output["interfaces"].as_array().into_iter().flatten() {
+                if let Ok(eni) = serde_json::from_value::<IsolatedInterface>(eni.clone())
+                    && !found.iter().any(|f: &IsolatedInterface| {
+                        f.network_interface_id == eni.network_interface_id
+                    })
+                {
+                    found.push(eni);
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The interfaces of an instance that carry the original-groups tag isolation writes.
+async fn from_tags(
+    ctx: &StepContext,
+    instance_id: &str,
+) -> Result<Vec<IsolatedInterface>, ActionError> {
+    let output = ctx
+        .call("ec2", "DescribeNetworkInterfaces", &[instance_id], || {
+            ctx.clients()
+                .ec2
+                .describe_network_interfaces()
+                .filters(
+                    Filter::builder()
+                        .name("attachment.instance-id")
+                        .values(instance_id)
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+    Ok(output
+        .network_interfaces()
+        .iter()
+        .filter_map(|eni| {
+            let groups = tag(eni.tag_set(), tags::ORIGINAL_GROUPS)?;
+            Some(IsolatedInterface {
+                network_interface_id: eni.network_interface_id()?.to_owned(),
+                original_groups: groups
+                    .split(',')
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            })
+        })
+        .collect())
 }
