@@ -28,3 +28,4 @@ pub mod redact;
 pub mod runbook;
 pub mod schema;
 pub mod template;
+pub mod trigger;

@@ -21,14 +21,34 @@ pub struct Runbook {
     /// Inputs of the runbook, given with `-p key=value` or extracted from an event.
     #[serde(default)]
     pub parameters: IndexMap<String, Parameter>,
-    /// Event matching for automatic containment.
+    /// Event matching for automatic containment (`firebreak dispatch`).
     #[serde(default)]
-    pub triggers: Vec<Value>,
+    pub triggers: Vec<Trigger>,
     /// Safety interlocks.
     #[serde(default)]
     pub limits: Limits,
     /// The steps, run in order.
     pub steps: Vec<Step>,
+}
+
+/// When an EventBridge event should start this runbook, and with which parameters.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// Unique within the runbook, e.g. `guardduty-ec2`.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// An EventBridge event pattern (the same JSON a rule uses), written as YAML.
+    pub pattern: Value,
+    /// Parameter values taken from the event: templates over `event.*`, validated like
+    /// command-line parameters.
+    #[serde(default)]
+    pub parameters: IndexMap<String, String>,
+    /// What makes two deliveries the same finding (a template over `event.*`; default: the
+    /// finding id, `event.detail.id`, else the event's `id`).
+    #[serde(default)]
+    pub dedupe_key: Option<String>,
 }
 
 /// The type of a parameter's value.

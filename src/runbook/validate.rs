@@ -50,6 +50,8 @@ struct Scope<'a> {
     item: bool,
     /// Parameter defaults may only read `run.*`.
     run_only: bool,
+    /// Trigger parameters may only read `event.*`.
+    event_only: bool,
 }
 
 fn identifier() -> Regex {
@@ -100,6 +102,81 @@ impl Validator<'_> {
         }
         if let Some(steps) = root.get("steps") {
             self.steps(steps);
+        }
+        if let Some(triggers) = root.get("triggers") {
+            self.triggers(triggers, root.get("parameters"));
+        }
+    }
+
+    fn triggers(&mut self, triggers: &Node, parameters: Option<&Node>) {
+        let scope = Scope {
+            earlier: &[],
+            later: &[],
+            current: None,
+            item: false,
+            run_only: false,
+            event_only: true,
+        };
+        let required: Vec<String> = parameters
+            .map(|p| {
+                p.entries()
+                    .iter()
+                    .filter(|(_, param)| param.get("default").is_none())
+                    .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut names: HashMap<String, u32> = HashMap::new();
+        for trigger in triggers.items() {
+            if let Some(name) = trigger.get("name")
+                && let Some(text) = name.as_str()
+            {
+                if let Some(line) = names.get(text) {
+                    self.out.push(
+                        Diagnostic::new(name.pos, format!("duplicate trigger name `{text}`"))
+                            .with_help(format!("`{text}` is first used on line {line}")),
+                    );
+                } else {
+                    names.insert(text.to_owned(), name.pos.line);
+                }
+            }
+            if let Some(pattern) = trigger.get("pattern") {
+                crate::trigger::check::check_pattern(pattern, &mut self.out);
+            }
+            let given = trigger.get("parameters");
+            for (key, value) in given.map(Node::entries).unwrap_or_default() {
+                let Some(name) = key.as_str() else { continue };
+                if !self.params.iter().any(|p| p == name) {
+                    let mut diagnostic = Diagnostic::new(
+                        key.pos,
+                        format!("trigger sets unknown parameter `{name}`"),
+                    );
+                    if let Some(help) = did_you_mean(name, self.params.iter().map(String::as_str)) {
+                        diagnostic = diagnostic.with_help(help);
+                    }
+                    self.out.push(diagnostic);
+                }
+                if let Some(text) = value.as_str()
+                    && template::is_template(text)
+                {
+                    self.template(value, text, &scope);
+                }
+            }
+            if let Some(key) = trigger.get("dedupe_key")
+                && let Some(text) = key.as_str()
+                && template::is_template(text)
+            {
+                self.template(key, text, &scope);
+            }
+            for name in &required {
+                if given.and_then(|g| g.get(name)).is_none() {
+                    let at = trigger.get("name").map_or(trigger.pos, |n| n.pos);
+                    self.out.push(Diagnostic::new(
+                        at,
+                        format!("trigger does not set required parameter `{name}`"),
+                    ));
+                }
+            }
         }
     }
 
@@ -153,6 +230,7 @@ impl Validator<'_> {
                 current: None,
                 item: false,
                 run_only: true,
+                event_only: false,
             };
             self.template(default, text, &scope);
             return; // checked against the type and pattern once rendered
@@ -243,6 +321,7 @@ impl Validator<'_> {
                 current: id,
                 item: scope_item,
                 run_only: false,
+                event_only: false,
             };
             self.step(step, &scope);
             if id.is_some() {
@@ -386,6 +465,12 @@ impl Validator<'_> {
         let root = reference.root();
         let second = segments.get(1).map(String::as_str);
         let err = |message: String| Some(Diagnostic::new(Pos::UNKNOWN, message));
+        if scope.event_only && root != "event" {
+            return err(format!(
+                "trigger parameters can only use `event.*`, not `{}`",
+                reference.raw
+            ));
+        }
         if scope.run_only && root != "run" {
             return err(format!(
                 "a parameter default can only use `run.*` ({}), not `{}`",

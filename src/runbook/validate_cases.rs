@@ -463,3 +463,68 @@ fn shipped_runbooks_are_valid() {
     }
     assert!(count > 0, "no runbooks found in {dir}");
 }
+
+const TRIGGERED: &str = "parameters:\n  instance_id: { type: string }\nsteps:\n  - { id: a, action: core.log, with: { message: hi } }\ntriggers:\n";
+
+#[test]
+fn trigger_pattern_value_not_a_list() {
+    case(
+        "trigger pattern",
+        &format!(
+            "{TRIGGERED}  - name: gd\n    pattern: {{ source: aws.guardduty }}\n    parameters: {{ instance_id: \"{{{{event.detail.id}}}}\" }}\n"
+        ),
+        9,
+        24,
+        "pattern values must be lists",
+    );
+}
+
+#[test]
+fn trigger_unknown_filter() {
+    case(
+        "trigger filter",
+        &format!(
+            "{TRIGGERED}  - name: gd\n    pattern:\n      detail:\n        type: [{{ prefx: \"UnauthorizedAccess:\" }}]\n    parameters: {{ instance_id: \"{{{{event.detail.id}}}}\" }}\n"
+        ),
+        11,
+        18,
+        "unknown pattern filter `prefx`",
+    );
+}
+
+#[test]
+fn trigger_sets_unknown_parameter() {
+    case(
+        "trigger param",
+        &format!(
+            "{TRIGGERED}  - name: gd\n    pattern: {{ source: [aws.guardduty] }}\n    parameters: {{ instance_id: x, instance: y }}\n"
+        ),
+        10,
+        35,
+        "trigger sets unknown parameter `instance`",
+    );
+}
+
+#[test]
+fn trigger_parameters_read_only_the_event() {
+    case(
+        "trigger scope",
+        &format!(
+            "{TRIGGERED}  - name: gd\n    pattern: {{ source: [aws.guardduty] }}\n    parameters: {{ instance_id: \"{{{{params.instance_id}}}}\" }}\n"
+        ),
+        10,
+        35,
+        "trigger parameters can only use `event.*`",
+    );
+}
+
+#[test]
+fn trigger_misses_a_required_parameter() {
+    case(
+        "trigger required",
+        &format!("{TRIGGERED}  - name: gd\n    pattern: {{ source: [aws.guardduty] }}\n"),
+        8,
+        11,
+        "trigger does not set required parameter `instance_id`",
+    );
+}

@@ -1,0 +1,7 @@
+//! Event-driven containment: EventBridge patterns in runbooks, matched locally exactly as the
+//! deployed rule would match them.
+
+pub mod check;
+pub mod pattern;
+
+pub use pattern::matches;
