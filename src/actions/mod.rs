@@ -2,9 +2,11 @@
 //! service's file, implementing [`Action`]; the catalogue below ties names to types, so
 //! `validate`, `plan`, `schema` and (later) the engine all read the same declarations.
 
+pub mod cloudformation;
 pub mod core;
 pub mod ec2;
 mod error;
+pub mod ssm;
 
 use std::future::Future;
 
@@ -117,6 +119,10 @@ catalogue! {
     Ec2SnapshotVolumes => ec2::SnapshotVolumes;
     Ec2TagResources => ec2::TagResources;
     Ec2StopInstance => ec2::StopInstance;
+    SsmCheckManaged => ssm::CheckManaged;
+    SsmRunCommand => ssm::RunCommand;
+    CloudformationCreateStack => cloudformation::CreateStack;
+    CloudformationDeleteStack => cloudformation::DeleteStack;
 }
 
 /// Looks an action up by name.

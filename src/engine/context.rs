@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub templates: crate::template::Engine,
     /// Where journals live; evidence goes to `<journal_dir>/<run_id>/evidence/`.
     pub journal_dir: std::path::PathBuf,
+    /// The runbook's folder: files a runbook names (scripts, templates) are relative to it.
+    pub runbook_dir: std::path::PathBuf,
     /// Grows when actions meet secrets (e.g. a created access key), so nothing later prints them.
     pub redactor: Mutex<Redactor>,
 }
@@ -85,6 +87,43 @@ impl StepContext {
 
     pub fn redact(&self, text: &str) -> String {
         self.shared.redact(text)
+    }
+
+    /// The runbook's folder; paths in inputs (scripts, templates) are relative to it.
+    pub fn runbook_dir(&self) -> &std::path::Path {
+        &self.shared.runbook_dir
+    }
+
+    /// Reads a file a runbook names (relative to the runbook), with its SHA-256 for the
+    /// journal. Absolute paths are refused, so a runbook names only files shipped beside it
+    /// (`scripts/collect.sh`, `../clean-room/forensic-vpc.yaml`).
+    pub fn read_runbook_file(&self, relative: &str) -> Result<(Vec<u8>, String), ActionError> {
+        use sha2::{Digest, Sha256};
+        let path = std::path::Path::new(relative);
+        if path.is_absolute() {
+            return Err(ActionError::Failed(format!(
+                "`{relative}`: give files relative to the runbook, not absolute paths"
+            )));
+        }
+        let full = self.shared.runbook_dir.join(path);
+        let bytes = std::fs::read(&full)
+            .map_err(|e| ActionError::Failed(format!("failed to read {}: {e}", full.display())))?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        Ok((bytes, sha))
+    }
+
+    /// Journals something the action observed (stack events, command status…), so the record
+    /// shows what happened while the step waited.
+    pub fn journal_event(
+        &self,
+        kind: &str,
+        mut payload: Map<String, Value>,
+    ) -> Result<(), ActionError> {
+        payload.insert("step".into(), json!(self.step_id));
+        if let Some(index) = self.item_index {
+            payload.insert("item_index".into(), json!(index));
+        }
+        self.shared.record(kind, Value::Object(payload))
     }
 
     /// Marks a value as secret for the rest of the run.

@@ -71,6 +71,7 @@ pub async fn start(
         approvals: approvals_for(mode, settings),
         templates,
         journal_dir: settings.journal_dir.clone(),
+        runbook_dir: runbook_dir(&loaded.path),
         redactor: std::sync::Mutex::new(redactor),
     });
     eprintln!(
@@ -168,6 +169,7 @@ pub async fn resume(
         approvals: approvals_for(replay.mode, settings),
         templates: Engine::new(),
         journal_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        runbook_dir: runbook_dir(&loaded.path),
         redactor: std::sync::Mutex::new(redactor),
     });
     eprintln!(
@@ -722,6 +724,14 @@ fn sensitive_names(runbook: &runbook::Runbook) -> Vec<&str> {
         .filter(|(_, p)| p.sensitive)
         .map(|(n, _)| n.as_str())
         .collect()
+}
+
+fn runbook_dir(path: &Path) -> std::path::PathBuf {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn absolute(path: &Path) -> String {

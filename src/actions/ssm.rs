@@ -1,0 +1,336 @@
+//! Evidence collection through Systems Manager: is the instance managed, and run a command on
+//! it (a document with commands or a script shipped with the runbooks), waiting for the result.
+
+use std::time::Duration;
+
+use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilter};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{Action, ActionError, Execute};
+use crate::engine::StepContext;
+
+/// How much of each invocation's stdout/stderr goes into the outputs (the full output belongs
+/// in the S3 bucket given as `output_s3_bucket`).
+const OUTPUT_CHARS: usize = 4000;
+
+/// Whether an instance is managed by SSM and online, and its platform — for `when:`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckManaged {
+    pub instance_id: String,
+}
+
+impl Action for CheckManaged {
+    const NAME: &'static str = "ssm.check_managed";
+    const SUMMARY: &'static str = "is the instance managed by SSM and online (and which platform)";
+    const CALLS: &'static [&'static str] = &["ssm:DescribeInstanceInformation"];
+    const PERMISSIONS: &'static [&'static str] = &["ssm:DescribeInstanceInformation"];
+}
+
+impl Execute for CheckManaged {
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        let id = self.instance_id.as_str();
+        let output = ctx
+            .call("ssm", "DescribeInstanceInformation", &[id], || {
+                ctx.clients()
+                    .ssm
+                    .describe_instance_information()
+                    .filters(
+                        InstanceInformationStringFilter::builder()
+                            .key("InstanceIds")
+                            .values(id)
+                            .build()
+                            .expect("key and values are set"),
+                    )
+                    .send()
+            })
+            .await?;
+        let info = output
+            .instance_information_list()
+            .iter()
+            .find(|i| i.instance_id() == Some(id));
+        Ok(match info {
+            None => json!({"instance_id": id, "managed": false, "online": false}),
+            Some(info) => {
+                let ping = info.ping_status().map(|p| p.as_str().to_owned());
+                json!({
+                    "instance_id": id,
+                    "managed": true,
+                    "online": ping.as_deref() == Some("Online"),
+                    "ping_status": ping,
+                    "platform_type": info.platform_type().map(|p| p.as_str()),
+                    "platform_name": info.platform_name(),
+                    "agent_version": info.agent_version(),
+                })
+            }
+        })
+    }
+}
+
+/// Run an SSM document (default `AWS-RunShellScript`) on instances, with commands or a script
+/// shipped with the runbooks (its SHA-256 journaled), and wait for the result. On resume it
+/// finds the command it already sent (the comment carries the idempotency key).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunCommand {
+    pub instance_ids: Vec<String>,
+    #[serde(default = "default_document")]
+    pub document: String,
+    /// Shell commands (for `AWS-RunShellScript`).
+    #[serde(default)]
+    pub commands: Option<Vec<String>>,
+    /// A script file relative to the runbook, sent as the command body.
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Further document parameters.
+    #[serde(default)]
+    pub parameters: IndexMap<String, Vec<String>>,
+    /// Where SSM writes the full output.
+    #[serde(default)]
+    pub output_s3_bucket: Option<String>,
+    #[serde(default)]
+    pub output_s3_prefix: Option<String>,
+    /// How long the command may run on the instance, in seconds.
+    #[serde(default = "default_execution_timeout")]
+    pub execution_timeout_seconds: u32,
+    /// Wait for every invocation to finish (bounded by the step timeout).
+    #[serde(default = "default_true")]
+    pub wait: bool,
+}
+
+fn default_document() -> String {
+    "AWS-RunShellScript".into()
+}
+
+fn default_execution_timeout() -> u32 {
+    600
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Action for RunCommand {
+    const NAME: &'static str = "ssm.run_command";
+    const SUMMARY: &'static str =
+        "run a command or shipped script on instances through SSM and collect the result";
+    const CALLS: &'static [&'static str] = &[
+        "ssm:ListCommands",
+        "ssm:SendCommand",
+        "ssm:GetCommandInvocation",
+    ];
+    const PERMISSIONS: &'static [&'static str] = &[
+        "ssm:ListCommands",
+        "ssm:SendCommand",
+        "ssm:GetCommandInvocation",
+    ];
+}
+
+impl Execute for RunCommand {
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        if self.instance_ids.is_empty() {
+            return Err(ActionError::Failed("`instance_ids` is empty".into()));
+        }
+        let targets: Vec<&str> = self.instance_ids.iter().map(String::as_str).collect();
+        let mut parameters = self.parameters.clone();
+        let mut script_sha256 = None;
+        match (&self.commands, &self.script) {
+            (Some(commands), None) => {
+                parameters.insert("commands".into(), commands.clone());
+            }
+            (None, Some(script)) => {
+                let (bytes, sha) = ctx.read_runbook_file(script)?;
+                let body = String::from_utf8(bytes).map_err(|_| {
+                    ActionError::Failed(format!("script {script} is not UTF-8 text"))
+                })?;
+                parameters.insert("commands".into(), vec![body]);
+                script_sha256 = Some(sha);
+            }
+            (None, None) if !parameters.is_empty() => {}
+            _ => {
+                return Err(ActionError::Failed(
+                    "give `commands` or `script` (not both), or document `parameters`".into(),
+                ));
+            }
+        }
+        // SSM comments are at most 100 characters; the key is well under that.
+        let comment = format!("firebreak {}", ctx.idempotency_key);
+        let command_id = match find_sent(ctx, &targets, &comment).await? {
+            Some(id) => id,
+            None => {
+                let input = json!({
+                    "document": self.document, "instance_ids": self.instance_ids,
+                    "script": self.script, "script_sha256": script_sha256, "comment": comment,
+                });
+                let sent = ctx
+                    .change("ssm", "SendCommand", &targets, input, || {
+                        ctx.clients()
+                            .ssm
+                            .send_command()
+                            .document_name(&self.document)
+                            .set_instance_ids(Some(self.instance_ids.clone()))
+                            .set_parameters(Some(parameters.clone().into_iter().collect()))
+                            .comment(&comment)
+                            .timeout_seconds(
+                                self.execution_timeout_seconds.clamp(30, 2_592_000) as i32
+                            )
+                            .set_output_s3_bucket_name(self.output_s3_bucket.clone())
+                            .set_output_s3_key_prefix(self.output_s3_prefix.clone())
+                            .send()
+                    })
+                    .await?;
+                match sent {
+                    Some(output) => output
+                        .command()
+                        .and_then(|c| c.command_id())
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            ActionError::Failed("SendCommand returned no command id".into())
+                        })?,
+                    None => {
+                        return Ok(json!({
+                            "dry_run": true,
+                            "command_id": format!("<would be sent by step {}>", ctx.step_id),
+                            "document": self.document,
+                            "script_sha256": script_sha256,
+                        }));
+                    }
+                }
+            }
+        };
+        let mut outputs = json!({
+            "command_id": command_id,
+            "document": self.document,
+            "script": self.script,
+            "script_sha256": script_sha256,
+            "comment": comment,
+        });
+        if !self.wait {
+            outputs["status"] = json!("Sent");
+            return Ok(outputs);
+        }
+        let invocations = wait_for(ctx, &command_id, &targets).await?;
+        let all_ok = invocations.iter().all(|i| i["status"] == "Success");
+        outputs["status"] = json!(if all_ok { "Success" } else { "Failed" });
+        outputs["invocations"] = Value::Array(invocations);
+        if all_ok {
+            Ok(outputs)
+        } else {
+            Err(ActionError::Failed(format!(
+                "command {command_id} did not succeed on every instance"
+            ))
+            .with_outputs(outputs))
+        }
+    }
+}
+
+/// A command this step already sent (after a crash), found by its comment.
+async fn find_sent(
+    ctx: &StepContext,
+    targets: &[&str],
+    comment: &str,
+) -> Result<Option<String>, ActionError> {
+    let output = ctx
+        .call("ssm", "ListCommands", targets, || {
+            ctx.clients()
+                .ssm
+                .list_commands()
+                .instance_id(targets[0])
+                .send()
+        })
+        .await?;
+    Ok(output
+        .commands()
+        .iter()
+        .find(|c| c.comment() == Some(comment))
+        .and_then(|c| c.command_id())
+        .map(str::to_owned))
+}
+
+fn finished(status: &CommandInvocationStatus) -> bool {
+    !matches!(
+        status,
+        CommandInvocationStatus::Pending
+            | CommandInvocationStatus::InProgress
+            | CommandInvocationStatus::Delayed
+    )
+}
+
+/// Polls each invocation until it finishes (the step timeout bounds the wait), journaling each
+/// status change.
+async fn wait_for(
+    ctx: &StepContext,
+    command_id: &str,
+    targets: &[&str],
+) -> Result<Vec<Value>, ActionError> {
+    let mut results: Vec<Option<Value>> = vec![None; targets.len()];
+    let mut last_status: Vec<String> = vec![String::new(); targets.len()];
+    let mut round = 0u32;
+    loop {
+        for (index, instance) in targets.iter().enumerate() {
+            if results[index].is_some() {
+                continue;
+            }
+            let result = ctx
+                .call(
+                    "ssm",
+                    "GetCommandInvocation",
+                    &[instance, command_id],
+                    || {
+                        ctx.clients()
+                            .ssm
+                            .get_command_invocation()
+                            .command_id(command_id)
+                            .instance_id(*instance)
+                            .send()
+                    },
+                )
+                .await;
+            let invocation = match result {
+                Ok(invocation) => invocation,
+                // Right after SendCommand the invocation may not exist yet.
+                Err(error) if error.code() == Some("InvocationDoesNotExist") => continue,
+                Err(error) => return Err(error),
+            };
+            let status = invocation
+                .status()
+                .cloned()
+                .unwrap_or(CommandInvocationStatus::Pending);
+            if last_status[index] != status.as_str() {
+                last_status[index] = status.as_str().to_owned();
+                let mut event = Map::new();
+                event.insert("command_id".into(), json!(command_id));
+                event.insert("instance_id".into(), json!(instance));
+                event.insert("status".into(), json!(status.as_str()));
+                ctx.journal_event("command_status", event)?;
+            }
+            if finished(&status) {
+                results[index] = Some(json!({
+                    "instance_id": instance,
+                    "status": status.as_str(),
+                    "response_code": invocation.response_code(),
+                    "stdout": truncate(invocation.standard_output_content().unwrap_or_default()),
+                    "stderr": truncate(invocation.standard_error_content().unwrap_or_default()),
+                    "output_url": invocation.standard_output_url(),
+                }));
+            }
+        }
+        if results.iter().all(Option::is_some) {
+            return Ok(results.into_iter().flatten().collect());
+        }
+        tokio::time::sleep(Duration::from_secs(1 << round.min(4)).min(Duration::from_secs(15)))
+            .await;
+        round += 1;
+    }
+}
+
+fn truncate(text: &str) -> String {
+    if text.chars().count() <= OUTPUT_CHARS {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(OUTPUT_CHARS).collect();
+    format!("{kept}\n[… truncated; the full output is in the S3 output location]")
+}
