@@ -119,6 +119,8 @@ catalogue! {
     Ec2SnapshotVolumes => ec2::SnapshotVolumes;
     Ec2TagResources => ec2::TagResources;
     Ec2StopInstance => ec2::StopInstance;
+    Ec2ShareSnapshots => ec2::ShareSnapshots;
+    Ec2AttachEvidenceVolumes => ec2::AttachEvidenceVolumes;
     SsmCheckManaged => ssm::CheckManaged;
     SsmRunCommand => ssm::RunCommand;
     CloudformationCreateStack => cloudformation::CreateStack;

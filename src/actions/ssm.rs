@@ -31,9 +31,12 @@ impl Action for CheckManaged {
 }
 
 impl Execute for CheckManaged {
+    /// A check that cannot be made (denied, SSM unavailable) answers "not managed" with the
+    /// reason: this action guards optional evidence collection, which must never hold up
+    /// containment. The failed call is in the journal like any other.
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
         let id = self.instance_id.as_str();
-        let output = ctx
+        let result = ctx
             .call("ssm", "DescribeInstanceInformation", &[id], || {
                 ctx.clients()
                     .ssm
@@ -47,17 +50,27 @@ impl Execute for CheckManaged {
                     )
                     .send()
             })
-            .await?;
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error) => {
+                return Ok(json!({
+                    "instance_id": id, "managed": false, "online": false, "checked": false,
+                    "reason": format!("could not check: {error}"),
+                }));
+            }
+        };
         let info = output
             .instance_information_list()
             .iter()
             .find(|i| i.instance_id() == Some(id));
         Ok(match info {
-            None => json!({"instance_id": id, "managed": false, "online": false}),
+            None => json!({"instance_id": id, "managed": false, "online": false, "checked": true}),
             Some(info) => {
                 let ping = info.ping_status().map(|p| p.as_str().to_owned());
                 json!({
                     "instance_id": id,
+                    "checked": true,
                     "managed": true,
                     "online": ping.as_deref() == Some("Online"),
                     "ping_status": ping,
