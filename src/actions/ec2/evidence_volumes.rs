@@ -35,19 +35,37 @@ fn default_first_device() -> String {
 impl Action for AttachEvidenceVolumes {
     const NAME: &'static str = "ec2.attach_evidence_volumes";
     const SUMMARY: &'static str = "create volumes from evidence snapshots in the clean room and attach them to the workstation";
-    const CALLS: &'static [&'static str] =
-        &["ec2:DescribeVolumes", "ec2:CreateVolume", "ec2:AttachVolume"];
-    const PERMISSIONS: &'static [&'static str] =
-        &["ec2:DescribeVolumes", "ec2:CreateVolume", "ec2:AttachVolume", "ec2:CreateTags"];
+    const CALLS: &'static [&'static str] = &[
+        "ec2:DescribeVolumes",
+        "ec2:CreateVolume",
+        "ec2:AttachVolume",
+    ];
+    const PERMISSIONS: &'static [&'static str] = &[
+        "ec2:DescribeVolumes",
+        "ec2:CreateVolume",
+        "ec2:AttachVolume",
+        "ec2:CreateTags",
+    ];
 }
 
 impl Execute for AttachEvidenceVolumes {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
-        let first = self.first_device.chars().next().filter(|c| ('f'..='p').contains(c)).ok_or_else(|| {
-            ActionError::Failed(format!("`first_device` must be a letter from f to p, got `{}`", self.first_device))
-        })?;
+        let first = self
+            .first_device
+            .chars()
+            .next()
+            .filter(|c| ('f'..='p').contains(c))
+            .ok_or_else(|| {
+                ActionError::Failed(format!(
+                    "`first_device` must be a letter from f to p, got `{}`",
+                    self.first_device
+                ))
+            })?;
         if self.snapshot_ids.len() > ('p' as usize - first as usize + 1) {
-            return Err(ActionError::Failed(format!("too many snapshots ({}) for devices /dev/sd{first}…/dev/sdp", self.snapshot_ids.len())));
+            return Err(ActionError::Failed(format!(
+                "too many snapshots ({}) for devices /dev/sd{first}…/dev/sdp",
+                self.snapshot_ids.len()
+            )));
         }
         let mut volumes = Vec::new();
         let mut changed = false;
@@ -76,15 +94,30 @@ impl Execute for AttachEvidenceVolumes {
 }
 
 impl AttachEvidenceVolumes {
-    async fn one(&self, ctx: &StepContext, snapshot: &str, device: &str) -> Result<(Value, bool), ActionError> {
+    async fn one(
+        &self,
+        ctx: &StepContext,
+        snapshot: &str,
+        device: &str,
+    ) -> Result<(Value, bool), ActionError> {
         let mut changed = false;
         let existing = ctx
             .call("ec2", "DescribeVolumes", &[snapshot], || {
                 ctx.clients()
                     .ec2
                     .describe_volumes()
-                    .filters(Filter::builder().name(format!("tag:{}", tags::IDEMPOTENCY_KEY)).values(&ctx.idempotency_key).build())
-                    .filters(Filter::builder().name("snapshot-id").values(snapshot).build())
+                    .filters(
+                        Filter::builder()
+                            .name(format!("tag:{}", tags::IDEMPOTENCY_KEY))
+                            .values(&ctx.idempotency_key)
+                            .build(),
+                    )
+                    .filters(
+                        Filter::builder()
+                            .name("snapshot-id")
+                            .values(snapshot)
+                            .build(),
+                    )
                     .send()
             })
             .await?;
@@ -146,22 +179,38 @@ impl AttachEvidenceVolumes {
                 device.to_owned()
             }
         };
-        Ok((json!({"snapshot_id": snapshot, "volume_id": id, "device": device, "created_or_attached": changed}), changed))
+        Ok((
+            json!({"snapshot_id": snapshot, "volume_id": id, "device": device, "created_or_attached": changed}),
+            changed,
+        ))
     }
 
     /// Polls the volume until it reaches `state` (the step timeout bounds the wait).
-    async fn wait_state(&self, ctx: &StepContext, volume: &str, state: VolumeState) -> Result<aws_sdk_ec2::types::Volume, ActionError> {
+    async fn wait_state(
+        &self,
+        ctx: &StepContext,
+        volume: &str,
+        state: VolumeState,
+    ) -> Result<aws_sdk_ec2::types::Volume, ActionError> {
         let mut round = 0u32;
         loop {
             let output = ctx
-                .call("ec2", "DescribeVolumes", &[volume], || ctx.clients().ec2.describe_volumes().volume_ids(volume).send())
+                .call("ec2", "DescribeVolumes", &[volume], || {
+                    ctx.clients()
+                        .ec2
+                        .describe_volumes()
+                        .volume_ids(volume)
+                        .send()
+                })
                 .await?;
             if let Some(found) = output.volumes().first() {
                 if found.state() == Some(&state) {
                     return Ok(found.clone());
                 }
                 if found.state() == Some(&VolumeState::Error) {
-                    return Err(ActionError::Failed(format!("volume {volume} is in state error")));
+                    return Err(ActionError::Failed(format!(
+                        "volume {volume} is in state error"
+                    )));
                 }
             }
             tokio::time::sleep(poll_delay(round).min(Duration::from_secs(10))).await;

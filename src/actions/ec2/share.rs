@@ -30,7 +30,8 @@ pub struct ShareSnapshots {
 
 impl Action for ShareSnapshots {
     const NAME: &'static str = "ec2.share_snapshots";
-    const SUMMARY: &'static str = "share snapshots with a forensic account, or copy them re-encrypted with a KMS key";
+    const SUMMARY: &'static str =
+        "share snapshots with a forensic account, or copy them re-encrypted with a KMS key";
     const CALLS: &'static [&'static str] = &[
         "ec2:DescribeSnapshotAttribute",
         "ec2:ModifySnapshotAttribute",
@@ -54,12 +55,16 @@ impl Action for ShareSnapshots {
 impl Execute for ShareSnapshots {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
         if self.account_id.is_none() && self.kms_key_id.is_none() {
-            return Err(ActionError::Failed("give `account_id` (share) or `kms_key_id` (copy), or both".into()));
+            return Err(ActionError::Failed(
+                "give `account_id` (share) or `kms_key_id` (copy), or both".into(),
+            ));
         }
         if let Some(account) = &self.account_id
             && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
         {
-            return Err(ActionError::Failed(format!("`account_id` must be 12 digits, got `{account}`")));
+            return Err(ActionError::Failed(format!(
+                "`account_id` must be 12 digits, got `{account}`"
+            )));
         }
         let mut results = Vec::new();
         let mut changed = false;
@@ -67,7 +72,8 @@ impl Execute for ShareSnapshots {
             // Copy first (when asked), then share what was produced.
             let (target, copied) = match &self.kms_key_id {
                 Some(key) => {
-                    let (copy, made) = copy_snapshot(ctx, snapshot, key, self.case_id.as_deref()).await?;
+                    let (copy, made) =
+                        copy_snapshot(ctx, snapshot, key, self.case_id.as_deref()).await?;
                     changed |= made;
                     (copy, Some(made))
                 }
@@ -105,7 +111,11 @@ async fn share(ctx: &StepContext, snapshot: &str, account: &str) -> Result<bool,
                 .send()
         })
         .await?;
-    if current.create_volume_permissions().iter().any(|p| p.user_id() == Some(account)) {
+    if current
+        .create_volume_permissions()
+        .iter()
+        .any(|p| p.user_id() == Some(account))
+    {
         return Ok(false);
     }
     ctx.ec2_change("ModifySnapshotAttribute", &[snapshot, account], |dry_run| {
@@ -127,14 +137,29 @@ async fn share(ctx: &StepContext, snapshot: &str, account: &str) -> Result<bool,
 }
 
 /// The re-encrypted copy of `snapshot` this step made (found by tag), or a new one.
-async fn copy_snapshot(ctx: &StepContext, snapshot: &str, key: &str, case: Option<&str>) -> Result<(String, bool), ActionError> {
+async fn copy_snapshot(
+    ctx: &StepContext,
+    snapshot: &str,
+    key: &str,
+    case: Option<&str>,
+) -> Result<(String, bool), ActionError> {
     let existing = ctx
         .call("ec2", "DescribeSnapshots", &[snapshot], || {
             ctx.clients()
                 .ec2
                 .describe_snapshots()
-                .filters(Filter::builder().name(format!("tag:{}", tags::IDEMPOTENCY_KEY)).values(&ctx.idempotency_key).build())
-                .filters(Filter::builder().name("tag:firebreak:source-snapshot").values(snapshot).build())
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", tags::IDEMPOTENCY_KEY))
+                        .values(&ctx.idempotency_key)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name("tag:firebreak:source-snapshot")
+                        .values(snapshot)
+                        .build(),
+                )
                 .send()
         })
         .await?;
@@ -160,7 +185,10 @@ async fn copy_snapshot(ctx: &StepContext, snapshot: &str, key: &str, case: Optio
                 .source_region(&region)
                 .encrypted(true)
                 .kms_key_id(key)
-                .description(format!("firebreak copy of {snapshot} for case {}", case.unwrap_or("-")))
+                .description(format!(
+                    "firebreak copy of {snapshot} for case {}",
+                    case.unwrap_or("-")
+                ))
                 .tag_specifications(
                     TagSpecification::builder()
                         .resource_type(ResourceType::Snapshot)
