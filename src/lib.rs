@@ -25,6 +25,7 @@ pub mod journal;
 pub mod lock;
 pub mod plan;
 pub mod redact;
+pub mod report;
 pub mod runbook;
 pub mod schema;
 pub mod template;

@@ -4,6 +4,7 @@
 mod journal;
 mod logging;
 mod plan;
+mod report;
 mod run;
 mod schema;
 mod validate;
@@ -131,9 +132,34 @@ again with the same idempotency key. Sensitive parameters are never journaled: g
     /// Check or read a run's journal
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// A case report built only from a run's journal: Markdown for a ticket, HTML to read and print
+    #[command(
+        after_help = "Examples:\n  firebreak report ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl > case.md\n  \
+firebreak report RUN.jsonl --format html -o case.html\n\n\
+The journal's verification result comes first; evidence files are re-hashed. The HTML is one \
+self-contained file with the run drawn as a timeline."
+    )]
+    Report(ReportArgs),
     /// Print the JSON Schema of the runbook format (for editors' YAML plugins)
     #[command(after_help = "Example:\n  firebreak schema > runbook.schema.json")]
     Schema,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(value_name = "JOURNAL_PATH")]
+    pub journal: PathBuf,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +278,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Run(args) => run::run(args, &cli.global),
         Command::Resume(args) => run::resume(args, &cli.global),
         Command::Journal(command) => journal::run(command),
+        Command::Report(args) => report::run(args),
         Command::Schema => schema::run(),
     };
     std::process::ExitCode::from(exit as u8)
