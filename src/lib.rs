@@ -24,6 +24,7 @@ pub mod event;
 pub mod journal;
 pub mod lock;
 pub mod plan;
+pub mod policy;
 pub mod redact;
 pub mod report;
 pub mod runbook;

@@ -94,7 +94,11 @@ pub fn build(
     };
 
     let mut steps = Vec::new();
-    let mut all_permissions = std::collections::BTreeSet::new();
+    // The engine's own calls (caller identity for the journal) are part of what a run needs.
+    let mut all_permissions: std::collections::BTreeSet<String> = crate::policy::ENGINE_PERMISSIONS
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
     for (index, step) in runbook.steps.iter().enumerate() {
         let info = actions::find(&step.action).expect("validated runbooks name known actions");
         let input = render(

@@ -4,6 +4,7 @@
 mod journal;
 mod logging;
 mod plan;
+mod policy;
 mod report;
 mod run;
 mod schema;
@@ -132,6 +133,13 @@ again with the same idempotency key. Sensitive parameters are never journaled: g
     /// Check or read a run's journal
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// The least-privilege IAM policy the engine needs for the given runbooks
+    #[command(
+        after_help = "Example:\n  firebreak policy runbooks/*.yaml --output json > firebreak-policy.json\n\n\
+Derived from each action's declared permissions: no wildcard actions; resources and condition keys \
+scoped where AWS allows it. The same permissions `plan` lists, no more."
+    )]
+    Policy(PolicyArgs),
     /// A case report built only from a run's journal: Markdown for a ticket, HTML to read and print
     #[command(
         after_help = "Examples:\n  firebreak report ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl > case.md\n  \
@@ -143,6 +151,15 @@ self-contained file with the run drawn as a timeline."
     /// Print the JSON Schema of the runbook format (for editors' YAML plugins)
     #[command(after_help = "Example:\n  firebreak schema > runbook.schema.json")]
     Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Runbook files
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -278,6 +295,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Run(args) => run::run(args, &cli.global),
         Command::Resume(args) => run::resume(args, &cli.global),
         Command::Journal(command) => journal::run(command),
+        Command::Policy(args) => policy::run(args),
         Command::Report(args) => report::run(args),
         Command::Schema => schema::run(),
     };

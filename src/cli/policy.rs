@@ -1,0 +1,45 @@
+//! `firebreak policy`: the least-privilege IAM policy for runbooks.
+
+use super::{Exit, OutputFormat, PolicyArgs};
+use crate::{policy, runbook};
+
+pub fn run(args: &PolicyArgs) -> Exit {
+    let mut loaded = Vec::new();
+    for path in &args.files {
+        match runbook::load(path) {
+            Ok(runbook) => loaded.push(runbook),
+            Err(error) => {
+                eprintln!("{error}");
+                return Exit::Invalid;
+            }
+        }
+    }
+    let runbooks: Vec<&runbook::Runbook> = loaded.iter().map(|l| &l.runbook).collect();
+    let document = policy::document(&runbooks);
+    match args.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&document).expect("a policy serializes")
+        ),
+        OutputFormat::Text => {
+            let names: Vec<&str> = runbooks.iter().map(|r| r.name.as_str()).collect();
+            println!("IAM policy for firebreak running: {}", names.join(", "));
+            for statement in document["Statement"].as_array().into_iter().flatten() {
+                println!("\n{}:", statement["Sid"].as_str().unwrap_or_default());
+                for action in statement["Action"].as_array().into_iter().flatten() {
+                    println!("  allow {}", action.as_str().unwrap_or_default());
+                }
+                for resource in statement["Resource"].as_array().into_iter().flatten() {
+                    println!("    on {}", resource.as_str().unwrap_or_default());
+                }
+                if let Some(condition) = statement.get("Condition") {
+                    println!("    when {condition}");
+                }
+            }
+            println!(
+                "\n(`--output json` prints the policy document to attach to the engine's role)"
+            );
+        }
+    }
+    Exit::Ok
+}
