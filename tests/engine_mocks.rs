@@ -29,6 +29,7 @@ fn settings(dir: &Path, clients: firebreak::aws::Clients) -> Settings {
         journal_key: None,
         interrupted: Arc::new(AtomicBool::new(false)),
         clients: Some(clients),
+        preflight: false,
     }
 }
 

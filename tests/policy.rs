@@ -36,7 +36,7 @@ fn plan_args(path: &std::path::Path) -> Vec<String> {
         if param.default.is_some() {
             continue;
         }
-        let value = match (name.as_str(), param.kind) {
+        let value: String = match (name.as_str(), param.kind) {
             (_, firebreak::runbook::ParamType::List) if name.contains("snapshot") => {
                 "snap-0123456789abcdef0".into()
             }

@@ -134,6 +134,7 @@ async fn check_managed(ssm: aws_sdk_ssm::Client) -> Value {
         journal_key: None,
         interrupted: Default::default(),
         clients: Some(clients),
+        preflight: false,
     };
     let loaded = firebreak::runbook::load(&path).unwrap();
     let outcome =

@@ -190,9 +190,13 @@ pub struct RunArgs {
     /// The triggering event (JSON), readable as `event.*` in templates
     #[arg(long, value_name = "FILE")]
     pub event: Option<PathBuf>,
-    /// A drill: change nothing; approvals are recorded as decision points, not asked
+    /// A drill: change nothing (EC2 changes are sent with DryRun=true, other changes not at all);
+    /// approvals are recorded as decision points, not asked; ends with a drill verdict
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: skip the permission preflight (iam:SimulatePrincipalPolicy)
+    #[arg(long, requires = "dry_run")]
+    pub no_preflight: bool,
     /// Approve every `core.approve` step (journaled as approved by flag)
     #[arg(long, short = 'y')]
     pub yes: bool,

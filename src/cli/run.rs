@@ -34,7 +34,13 @@ pub fn journal_key() -> Option<Vec<u8>> {
         .map(String::into_bytes)
 }
 
-fn settings(global: &GlobalArgs, dir: Option<&PathBuf>, yes: bool, force: bool) -> Settings {
+fn settings(
+    global: &GlobalArgs,
+    dir: Option<&PathBuf>,
+    yes: bool,
+    force: bool,
+    preflight: bool,
+) -> Settings {
     Settings {
         journal_dir: journal_dir(dir),
         approvals: Approvals::from_flags(yes),
@@ -43,6 +49,7 @@ fn settings(global: &GlobalArgs, dir: Option<&PathBuf>, yes: bool, force: bool) 
         journal_key: journal_key(),
         interrupted: Arc::new(AtomicBool::new(false)),
         clients: None,
+        preflight,
     }
 }
 
@@ -78,6 +85,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
         args.journal_dir.as_ref(),
         args.yes,
         args.force_unlock,
+        !args.no_preflight,
     );
     let mode = if args.dry_run {
         Mode::DryRun
@@ -97,6 +105,7 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
         args.journal_dir.as_ref(),
         args.yes,
         args.force_unlock,
+        true,
     );
     let result = runtime().block_on(async {
         watch_interrupts(settings.interrupted.clone());
@@ -136,6 +145,12 @@ fn report(result: Result<RunOutcome, EngineError>, output: OutputFormat) -> Exit
                     step.id
                 );
             }
+            if let Some(drill) = &outcome.drill {
+                println!("drill verdict:");
+                println!("  would succeed:       {}", list(&drill.would_succeed));
+                println!("  would be denied:     {}", list(&drill.would_be_denied));
+                println!("  could not be checked: {}", list(&drill.could_not_check));
+            }
             println!(
                 "run {} {} ({}) — journal {}",
                 outcome.run_id,
@@ -150,5 +165,13 @@ fn report(result: Result<RunOutcome, EngineError>, output: OutputFormat) -> Exit
         RunStatus::Failed => Exit::StepFailed,
         RunStatus::Refused => Exit::Refused,
         RunStatus::Interrupted => Exit::Interrupted,
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "—".into()
+    } else {
+        items.join(", ")
     }
 }

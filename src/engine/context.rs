@@ -222,6 +222,18 @@ impl StepContext {
                 .call("ec2", operation, targets, || call(false))
                 .await
                 .map(Some),
+            // A target that is a placeholder (made by a step that did not really run) cannot be
+            // checked by AWS either: say what would be called instead.
+            Mode::DryRun if targets.iter().any(|t| is_placeholder(t)) => {
+                self.would_call(
+                    "ec2",
+                    operation,
+                    targets,
+                    json!({ "targets": targets }),
+                    "not-sent (depends on a step that did not run)",
+                )?;
+                Ok(None)
+            }
             Mode::DryRun => {
                 let started = Instant::now();
                 let result = call(true).await;
@@ -274,14 +286,19 @@ impl StepContext {
         match self.mode {
             Mode::Live => self.call(service, operation, targets, call).await.map(Some),
             Mode::DryRun => {
-                let mut record = self.call_record(service, operation, targets, 0);
-                record.insert("outcome".into(), json!("not-sent (dry run)"));
-                record.insert("would_call".into(), json!(format!("{service}:{operation}")));
-                record.insert("input".into(), input);
-                self.shared.record("api_call", Value::Object(record))?;
+                self.would_call(service, operation, targets, input, "not-sent (dry run)")?;
                 Ok(None)
             }
         }
+    }
+
+    /// Journals a call that a drill does not send.
+    fn would_call(&self, service: &str, operation: &str, targets: &[&str], input: Value, outcome: &str) -> Result<(), ActionError> {
+        let mut record = self.call_record(service, operation, targets, 0);
+        record.insert("outcome".into(), json!(outcome));
+        record.insert("would_call".into(), json!(format!("{service}:{operation}")));
+        record.insert("input".into(), input);
+        self.shared.record("api_call", Value::Object(record))
     }
 
     fn call_record(
@@ -337,6 +354,11 @@ impl StepContext {
         self.shared.record("evidence", Value::Object(record))?;
         Ok(artifact)
     }
+}
+
+/// Drill outputs stand in for ids a step would have made: `<would be created by step x>`.
+pub fn is_placeholder(value: &str) -> bool {
+    value.starts_with("<would")
 }
 
 fn insert_error(record: &mut Map<String, Value>, error: &AwsError) {

@@ -104,6 +104,16 @@ pub async fn start(
     )?;
     fault::point("after-run-started");
     record_takeovers(&shared, &locks)?;
+    if mode == Mode::DryRun && settings.preflight {
+        let report = super::preflight::run(&shared.clients, caller["arn"].as_str(), runbook).await;
+        if report["checked"] != true {
+            eprintln!(
+                "firebreak: permission preflight: {}",
+                report["error"].as_str().unwrap_or("not available")
+            );
+        }
+        record(&shared, "preflight", report)?;
+    }
     let context = base_context(&values, event.as_ref(), run);
     finish(
         shared,
@@ -262,12 +272,18 @@ async fn finish(
     if let Err(e) = locks.release() {
         tracing::warn!("failed to release locks: {e}");
     }
+    let drill = (shared.mode == Mode::DryRun).then(|| {
+        let records = crate::journal::read_records(&path).unwrap_or_default();
+        let ids: Vec<String> = runbook.steps.iter().map(|s| s.id.clone()).collect();
+        super::drill::verdict(&records, &ids)
+    });
     Ok(RunOutcome {
         run_id: shared.run_id.clone(),
         status,
         mode: shared.mode,
         journal: path,
         steps: execution.summaries,
+        drill,
     })
 }
 
@@ -833,5 +849,6 @@ fn outcome_from_replay(loaded: &LoadedRunbook, replay: &Replay, path: &Path) -> 
         mode: replay.mode,
         journal: path.to_path_buf(),
         steps,
+        drill: None,
     }
 }

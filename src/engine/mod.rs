@@ -7,9 +7,11 @@
 
 mod approval;
 mod context;
+pub mod drill;
 mod executor;
 pub mod fault;
 mod identity;
+mod preflight;
 mod replay;
 mod retry;
 mod run_id;
@@ -91,6 +93,9 @@ pub struct RunOutcome {
     pub mode: Mode,
     pub journal: PathBuf,
     pub steps: Vec<StepSummary>,
+    /// For dry runs: which steps would succeed, would be denied, could not be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<drill::Verdict>,
 }
 
 /// How a run is carried out, independent of what it runs.
@@ -108,6 +113,8 @@ pub struct Settings {
     /// Ready-made clients (workers that share them, tests with mocked clients); `None` builds
     /// them from `aws`.
     pub clients: Option<crate::aws::Clients>,
+    /// Dry runs: simulate the caller's permissions first (`--no-preflight` turns it off).
+    pub preflight: bool,
 }
 
 /// Why a run could not start or go on (as opposed to a step failing).

@@ -1,0 +1,79 @@
+//! Permission preflight for drills: asks IAM (`iam:SimulatePrincipalPolicy`) whether the caller
+//! holds every permission the plan needs. Unavailable or denied simulation is reported and the
+//! drill carries on — it never fails a drill.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::actions;
+use crate::aws::{AwsError, Clients};
+use crate::runbook::Runbook;
+
+/// The IAM principal to simulate for a caller ARN: an assumed-role session is simulated as its
+/// role (looked up for its path).
+async fn principal(clients: &Clients, caller: &str) -> String {
+    let Some(rest) = caller.split(":assumed-role/").nth(1) else {
+        return caller.to_owned();
+    };
+    let role = rest.split('/').next().unwrap_or_default();
+    match clients.iam.get_role().role_name(role).send().await {
+        Ok(output) => output.role().map(|r| r.arn().to_owned()).unwrap_or_default(),
+        Err(_) => {
+            let account = caller.split(':').nth(4).unwrap_or_default();
+            format!("arn:aws:iam::{account}:role/{role}")
+        }
+    }
+}
+
+/// `{"checked": bool, "principal", "error"?, "decisions": {permission: "allowed"|"denied"},
+/// "steps": {step: {"allowed": [...], "denied": [...]}}}`
+pub async fn run(clients: &Clients, caller: Option<&str>, runbook: &Runbook) -> Value {
+    let Some(caller) = caller else {
+        return json!({"checked": false, "error": "the caller identity is unknown (sts:GetCallerIdentity failed)"});
+    };
+    let principal = principal(clients, caller).await;
+    let mut permissions: Vec<String> = crate::policy::permissions(&[runbook]).into_iter().collect();
+    permissions.sort();
+    let mut decisions = BTreeMap::new();
+    // SimulatePrincipalPolicy takes a bounded number of actions per call.
+    for chunk in permissions.chunks(50) {
+        let result = clients
+            .iam
+            .simulate_principal_policy()
+            .policy_source_arn(&principal)
+            .set_action_names(Some(chunk.to_vec()))
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                for evaluation in output.evaluation_results() {
+                    let allowed = evaluation.eval_decision().as_str() == "allowed";
+                    decisions.insert(
+                        evaluation.eval_action_name().to_owned(),
+                        if allowed { "allowed" } else { "denied" },
+                    );
+                }
+            }
+            Err(error) => {
+                let error = AwsError::from_sdk("iam", "SimulatePrincipalPolicy", error);
+                return json!({
+                    "checked": false,
+                    "principal": principal,
+                    "error": format!("could not check permissions: {error}"),
+                });
+            }
+        }
+    }
+    let mut steps = serde_json::Map::new();
+    for step in &runbook.steps {
+        let Some(info) = actions::find(&step.action) else { continue };
+        let (allowed, denied): (Vec<&str>, Vec<&str>) = info
+            .permissions
+            .iter()
+            .copied()
+            .partition(|p| decisions.get(*p) == Some(&"allowed"));
+        steps.insert(step.id.clone(), json!({"allowed": allowed, "denied": denied}));
+    }
+    json!({"checked": true, "principal": principal, "decisions": decisions, "steps": steps})
+}
