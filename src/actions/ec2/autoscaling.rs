@@ -2,9 +2,10 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::ActionError;
+use super::protect::change_flags;
 use crate::actions::{Action, Execute};
 use crate::engine::StepContext;
 
@@ -49,9 +50,152 @@ impl Action for DetachFromAutoscaling {
 }
 
 impl Execute for DetachFromAutoscaling {
-    async fn execute(&self, _ctx: &StepContext) -> Result<Value, ActionError> {
-        Err(ActionError::Failed(
-            "ec2.detach_from_autoscaling is not implemented yet".into(),
-        ))
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        let id = self.instance_id.as_str();
+        let described = ctx
+            .call("autoscaling", "DescribeAutoScalingInstances", &[id], || {
+                ctx.clients()
+                    .autoscaling
+                    .describe_auto_scaling_instances()
+                    .instance_ids(id)
+                    .send()
+            })
+            .await?;
+        let Some(member) = described
+            .auto_scaling_instances()
+            .iter()
+            .find(|i| i.instance_id() == Some(id))
+        else {
+            let mut out = json!({"instance_id": id, "in_group": false, "done": []});
+            change_flags(&mut out, false, ctx.mode);
+            return Ok(out);
+        };
+        let group = member.auto_scaling_group_name().ok_or_else(|| {
+            ActionError::Failed(format!(
+                "autoscaling:DescribeAutoScalingInstances answered no group name for instance {id}"
+            ))
+        })?;
+        let state = member.lifecycle_state().unwrap_or("unknown");
+        let protected = member.protected_from_scale_in().unwrap_or(false);
+        if state.starts_with("Terminat") {
+            // Nothing can save it from here; say so rather than pretend.
+            return Err(ActionError::Failed(format!(
+                "instance {id} is already being terminated by Auto Scaling group {group} (lifecycle state {state})"
+            )));
+        }
+        let mut report = Report {
+            out: json!({
+                "instance_id": id,
+                "in_group": true,
+                "autoscaling_group": group,
+                "lifecycle_state_before": state,
+                "protected_from_scale_in_before": protected,
+                "mode": self.mode,
+                "decrement_desired_capacity": self.decrement_desired_capacity,
+            }),
+            done: Vec::new(),
+            activity_ids: Vec::new(),
+        };
+
+        let already = match (self.mode, state) {
+            (_, "Detaching" | "Detached") => Some("already leaving the group"),
+            (AutoscalingMode::Standby, "Standby" | "EnteringStandby") => Some("already in standby"),
+            _ => None,
+        };
+        if let Some(reason) = already {
+            report.out["reason"] = json!(reason);
+            return Ok(report.snapshot(ctx));
+        }
+
+        if !protected {
+            ctx.change(
+                "autoscaling",
+                "SetInstanceProtection",
+                &[id, group],
+                json!({"AutoScalingGroupName": group, "InstanceIds": [id], "ProtectedFromScaleIn": true}),
+                || {
+                    ctx.clients()
+                        .autoscaling
+                        .set_instance_protection()
+                        .auto_scaling_group_name(group)
+                        .instance_ids(id)
+                        .protected_from_scale_in(true)
+                        .send()
+                },
+            )
+            .await
+            .map_err(|e| e.with_outputs(report.snapshot(ctx)))?;
+            report.done.push("set_instance_protection");
+        }
+
+        let input = json!({
+            "AutoScalingGroupName": group,
+            "InstanceIds": [id],
+            "ShouldDecrementDesiredCapacity": self.decrement_desired_capacity,
+        });
+        // The scaling activities started, by id (none in a drill).
+        let activities: Option<Vec<String>> = match self.mode {
+            AutoscalingMode::Detach => ctx
+                .change(
+                    "autoscaling",
+                    "DetachInstances",
+                    &[id, group],
+                    input,
+                    || {
+                        ctx.clients()
+                            .autoscaling
+                            .detach_instances()
+                            .auto_scaling_group_name(group)
+                            .instance_ids(id)
+                            .should_decrement_desired_capacity(self.decrement_desired_capacity)
+                            .send()
+                    },
+                )
+                .await
+                .map(|o| o.map(|o| activity_ids(o.activities()))),
+            AutoscalingMode::Standby => ctx
+                .change("autoscaling", "EnterStandby", &[id, group], input, || {
+                    ctx.clients()
+                        .autoscaling
+                        .enter_standby()
+                        .auto_scaling_group_name(group)
+                        .instance_ids(id)
+                        .should_decrement_desired_capacity(self.decrement_desired_capacity)
+                        .send()
+                })
+                .await
+                .map(|o| o.map(|o| activity_ids(o.activities()))),
+        }
+        .map_err(|e| e.with_outputs(report.snapshot(ctx)))?;
+        report.done.push(match self.mode {
+            AutoscalingMode::Detach => "detach_instances",
+            AutoscalingMode::Standby => "enter_standby",
+        });
+        report.activity_ids = activities.unwrap_or_default();
+        Ok(report.snapshot(ctx))
+    }
+}
+
+fn activity_ids(activities: &[aws_sdk_autoscaling::types::Activity]) -> Vec<String> {
+    activities
+        .iter()
+        .filter_map(|a| a.activity_id().map(str::to_owned))
+        .collect()
+}
+
+/// The outputs as they grow, so a failure part-way reports what was done.
+struct Report {
+    out: Value,
+    done: Vec<&'static str>,
+    activity_ids: Vec<String>,
+}
+
+impl Report {
+    fn snapshot(&self, ctx: &StepContext) -> Value {
+        let mut out = self.out.clone();
+        out["done"] = json!(self.done);
+        out["activity_ids"] = json!(self.activity_ids);
+        change_flags(&mut out, !self.done.is_empty(), ctx.mode);
+        out
     }
 }

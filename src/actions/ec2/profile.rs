@@ -1,10 +1,12 @@
 //! `ec2.replace_instance_profile`.
 
+use aws_sdk_ec2::types::{Filter, IamInstanceProfileSpecification};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::ActionError;
+use super::protect::change_flags;
+use super::{ActionError, describe_one, new_tag, tag, tags};
 use crate::actions::{Action, Execute};
 use crate::engine::StepContext;
 
@@ -22,12 +24,14 @@ impl Action for ReplaceInstanceProfile {
     const NAME: &'static str = "ec2.replace_instance_profile";
     const SUMMARY: &'static str = "remove the instance's role credentials: replace its instance profile with a deny-all one, or disassociate it";
     const CALLS: &'static [&'static str] = &[
+        "ec2:DescribeInstances",
         "ec2:DescribeIamInstanceProfileAssociations",
         "ec2:ReplaceIamInstanceProfileAssociation",
         "ec2:DisassociateIamInstanceProfile",
         "ec2:CreateTags",
     ];
     const PERMISSIONS: &'static [&'static str] = &[
+        "ec2:DescribeInstances",
         "ec2:DescribeIamInstanceProfileAssociations",
         "ec2:ReplaceIamInstanceProfileAssociation",
         "ec2:DisassociateIamInstanceProfile",
@@ -37,9 +41,183 @@ impl Action for ReplaceInstanceProfile {
 }
 
 impl Execute for ReplaceInstanceProfile {
-    async fn execute(&self, _ctx: &StepContext) -> Result<Value, ActionError> {
-        Err(ActionError::Failed(
-            "ec2.replace_instance_profile is not implemented yet".into(),
-        ))
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        let id = self.instance_id.as_str();
+        let replacement = self.replacement_profile_arn.as_deref();
+        let instance = describe_one(ctx, id).await?;
+        // What an earlier attempt recorded before it changed anything.
+        let recorded = tag(instance.tags(), tags::ORIGINAL_PROFILE).map(str::to_owned);
+        let associations = ctx
+            .call(
+                "ec2",
+                "DescribeIamInstanceProfileAssociations",
+                &[id],
+                || {
+                    ctx.clients()
+                        .ec2
+                        .describe_iam_instance_profile_associations()
+                        .filters(Filter::builder().name("instance-id").values(id).build())
+                        // `associating` too: right after a replacement (a rerun after a
+                        // crash) the new association is not `associated` yet.
+                        .filters(
+                            Filter::builder()
+                                .name("state")
+                                .values("associated")
+                                .values("associating")
+                                .build(),
+                        )
+                        .send()
+                },
+            )
+            .await?;
+        let current = associations
+            .iam_instance_profile_associations()
+            .iter()
+            .find(|a| a.instance_id() == Some(id));
+
+        let mut out = json!({
+            "instance_id": id,
+            "replacement_profile_arn": replacement,
+        });
+        let Some(current) = current else {
+            // Nothing to remove: never had a profile, or an earlier attempt disassociated it.
+            out["original"] = recorded_original(recorded.as_deref());
+            out["previous"] = Value::Null;
+            out["current"] = Value::Null;
+            out["done"] = json!(if recorded.is_some() {
+                "already-disassociated"
+            } else {
+                "no-profile"
+            });
+            change_flags(&mut out, false, ctx.mode);
+            return Ok(out);
+        };
+        let association_id = current.association_id().ok_or_else(|| {
+            ActionError::Failed(format!(
+                "the instance profile association of instance {id} has no association id"
+            ))
+        })?;
+        let arn = current
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .ok_or_else(|| {
+                ActionError::Failed(format!(
+                    "the instance profile association {association_id} of instance {id} has no profile ARN"
+                ))
+            })?;
+        let found = json!({
+            "arn": arn,
+            "association_id": association_id,
+            "state": current.state().map(|s| s.as_str()),
+        });
+        if replacement == Some(arn) {
+            // An earlier attempt (or someone) already put the replacement in place.
+            out["original"] = recorded_original(recorded.as_deref());
+            out["previous"] = found.clone();
+            out["current"] = found;
+            out["done"] = json!("already-replaced");
+            change_flags(&mut out, false, ctx.mode);
+            return Ok(out);
+        }
+
+        // A tag written by an earlier run is kept: the profile found now may be one firebreak
+        // put in place (a replacement, then a run that disassociates), and the original must
+        // survive that. Without a tag, the profile found now is the original; it is recorded
+        // on the instance before the change, so a crash cannot lose it.
+        let tagged = recorded.is_none();
+        out["original"] = match recorded.as_deref() {
+            Some(recorded) if recorded != arn => recorded_original(Some(recorded)),
+            _ => json!({"arn": arn, "association_id": association_id, "from_tag": false}),
+        };
+        out["previous"] = found;
+        if tagged {
+            ctx.ec2_change("CreateTags", &[id], |dry_run| {
+                ctx.clients()
+                    .ec2
+                    .create_tags()
+                    .dry_run(dry_run)
+                    .resources(id)
+                    .tags(new_tag(tags::ORIGINAL_PROFILE, arn))
+                    .send()
+            })
+            .await?;
+        }
+        out["tagged"] = json!(tagged);
+
+        // Only the tag was written when the change itself fails.
+        let partial = |out: &Value, e: ActionError| {
+            let mut out = out.clone();
+            out["done"] = json!("nothing");
+            change_flags(&mut out, tagged, ctx.mode);
+            e.with_outputs(out)
+        };
+        match replacement {
+            Some(replacement) => {
+                // No DryRun parameter on this API: in a drill it is journaled, not sent.
+                let replaced = ctx
+                    .change(
+                        "ec2",
+                        "ReplaceIamInstanceProfileAssociation",
+                        &[id, association_id],
+                        json!({
+                            "AssociationId": association_id,
+                            "IamInstanceProfile": {"Arn": replacement},
+                        }),
+                        || {
+                            ctx.clients()
+                                .ec2
+                                .replace_iam_instance_profile_association()
+                                .association_id(association_id)
+                                .iam_instance_profile(
+                                    IamInstanceProfileSpecification::builder()
+                                        .arn(replacement)
+                                        .build(),
+                                )
+                                .send()
+                        },
+                    )
+                    .await
+                    .map_err(|e| partial(&out, e))?;
+                out["done"] = json!("replaced");
+                out["current"] = json!({
+                    "arn": replacement,
+                    "association_id": replaced
+                        .as_ref()
+                        .and_then(|r| r.iam_instance_profile_association())
+                        .and_then(|a| a.association_id()),
+                });
+            }
+            None => {
+                // No DryRun parameter on this API either.
+                ctx.change(
+                    "ec2",
+                    "DisassociateIamInstanceProfile",
+                    &[id, association_id],
+                    json!({"AssociationId": association_id}),
+                    || {
+                        ctx.clients()
+                            .ec2
+                            .disassociate_iam_instance_profile()
+                            .association_id(association_id)
+                            .send()
+                    },
+                )
+                .await
+                .map_err(|e| partial(&out, e))?;
+                out["done"] = json!("disassociated");
+                out["current"] = Value::Null;
+            }
+        }
+        change_flags(&mut out, true, ctx.mode);
+        Ok(out)
+    }
+}
+
+/// The original profile as an earlier run recorded it in the instance's
+/// `firebreak:original-instance-profile` tag (its association id is not kept).
+fn recorded_original(recorded: Option<&str>) -> Value {
+    match recorded {
+        Some(arn) => json!({"arn": arn, "association_id": null, "from_tag": true}),
+        None => Value::Null,
     }
 }
