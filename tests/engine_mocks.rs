@@ -4,8 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use aws_sdk_ec2::operation::describe_instances::{DescribeInstancesError, DescribeInstancesOutput};
 use aws_sdk_ec2::types::{
@@ -22,14 +20,9 @@ const INSTANCE: &str = "i-0123456789abcdef0";
 
 fn settings(dir: &Path, clients: firebreak::aws::Clients) -> Settings {
     Settings {
-        journal_dir: dir.to_path_buf(),
         approvals: Approvals::Yes,
-        force_unlock: false,
-        aws: Default::default(),
-        journal_key: None,
-        interrupted: Arc::new(AtomicBool::new(false)),
         clients: Some(clients),
-        preflight: false,
+        ..Settings::new(dir.to_path_buf())
     }
 }
 

@@ -127,14 +127,9 @@ async fn check_managed(ssm: aws_sdk_ssm::Client) -> Value {
     let mut clients = common::mocks::clients(common::mocks::ec2(&[])).await;
     clients.ssm = ssm;
     let settings = firebreak::engine::Settings {
-        journal_dir: dir.path().to_path_buf(),
         approvals: firebreak::engine::Approvals::Yes,
-        force_unlock: false,
-        aws: Default::default(),
-        journal_key: None,
-        interrupted: Default::default(),
         clients: Some(clients),
-        preflight: false,
+        ..firebreak::engine::Settings::new(dir.path().to_path_buf())
     };
     let loaded = firebreak::runbook::load(&path).unwrap();
     let outcome =

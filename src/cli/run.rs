@@ -42,14 +42,12 @@ fn settings(
     preflight: bool,
 ) -> Settings {
     Settings {
-        journal_dir: journal_dir(dir),
         approvals: Approvals::from_flags(yes),
         force_unlock: force,
         aws: global.aws_options(),
         journal_key: journal_key(),
-        interrupted: Arc::new(AtomicBool::new(false)),
-        clients: None,
         preflight,
+        ..Settings::new(journal_dir(dir))
     }
 }
 

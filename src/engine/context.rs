@@ -241,9 +241,13 @@ impl StepContext {
                 let mut record = self.call_record("ec2", operation, targets, duration_ms);
                 record.insert("dry_run".into(), json!(true));
                 let outcome = match result {
-                    Ok(_) => Err(ActionError::Failed(format!(
-                        "ec2:{operation} with DryRun=true answered success instead of DryRunOperation"
-                    ))),
+                    Ok(_) => {
+                        // The service ignored DryRun: the change may have happened. Say so.
+                        record.insert("outcome".into(), json!("applied-despite-dry-run"));
+                        Err(ActionError::Failed(format!(
+                            "ec2:{operation} with DryRun=true answered success instead of DryRunOperation; the change may have been applied"
+                        )))
+                    }
                     Err(error) => {
                         let error = AwsError::from_sdk("ec2", operation, error);
                         insert_error(&mut record, &error);
@@ -293,7 +297,14 @@ impl StepContext {
     }
 
     /// Journals a call that a drill does not send.
-    fn would_call(&self, service: &str, operation: &str, targets: &[&str], input: Value, outcome: &str) -> Result<(), ActionError> {
+    fn would_call(
+        &self,
+        service: &str,
+        operation: &str,
+        targets: &[&str],
+        input: Value,
+        outcome: &str,
+    ) -> Result<(), ActionError> {
         let mut record = self.call_record(service, operation, targets, 0);
         record.insert("outcome".into(), json!(outcome));
         record.insert("would_call".into(), json!(format!("{service}:{operation}")));

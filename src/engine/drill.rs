@@ -24,13 +24,17 @@ pub fn verdict(records: &[Value], steps: &[String]) -> Verdict {
             .iter()
             .filter(|r| r["type"] == "api_call" && r["step"] == step.as_str())
             .collect();
-        let denied_call = calls.iter().any(|c| c["outcome"] == "would-be-denied" || c["class"] == "access-denied");
+        let denied_call = calls
+            .iter()
+            .any(|c| c["outcome"] == "would-be-denied" || c["class"] == "access-denied");
         let denied_permission = preflight
             .and_then(|p| p["steps"][step]["denied"].as_array())
             .is_some_and(|d| !d.is_empty());
-        let not_sent = calls
-            .iter()
-            .any(|c| c["outcome"].as_str().is_some_and(|o| o.starts_with("not-sent")));
+        let not_sent = calls.iter().any(|c| {
+            c["outcome"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("not-sent"))
+        });
         if denied_call || denied_permission {
             verdict.would_be_denied.push(step.clone());
         } else if checked || !not_sent {

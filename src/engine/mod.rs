@@ -117,6 +117,23 @@ pub struct Settings {
     pub preflight: bool,
 }
 
+impl Settings {
+    /// Defaults for a library caller: approvals denied (no one to ask), no forced takeovers,
+    /// the standard AWS chain, no journal key, preflight on for dry runs.
+    pub fn new(journal_dir: PathBuf) -> Settings {
+        Settings {
+            journal_dir,
+            approvals: Approvals::Deny,
+            force_unlock: false,
+            aws: AwsOptions::default(),
+            journal_key: None,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            clients: None,
+            preflight: true,
+        }
+    }
+}
+
 /// Why a run could not start or go on (as opposed to a step failing).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -18,7 +18,10 @@ async fn principal(clients: &Clients, caller: &str) -> String {
     };
     let role = rest.split('/').next().unwrap_or_default();
     match clients.iam.get_role().role_name(role).send().await {
-        Ok(output) => output.role().map(|r| r.arn().to_owned()).unwrap_or_default(),
+        Ok(output) => output
+            .role()
+            .map(|r| r.arn().to_owned())
+            .unwrap_or_default(),
         Err(_) => {
             let account = caller.split(':').nth(4).unwrap_or_default();
             format!("arn:aws:iam::{account}:role/{role}")
@@ -67,13 +70,18 @@ pub async fn run(clients: &Clients, caller: Option<&str>, runbook: &Runbook) -> 
     }
     let mut steps = serde_json::Map::new();
     for step in &runbook.steps {
-        let Some(info) = actions::find(&step.action) else { continue };
+        let Some(info) = actions::find(&step.action) else {
+            continue;
+        };
         let (allowed, denied): (Vec<&str>, Vec<&str>) = info
             .permissions
             .iter()
             .copied()
             .partition(|p| decisions.get(*p) == Some(&"allowed"));
-        steps.insert(step.id.clone(), json!({"allowed": allowed, "denied": denied}));
+        steps.insert(
+            step.id.clone(),
+            json!({"allowed": allowed, "denied": denied}),
+        );
     }
     json!({"checked": true, "principal": principal, "decisions": decisions, "steps": steps})
 }

@@ -12,8 +12,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use firebreak::aws::Clients;
 use firebreak::engine::{Approvals, Mode, RunStatus, Settings};
@@ -138,13 +136,9 @@ pub async fn run_with(
     let loaded = firebreak::runbook::load(&self::fixture(fixture))
         .unwrap_or_else(|e| panic!("fixture {fixture} loads: {e}"));
     let settings = Settings {
-        journal_dir: dir.to_path_buf(),
         approvals: Approvals::from_flags(true),
-        force_unlock: false,
-        aws: Default::default(),
-        journal_key: None,
-        interrupted: Arc::new(AtomicBool::new(false)),
         clients: Some(clients),
+        ..Settings::new(dir.to_path_buf())
     };
     let params: Vec<(String, String)> = params
         .iter()
