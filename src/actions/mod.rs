@@ -5,6 +5,7 @@
 pub mod core;
 pub mod ec2;
 mod error;
+pub mod iam;
 
 use std::future::Future;
 
@@ -117,6 +118,13 @@ catalogue! {
     Ec2SnapshotVolumes => ec2::SnapshotVolumes;
     Ec2TagResources => ec2::TagResources;
     Ec2StopInstance => ec2::StopInstance;
+    IamInventoryPrincipal => iam::InventoryPrincipal;
+    IamDisableAccessKey => iam::DisableAccessKey;
+    IamDeleteLoginProfile => iam::DeleteLoginProfile;
+    IamRevokeRoleSessions => iam::RevokeRoleSessions;
+    IamRevokeUserSessions => iam::RevokeUserSessions;
+    IamQuarantinePrincipal => iam::QuarantinePrincipal;
+    IamTagPrincipal => iam::TagPrincipal;
 }
 
 /// Looks an action up by name.
