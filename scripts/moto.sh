@@ -8,7 +8,8 @@ start_moto() {
   venv="$root/.venv"
   port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   log="${TMPDIR:-/tmp}/firebreak-moto-$port.log"
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  # AWS managed IAM policies (e.g. AWSCompromisedKeyQuarantineV3) exist in moto only with this.
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
   export MOTO_PID
   export FIREBREAK_TEST_MOTO="http://127.0.0.1:$port"

@@ -7,6 +7,7 @@ pub mod core;
 pub mod ec2;
 mod error;
 pub mod ssm;
+pub mod iam;
 
 use std::future::Future;
 
@@ -125,6 +126,13 @@ catalogue! {
     SsmRunCommand => ssm::RunCommand;
     CloudformationCreateStack => cloudformation::CreateStack;
     CloudformationDeleteStack => cloudformation::DeleteStack;
+    IamInventoryPrincipal => iam::InventoryPrincipal;
+    IamDisableAccessKey => iam::DisableAccessKey;
+    IamDeleteLoginProfile => iam::DeleteLoginProfile;
+    IamRevokeRoleSessions => iam::RevokeRoleSessions;
+    IamRevokeUserSessions => iam::RevokeUserSessions;
+    IamQuarantinePrincipal => iam::QuarantinePrincipal;
+    IamTagPrincipal => iam::TagPrincipal;
 }
 
 /// Looks an action up by name.

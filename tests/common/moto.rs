@@ -54,6 +54,8 @@ fn start_own() -> String {
         let mut command = Command::new(&program);
         command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // AWS managed IAM policies (the quarantine policy) exist in moto only with this.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         unsafe {
