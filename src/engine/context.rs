@@ -345,7 +345,18 @@ impl StepContext {
             ))
         };
         std::fs::create_dir_all(&dir).map_err(|e| failed("create the folder for", e))?;
-        let path = dir.join(name);
+        // Never overwrite evidence: a step run again (after a crash) writes a second file, so
+        // the first record's hash still matches its file.
+        let mut path = dir.join(name);
+        let mut copy = 1;
+        while path.exists() {
+            copy += 1;
+            let (stem, extension) = match name.rsplit_once('.') {
+                Some((stem, extension)) => (stem, format!(".{extension}")),
+                None => (name, String::new()),
+            };
+            path = dir.join(format!("{stem}-{copy}{extension}"));
+        }
         let temporary = dir.join(format!(".{name}.partial"));
         {
             use std::io::Write;

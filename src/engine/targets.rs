@@ -41,6 +41,17 @@ pub fn target_resources(runbook: &Runbook, params: &ParamValues) -> Vec<String> 
     }
     let mut targets = BTreeSet::new();
     for name in used {
+        // IAM principals are named, not id'd: lock them under a prefixed name.
+        if let Some(kind) = match name.as_str() {
+            "user_name" => Some("iam-user"),
+            "role_name" => Some("iam-role"),
+            _ => None,
+        } && let Some(Value::String(principal)) = params.get(&name)
+            && !principal.is_empty()
+        {
+            targets.insert(format!("{kind}/{principal}"));
+            continue;
+        }
         match params.get(&name) {
             Some(Value::String(s)) if id.is_match(s) => {
                 targets.insert(s.clone());
