@@ -6,8 +6,8 @@ pub mod cloudformation;
 pub mod core;
 pub mod ec2;
 mod error;
-pub mod ssm;
 pub mod iam;
+pub mod ssm;
 
 use std::future::Future;
 

@@ -206,8 +206,28 @@ pub struct RunArgs {
     /// Take over locks left by a crashed run of another id (journaled)
     #[arg(long)]
     pub force_unlock: bool,
+    #[command(flatten)]
+    pub interlocks: InterlockArgs,
+    /// Break-glass: act on resources carrying a protected tag (needs --reason; journaled)
+    #[arg(long, requires = "reason")]
+    pub override_protection: bool,
+    /// Why the protection is overridden (journaled with the caller identity)
+    #[arg(long, value_name = "TEXT", requires = "override_protection")]
+    pub reason: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// Interlocks that apply to `run` and `dispatch` alike.
+#[derive(Debug, Args, Clone)]
+pub struct InterlockArgs {
+    /// Cap on every runbook's limits.max_targets
+    #[arg(long, value_name = "N")]
+    pub max_targets: Option<u32>,
+    /// Role to assume for findings of another account, a template over event.*,
+    /// e.g. 'arn:aws:iam::{{event.account}}:role/firebreak-responder'
+    #[arg(long, value_name = "ARN_TEMPLATE", env = "FIREBREAK_ASSUME_ROLE")]
+    pub assume_role: Option<String>,
 }
 
 #[derive(Debug, Args)]

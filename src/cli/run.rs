@@ -85,6 +85,14 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
         args.force_unlock,
         !args.no_preflight,
     );
+    let settings = Settings {
+        max_targets: args.interlocks.max_targets,
+        assume_role: args.interlocks.assume_role.clone(),
+        override_protection: args
+            .override_protection
+            .then(|| args.reason.clone().unwrap_or_default()),
+        ..settings
+    };
     let mode = if args.dry_run {
         Mode::DryRun
     } else {

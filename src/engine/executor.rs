@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::context::{Shared, StepContext};
+use super::interlocks::{self, Account};
 use super::replay::Replay;
 use super::{
     EngineError, Mode, RunOutcome, RunStatus, Settings, StepStatus, StepSummary, fault, identity,
@@ -57,6 +58,20 @@ pub async fn start(
 
     let clients = clients_for(settings).await;
     let caller = identity::caller(&clients).await;
+    let (clients, assumed_role, account_refusal) =
+        match interlocks::account(&clients, &caller, event.as_ref(), settings, &run_id).await {
+            Account::Own => (clients, Value::Null, None),
+            Account::Assumed {
+                clients,
+                role_arn,
+                account,
+            } => (
+                clients,
+                json!({"role_arn": role_arn, "account": account}),
+                None,
+            ),
+            Account::Refused(reason) => (clients, Value::Null, Some(reason)),
+        };
     let path = journal_path(&settings.journal_dir, &run_id);
     let journal = Arc::new(FileJournal::create(
         &path,
@@ -96,6 +111,7 @@ pub async fn start(
             "event": event,
             "mode": mode.as_str(),
             "caller": caller,
+            "assumed_role": assumed_role,
             "host": identity::host(),
             "user": identity::user(),
             "pid": std::process::id(),
@@ -114,6 +130,22 @@ pub async fn start(
         }
         record(&shared, "preflight", report)?;
     }
+    let refusal = match account_refusal {
+        Some(reason) => {
+            record(
+                &shared,
+                "interlock",
+                json!({"check": "account", "passed": false, "reason": reason}),
+            )?;
+            Some(reason)
+        }
+        None => interlocks::check_targets(&shared, runbook, &targets, settings)
+            .await
+            .map_err(|e| EngineError::Io {
+                action: "check the safety interlocks".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+    };
     let context = base_context(&values, event.as_ref(), run);
     finish(
         shared,
@@ -123,6 +155,7 @@ pub async fn start(
         None,
         settings,
         locks,
+        refusal,
     )
     .await
 }
@@ -170,6 +203,21 @@ pub async fn resume(
     let targets = targets::target_resources(&loaded.runbook, &values);
     let locks = acquire_locks(settings, &targets, &run_id, replay.mode, Some(&run_id))?;
     let clients = clients_for(settings).await;
+    // A member-account run needs its assumed role again.
+    let caller = identity::caller(&clients).await;
+    let clients = match interlocks::account(
+        &clients,
+        &caller,
+        replay.event.as_ref(),
+        settings,
+        &run_id,
+    )
+    .await
+    {
+        Account::Own => clients,
+        Account::Assumed { clients, .. } => clients,
+        Account::Refused(reason) => return Err(EngineError::Refused(format!("refused: {reason}"))),
+    };
     let journal = Arc::new(journal);
     let shared = Arc::new(Shared {
         run_id: run_id.clone(),
@@ -215,6 +263,7 @@ pub async fn resume(
         Some(&replay),
         settings,
         locks,
+        None,
     )
     .await
 }
@@ -227,6 +276,7 @@ async fn finish(
     replay: Option<&Replay>,
     settings: &Settings,
     locks: LockSet,
+    refusal: Option<String>,
 ) -> Result<RunOutcome, EngineError> {
     let mut execution = Execution {
         shared: shared.clone(),
@@ -235,7 +285,16 @@ async fn finish(
         interrupted: settings.interrupted.clone(),
         summaries: Vec::new(),
     };
-    let status = execution.steps(runbook).await?;
+    let status = match &refusal {
+        Some(reason) => {
+            eprintln!(
+                "firebreak: run {} refused before any change: {reason}",
+                shared.run_id
+            );
+            RunStatus::Refused
+        }
+        None => execution.steps(runbook).await?,
+    };
     let path = journal.path().map(Path::to_path_buf).unwrap_or_default();
     if status == RunStatus::Interrupted {
         record(
@@ -260,6 +319,7 @@ async fn finish(
                     "skipped": counts(StepStatus::Skipped),
                 },
                 "head": journal.head(),
+                "reason": refusal,
             }),
         )?;
         eprintln!(

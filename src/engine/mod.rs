@@ -11,6 +11,7 @@ pub mod drill;
 mod executor;
 pub mod fault;
 mod identity;
+mod interlocks;
 mod preflight;
 mod replay;
 mod retry;
@@ -28,6 +29,7 @@ pub use approval::{Approvals, Decision};
 pub use context::StepContext;
 pub use executor::{resume, start};
 pub use identity::host;
+pub use interlocks::event_account;
 pub use targets::target_resources;
 
 use crate::aws::AwsOptions;
@@ -115,6 +117,13 @@ pub struct Settings {
     pub clients: Option<crate::aws::Clients>,
     /// Dry runs: simulate the caller's permissions first (`--no-preflight` turns it off).
     pub preflight: bool,
+    /// A cap on every runbook's `limits.max_targets` (`--max-targets`).
+    pub max_targets: Option<u32>,
+    /// Break-glass for protected resources: the operator's reason (command line only, never
+    /// from an event).
+    pub override_protection: Option<String>,
+    /// Role to assume for findings of another account, a template over `event.*`.
+    pub assume_role: Option<String>,
 }
 
 impl Settings {
@@ -130,6 +139,9 @@ impl Settings {
             interrupted: Arc::new(AtomicBool::new(false)),
             clients: None,
             preflight: true,
+            max_targets: None,
+            override_protection: None,
+            assume_role: None,
         }
     }
 }
