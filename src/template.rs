@@ -9,9 +9,29 @@ use serde_json::Value;
 
 /// Helpers a runbook may use. All of them are pure functions of their arguments.
 pub const ALLOWED_HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
-    "not", "len",
+    "if",
+    "unless",
+    "each",
+    "with",
+    "lookup",
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "and",
+    "or",
+    "not",
+    "len",
+    "last_part",
 ];
+
+// `{{last_part text sep}}`: what follows the last `sep` — the id in an ARN
+// (`arn:…:instance/i-0abc` with "/"), the instance in a role session (`AROA…:i-0abc` with ":").
+handlebars::handlebars_helper!(last_part: |text: str, separator: str| {
+    text.rsplit(separator).next().unwrap_or_default().to_owned()
+});
 
 /// The roots a template may read from.
 pub const ROOTS: &[&str] = &["params", "steps", "event", "run", "item"];
@@ -281,6 +301,7 @@ impl Engine {
         for name in ["log", "raw"] {
             registry.unregister_helper(name);
         }
+        registry.register_helper("last_part", Box::new(last_part));
         Engine { registry }
     }
 
@@ -484,6 +505,24 @@ mod tests {
         assert_eq!(
             split_path("steps.[my.step].outputs.[0]"),
             ["steps", "my.step", "outputs", "0"]
+        );
+    }
+
+    #[test]
+    fn last_part_takes_the_id_out_of_an_arn() {
+        let engine = Engine::new();
+        let context = json!({"event": {"arn": "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc", "principal": "AROAEXAMPLE:i-0def"}});
+        assert_eq!(
+            engine
+                .render_value("{{last_part event.arn \"/\"}}", &context)
+                .unwrap(),
+            json!("i-0abc")
+        );
+        assert_eq!(
+            engine
+                .render_value("{{last_part event.principal \":\"}}", &context)
+                .unwrap(),
+            json!("i-0def")
         );
     }
 

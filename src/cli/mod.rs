@@ -1,6 +1,7 @@
 //! The command line: argument parsing, logging setup, exit codes. Each command lives in its
 //! own file and returns an [`Exit`].
 
+mod dispatch;
 mod journal;
 mod logging;
 mod plan;
@@ -8,6 +9,7 @@ mod policy;
 mod report;
 mod run;
 mod schema;
+mod triggers;
 mod validate;
 
 use std::path::PathBuf;
@@ -130,6 +132,23 @@ Finished steps are not run again (their outputs come from the journal); the step
 again with the same idempotency key. Sensitive parameters are never journaled: give them again with -p."
     )]
     Resume(ResumeArgs),
+    /// Run the runbooks whose triggers match EventBridge events (GuardDuty, Security Hub findings)
+    #[command(
+        after_help = "Examples:\n  firebreak dispatch --event finding.json --runbooks runbooks/ --yes\n  \
+aws events ... | firebreak dispatch --event - --dry-run --output json\n\n\
+Reads one event or an array of events. For each, every runbook whose trigger matches runs with the \
+trigger's parameters, validated like -p values. The same finding runs once: a repeat is a duplicate while \
+its run is in progress or after it succeeded; after a failure the run is resumed. Exit: 0 all fine (or no \
+match), 1 a run failed, 3 a run was refused by an interlock, 2 a matched trigger's parameters were invalid."
+    )]
+    Dispatch(DispatchArgs),
+    /// Print the runbooks' triggers; with --eventbridge, the rule patterns as JSON
+    #[command(
+        after_help = "Example:\n  firebreak triggers runbooks/*.yaml --eventbridge\n\n\
+The printed event_pattern is what to put in the EventBridge rule: the deployed rule and firebreak's local \
+matching use the same pattern."
+    )]
+    Triggers(TriggersArgs),
     /// Check or read a run's journal
     #[command(subcommand)]
     Journal(JournalCommand),
@@ -231,6 +250,37 @@ pub struct InterlockArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DispatchArgs {
+    /// The event file (JSON: one event or an array), or - for stdin
+    #[arg(long, value_name = "FILE|-")]
+    pub event: PathBuf,
+    /// Folder of runbooks to match against
+    #[arg(long, value_name = "DIR", default_value = "runbooks")]
+    pub runbooks: PathBuf,
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, requires = "dry_run")]
+    pub no_preflight: bool,
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub interlocks: InterlockArgs,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggersArgs {
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print each trigger's EventBridge event pattern as JSON
+    #[arg(long)]
+    pub eventbridge: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// A run id (looked up in the journal directory) or a journal's path
     #[arg(value_name = "RUN_ID|JOURNAL_PATH")]
@@ -318,6 +368,8 @@ pub fn main() -> std::process::ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Resume(args) => run::resume(args, &cli.global),
+        Command::Dispatch(args) => dispatch::run(args, &cli.global),
+        Command::Triggers(args) => triggers::run(args),
         Command::Journal(command) => journal::run(command),
         Command::Policy(args) => policy::run(args),
         Command::Report(args) => report::run(args),

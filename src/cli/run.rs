@@ -34,7 +34,7 @@ pub fn journal_key() -> Option<Vec<u8>> {
         .map(String::into_bytes)
 }
 
-fn settings(
+pub(super) fn settings(
     global: &GlobalArgs,
     dir: Option<&PathBuf>,
     yes: bool,
@@ -51,7 +51,7 @@ fn settings(
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,7 +59,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Ctrl-C once: finish the call in flight, journal the interruption, exit 130. Twice: now.
-fn watch_interrupts(flag: Arc<AtomicBool>) {
+pub(super) fn watch_interrupts(flag: Arc<AtomicBool>) {
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
             if flag.swap(true, Ordering::SeqCst) {

@@ -43,9 +43,22 @@ pub async fn start(
     mode: Mode,
     settings: &Settings,
 ) -> Result<RunOutcome, EngineError> {
+    start_with_id(loaded, given, event, mode, settings, None).await
+}
+
+/// [`start`] with a run id chosen by the caller (dispatch records it before the run starts, so
+/// a crash never leaves a run it cannot find).
+pub async fn start_with_id(
+    loaded: LoadedRunbook,
+    given: &[(String, String)],
+    event: Option<Value>,
+    mode: Mode,
+    settings: &Settings,
+    run_id: Option<String>,
+) -> Result<RunOutcome, EngineError> {
     let runbook = &loaded.runbook;
     let now = OffsetDateTime::now_utc();
-    let run_id = run_id::new_run_id(now);
+    let run_id = run_id.unwrap_or_else(|| run_id::new_run_id(now));
     let started_at = run_id::rfc3339(now);
     let templates = Engine::new();
     let run = json!({"id": run_id, "mode": mode.as_str(), "started_at": started_at});

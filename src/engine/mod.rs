@@ -15,7 +15,7 @@ mod interlocks;
 mod preflight;
 mod replay;
 mod retry;
-mod run_id;
+pub mod run_id;
 mod targets;
 
 use std::path::{Path, PathBuf};
@@ -27,9 +27,10 @@ use serde_json::Value;
 
 pub use approval::{Approvals, Decision};
 pub use context::StepContext;
-pub use executor::{resume, start};
+pub use executor::{resume, start, start_with_id};
 pub use identity::host;
 pub use interlocks::event_account;
+pub use run_id::new_run_id;
 pub use targets::target_resources;
 
 use crate::aws::AwsOptions;

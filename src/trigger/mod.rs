@@ -2,6 +2,8 @@
 //! deployed rule would match them.
 
 pub mod check;
+pub mod dedupe;
+pub mod dispatch;
 pub mod pattern;
 
 pub use pattern::matches;

@@ -26,7 +26,12 @@ fn object_matches(pattern: &Map<String, Value>, event: &Value) -> bool {
         }
         let actual = event.get(key);
         match expected {
-            Value::Object(nested) => actual.is_some_and(|a| object_matches(nested, a)),
+            // An array of objects in the event matches when one of its elements does (ASFF's
+            // `findings` and `Resources` are lists).
+            Value::Object(nested) => actual.is_some_and(|a| match a {
+                Value::Array(items) => items.iter().any(|item| object_matches(nested, item)),
+                single => object_matches(nested, single),
+            }),
             Value::Array(rules) => rules.iter().any(|rule| rule_matches(rule, actual)),
             _ => false,
         }
@@ -236,7 +241,8 @@ mod tests {
                 "resource": {"resourceType": "Instance", "instanceDetails": {"instanceId": "i-0abc"}},
                 "tags": ["prod", "web"],
                 "ip": "10.0.1.5",
-                "nothing": null
+                "nothing": null,
+                "findings": [{"Resources": [{"Type": "AwsS3Bucket"}, {"Type": "AwsEc2Instance"}]}]
             }
         })
     }
@@ -329,6 +335,14 @@ mod tests {
                 false,
             ),
             (json!({"detail": {"resource": ["Instance"]}}), false),
+            (
+                json!({"detail": {"findings": {"Resources": {"Type": ["AwsEc2Instance"]}}}}),
+                true,
+            ),
+            (
+                json!({"detail": {"findings": {"Resources": {"Type": ["AwsIamAccessKey"]}}}}),
+                false,
+            ),
         ];
         for (pattern, expected) in cases {
             assert_eq!(matches(pattern, &event()), *expected, "{pattern}");

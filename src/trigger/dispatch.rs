@@ -1,0 +1,244 @@
+//! `dispatch`: events in, the right runbooks run with the right parameters — once per finding.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::dedupe::{self, Claim, Decision};
+use crate::engine::{self, EngineError, Mode, RunOutcome, Settings};
+use crate::runbook::model::{ParamType, Trigger};
+use crate::runbook::{self, LoadedRunbook};
+use crate::template::Engine;
+
+/// What happened to one matched runbook.
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Ran {
+        run: RunOutcome,
+    },
+    Resumed {
+        run: RunOutcome,
+    },
+    Duplicate {
+        run_id: String,
+        status: String,
+        journal: String,
+    },
+    /// The trigger's parameters could not be extracted or did not validate (exit 2).
+    Invalid {
+        reason: String,
+    },
+    /// Refused before any change (lock held, interlock) (exit 3).
+    Refused {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct Matched {
+    pub runbook: String,
+    pub trigger: String,
+    pub dedupe_key: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventReport {
+    pub event_id: Option<String>,
+    pub source: Option<String>,
+    pub detail_type: Option<String>,
+    pub matched: Vec<Matched>,
+}
+
+/// Every runbook (`*.yaml`, `*.yml`) in a folder; invalid ones are reported, not fatal.
+pub fn load_runbooks(dir: &Path) -> (Vec<LoadedRunbook>, Vec<String>) {
+    let mut loaded = Vec::new();
+    let mut errors = Vec::new();
+    let mut paths: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect(),
+        Err(e) => {
+            errors.push(format!(
+                "failed to read runbooks folder {}: {e}",
+                dir.display()
+            ));
+            return (loaded, errors);
+        }
+    };
+    paths.sort();
+    for path in paths {
+        match runbook::load(&path) {
+            Ok(runbook) => loaded.push(runbook),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (loaded, errors)
+}
+
+/// The first trigger of the runbook that matches the event.
+pub fn matching_trigger<'r>(runbook: &'r LoadedRunbook, event: &Value) -> Option<&'r Trigger> {
+    runbook
+        .runbook
+        .triggers
+        .iter()
+        .find(|t| super::matches(&t.pattern, event))
+}
+
+/// The trigger's parameters rendered from the event, as command-line text (validated by the
+/// engine exactly like `-p key=value`).
+fn parameters(
+    runbook: &LoadedRunbook,
+    trigger: &Trigger,
+    event: &Value,
+) -> Result<Vec<(String, String)>, String> {
+    let engine = Engine::new();
+    let context = json!({ "event": event });
+    let mut given = Vec::new();
+    for (name, template) in &trigger.parameters {
+        let value = engine
+            .render_value(template, &context)
+            .map_err(|e| format!("trigger `{}` parameter `{name}`: {e}", trigger.name))?;
+        let kind = runbook.runbook.parameters.get(name).map(|p| p.kind);
+        let text = match value {
+            Value::String(s) => s,
+            Value::Array(items) if kind == Some(ParamType::List) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            Value::Null => {
+                return Err(format!(
+                    "trigger `{}` parameter `{name}`: the event has no value at `{template}`",
+                    trigger.name
+                ));
+            }
+            other => other.to_string(),
+        };
+        given.push((name.clone(), text));
+    }
+    Ok(given)
+}
+
+pub async fn dispatch(
+    events: &[Value],
+    runbooks: &[LoadedRunbook],
+    mode: Mode,
+    settings: &Settings,
+) -> Vec<EventReport> {
+    let mut reports = Vec::new();
+    for event in events {
+        let mut report = EventReport {
+            event_id: event["id"].as_str().map(str::to_owned),
+            source: event["source"].as_str().map(str::to_owned),
+            detail_type: event["detail-type"].as_str().map(str::to_owned),
+            matched: Vec::new(),
+        };
+        for runbook in runbooks {
+            let Some(trigger) = matching_trigger(runbook, event) else {
+                continue;
+            };
+            let outcome = handle(runbook, trigger, event, mode, settings).await;
+            report.matched.push(Matched {
+                runbook: runbook.runbook.name.clone(),
+                trigger: trigger.name.clone(),
+                dedupe_key: dedupe_key(trigger, event),
+                outcome,
+            });
+        }
+        reports.push(report);
+    }
+    reports
+}
+
+fn dedupe_key(trigger: &Trigger, event: &Value) -> Option<String> {
+    match &trigger.dedupe_key {
+        Some(template) => Engine::new()
+            .render_string(template, &json!({ "event": event }))
+            .ok(),
+        None => dedupe::finding_key(event),
+    }
+}
+
+async fn handle(
+    runbook: &LoadedRunbook,
+    trigger: &Trigger,
+    event: &Value,
+    mode: Mode,
+    settings: &Settings,
+) -> Outcome {
+    let given = match parameters(runbook, trigger, event) {
+        Ok(given) => given,
+        Err(reason) => return Outcome::Invalid { reason },
+    };
+    let Some(key) = dedupe_key(trigger, event) else {
+        return Outcome::Invalid {
+            reason:
+                "the event has no finding id to de-duplicate on (set the trigger's `dedupe_key`)"
+                    .into(),
+        };
+    };
+    let key = format!("{}:{}:{key}", runbook.runbook.name, mode.as_str());
+    let run_id = engine::new_run_id(time::OffsetDateTime::now_utc());
+    let claim = Claim {
+        key: key.clone(),
+        runbook: runbook.runbook.name.clone(),
+        run_id: run_id.clone(),
+        journal: engine::journal_path(&settings.journal_dir, &run_id),
+        pid: std::process::id(),
+        host: engine::host(),
+        claimed_at: engine::run_id::rfc3339(time::OffsetDateTime::now_utc()),
+    };
+    let decision = match dedupe::decide(&settings.journal_dir, &key, &runbook.runbook.name, claim) {
+        Ok(decision) => decision,
+        Err(e) => {
+            return Outcome::Refused {
+                reason: format!("cannot record the finding's claim: {e}"),
+            };
+        }
+    };
+    let result = match decision {
+        Decision::Duplicate { claim, status } => {
+            return Outcome::Duplicate {
+                run_id: claim.run_id,
+                status,
+                journal: claim.journal.display().to_string(),
+            };
+        }
+        Decision::Resume(claim) => {
+            eprintln!(
+                "firebreak: finding {key} was handled by run {} which did not finish; resuming it",
+                claim.run_id
+            );
+            engine::resume(&claim.journal.display().to_string(), &[], settings)
+                .await
+                .map(|run| Outcome::Resumed { run })
+        }
+        Decision::Start(claim) => engine::start_with_id(
+            runbook.clone(),
+            &given,
+            Some(event.clone()),
+            mode,
+            settings,
+            Some(claim.run_id),
+        )
+        .await
+        .map(|run| Outcome::Ran { run }),
+    };
+    match result {
+        Ok(outcome) => outcome,
+        Err(EngineError::Invalid(reason)) => Outcome::Invalid { reason },
+        Err(EngineError::Refused(reason)) => Outcome::Refused { reason },
+        Err(other) => Outcome::Refused {
+            reason: other.to_string(),
+        },
+    }
+}
