@@ -1,6 +1,7 @@
 //! Shared test support. Each integration test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
+pub mod mocked;
 pub mod moto;
 pub mod sandbox;
 
