@@ -14,7 +14,8 @@ pub fn run(command: &JournalCommand) -> Exit {
             match journal::verify(path, key.as_deref()) {
                 Ok(verification) => {
                     println!("{verification}");
-                    if verification.problem.is_some() {
+                    let evidence_intact = verify_evidence(path);
+                    if verification.problem.is_some() || !evidence_intact {
                         Exit::Invalid
                     } else if !verification.complete {
                         Exit::StepFailed
@@ -48,6 +49,29 @@ pub fn run(command: &JournalCommand) -> Exit {
             }
         },
     }
+}
+
+/// After the chain: every evidence artifact the journal names is still there with its
+/// journaled size and SHA-256. Prints `evidence: N artifacts ok` or one line per problem;
+/// `false` on any problem.
+fn verify_evidence(path: &std::path::Path) -> bool {
+    let records = match journal::read_records(path) {
+        Ok(records) => records,
+        Err(error) => {
+            println!("evidence: not checked: {error}");
+            return false;
+        }
+    };
+    let problems = journal::check_artifacts(&records);
+    if problems.is_empty() {
+        let n = journal::evidence::artifacts(&records).len();
+        println!("evidence: {n} artifacts ok");
+        return true;
+    }
+    for problem in &problems {
+        println!("evidence: {}: {problem}", problem.path);
+    }
+    false
 }
 
 /// A readable timeline: one line per record, with step durations and API call outcomes.

@@ -300,7 +300,7 @@ pub struct ResumeArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
-    /// Recompute the hash chain; exit 0 intact and complete, 1 intact but incomplete, 2 tampered or torn
+    /// Recompute the hash chain and check the evidence files; exit 0 intact and complete, 1 intact but incomplete, 2 tampered, torn or evidence changed
     #[command(
         after_help = "Example:\n  firebreak journal verify ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl\n\n\
 With FIREBREAK_JOURNAL_KEY set the chain is checked as HMAC-SHA-256 with that key."

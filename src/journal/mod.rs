@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 pub mod chain;
 mod error;
+pub mod evidence;
 mod read;
 mod record;
 mod resume;
@@ -32,6 +33,7 @@ mod tests;
 
 pub use chain::ChainKey;
 pub use error::JournalError;
+pub use evidence::{Artifact, ArtifactProblem, ArtifactProblemKind, check_artifacts};
 pub use read::{Problem, ProblemKind, Verification, read_records, verify};
 pub use record::RESERVED;
 pub use resume::{Resumed, TornTail};

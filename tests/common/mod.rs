@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod mocks;
+pub mod mocked;
 pub mod moto;
 pub mod sandbox;
 

@@ -1,12 +1,17 @@
 //! `ec2.snapshot_volumes`.
 
+use std::io::IsTerminal;
+
+use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::types::{Filter, Instance, ResourceType, Snapshot, Tag, TagSpecification};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::ActionError;
+use super::{ActionError, describe_one, new_tag, poll_delay, provenance_tags, tag, tags};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
+use crate::aws::ErrorClass;
+use crate::engine::{Mode, StepContext};
 
 /// Snapshot all (or the listed) volumes of the instance, tagged at creation with case, run, step, source instance and volume; on resume, finds its own snapshots by tag instead of making new ones.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -45,9 +50,457 @@ impl Action for SnapshotVolumes {
 }
 
 impl Execute for SnapshotVolumes {
-    async fn execute(&self, _ctx: &StepContext) -> Result<Value, ActionError> {
-        Err(ActionError::Failed(
-            "ec2.snapshot_volumes is not implemented yet".into(),
-        ))
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        if self.case_id.trim().is_empty() {
+            return Err(ActionError::Failed(
+                "`case_id` is empty: snapshots must name their case".into(),
+            ));
+        }
+        let instance = describe_one(ctx, &self.instance_id).await?;
+        let volume_ids = self.volumes_to_snapshot(&instance)?;
+        if volume_ids.is_empty() {
+            tracing::warn!(
+                step = %ctx.step_id,
+                "instance {} has no EBS volumes: nothing to snapshot",
+                self.instance_id
+            );
+        }
+        // Before creating anything: what an earlier attempt of this very step already made.
+        let earlier = find_own_snapshots(ctx).await?;
+
+        let mut report = Report {
+            mode: ctx.mode,
+            snapshots: Vec::new(),
+        };
+        for volume_id in &volume_ids {
+            if let Some(found) = earlier.iter().find(|s| made_from(s, volume_id)) {
+                report.snapshots.push(Entry::reused(found, volume_id));
+                continue;
+            }
+            let created = self.create(ctx, volume_id).await;
+            match created {
+                Ok(Created::New(output)) => report.snapshots.push(Entry {
+                    snapshot_id: output.snapshot_id().unwrap_or_default().to_owned(),
+                    volume_id: volume_id.clone(),
+                    state: output.state().map(|s| s.as_str().to_owned()),
+                    progress: output.progress().map(str::to_owned),
+                    reused: false,
+                    dry_run: false,
+                }),
+                // The answer to an earlier attempt was lost, but the snapshot was made.
+                Ok(Created::Found(found)) => {
+                    let mut entry = Entry::reused(&found, volume_id);
+                    entry.reused = false;
+                    report.snapshots.push(entry);
+                }
+                Ok(Created::WouldCreate) => {
+                    report.snapshots.push(Entry::would_create(ctx, volume_id));
+                }
+                Err(error) => return Err(self.failure(error, &report)),
+            }
+        }
+
+        if self.wait
+            && let Err(error) = wait_until_completed(ctx, &mut report).await
+        {
+            return Err(self.failure(error, &report));
+        }
+        Ok(self.outputs(&report))
+    }
+}
+
+impl SnapshotVolumes {
+    /// The instance's EBS volumes, or the listed ones — each of which must be attached to it.
+    fn volumes_to_snapshot(&self, instance: &Instance) -> Result<Vec<String>, ActionError> {
+        let attached: Vec<String> = instance
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| m.ebs().and_then(|e| e.volume_id()))
+            .map(str::to_owned)
+            .collect();
+        let Some(wanted) = &self.volume_ids else {
+            return Ok(attached);
+        };
+        if wanted.is_empty() {
+            return Err(ActionError::Failed(
+                "`volume_ids` is empty: leave it out to snapshot every volume".into(),
+            ));
+        }
+        let mut volumes: Vec<String> = Vec::with_capacity(wanted.len());
+        for volume in wanted {
+            if !attached.contains(volume) {
+                return Err(ActionError::Failed(format!(
+                    "volume {volume} is not attached to instance {} (attached: {})",
+                    self.instance_id,
+                    if attached.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        attached.join(", ")
+                    }
+                )));
+            }
+            if !volumes.contains(volume) {
+                volumes.push(volume.clone());
+            }
+        }
+        Ok(volumes)
+    }
+
+    /// One snapshot of the volume. CreateSnapshot takes no client token, so a retry after a
+    /// lost answer could make a second snapshot: the SDK does not retry it; this does, after
+    /// looking for the snapshot by its tag first.
+    async fn create(&self, ctx: &StepContext, volume_id: &str) -> Result<Created, ActionError> {
+        let mut attempt = 1;
+        loop {
+            let result = ctx
+                .ec2_change("CreateSnapshot", &[volume_id], |dry_run| {
+                    ctx.clients()
+                        .ec2
+                        .create_snapshot()
+                        .dry_run(dry_run)
+                        .volume_id(volume_id)
+                        .description(self.description(ctx, volume_id))
+                        .tag_specifications(
+                            TagSpecification::builder()
+                                .resource_type(ResourceType::Snapshot)
+                                .set_tags(Some(self.tags(ctx, volume_id)))
+                                .build(),
+                        )
+                        .customize()
+                        .config_override(
+                            aws_sdk_ec2::config::Builder::default()
+                                .retry_config(RetryConfig::disabled()),
+                        )
+                        .send()
+                })
+                .await;
+            match result {
+                Ok(Some(output)) => return Ok(Created::New(Box::new(output))),
+                Ok(None) => return Ok(Created::WouldCreate),
+                Err(error) if error.is_retryable() && attempt < CREATE_ATTEMPTS => {
+                    tokio::time::sleep(poll_delay(attempt - 1)).await;
+                    attempt += 1;
+                    if let Some(found) = find_own_snapshots(ctx)
+                        .await?
+                        .into_iter()
+                        .find(|s| made_from(s, volume_id))
+                    {
+                        return Ok(Created::Found(Box::new(found)));
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The snapshots made so far are real: a failure says which. Not when the engine may retry
+    /// the step (a failure with outputs is never retried): the retry finds them again by tag.
+    fn failure(&self, error: ActionError, report: &Report) -> ActionError {
+        if error.is_retryable() || report.snapshots.is_empty() {
+            error
+        } else {
+            error.with_outputs(self.outputs(report))
+        }
+    }
+
+    fn tags(&self, ctx: &StepContext, volume_id: &str) -> Vec<Tag> {
+        let mut tags = provenance_tags(ctx, Some(&self.case_id));
+        tags.push(new_tag(tags::SOURCE_INSTANCE, &self.instance_id));
+        tags.push(new_tag(tags::SOURCE_VOLUME, volume_id));
+        tags
+    }
+
+    fn description(&self, ctx: &StepContext, volume_id: &str) -> String {
+        let text = format!(
+            "firebreak case {}: {volume_id} of {} (run {}, step {})",
+            self.case_id, self.instance_id, ctx.run_id, ctx.step_id
+        );
+        // EC2 allows 255 characters.
+        text.chars().take(255).collect()
+    }
+
+    fn outputs(&self, report: &Report) -> Value {
+        let count = |f: fn(&Entry) -> bool| report.snapshots.iter().filter(|e| f(e)).count();
+        let mut outputs = json!({
+            "instance_id": self.instance_id,
+            "case_id": self.case_id,
+            "snapshots": report.snapshots,
+            "snapshot_ids": report.snapshots.iter().map(|e| &e.snapshot_id).collect::<Vec<_>>(),
+            "created": count(|e| !e.reused && !e.dry_run),
+            "reused": count(|e| e.reused),
+        });
+        if report.mode == Mode::DryRun {
+            outputs["dry_run"] = json!(true);
+            outputs["would_create"] = json!(count(|e| e.dry_run));
+        }
+        outputs
+    }
+}
+
+/// Attempts at CreateSnapshot for one volume (throttling, transient errors, timeouts).
+const CREATE_ATTEMPTS: u32 = 3;
+
+enum Created {
+    New(Box<aws_sdk_ec2::operation::create_snapshot::CreateSnapshotOutput>),
+    Found(Box<Snapshot>),
+    WouldCreate,
+}
+
+/// What the step has found or made so far.
+struct Report {
+    mode: Mode,
+    snapshots: Vec<Entry>,
+}
+
+/// One volume's snapshot, as the outputs show it.
+#[derive(Debug, Clone, Serialize)]
+struct Entry {
+    snapshot_id: String,
+    volume_id: String,
+    state: Option<String>,
+    progress: Option<String>,
+    reused: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dry_run: bool,
+}
+
+impl Entry {
+    fn reused(snapshot: &Snapshot, volume_id: &str) -> Entry {
+        Entry {
+            snapshot_id: snapshot.snapshot_id().unwrap_or_default().to_owned(),
+            volume_id: volume_id.to_owned(),
+            state: snapshot.state().map(|s| s.as_str().to_owned()),
+            progress: snapshot.progress().map(str::to_owned),
+            reused: true,
+            dry_run: false,
+        }
+    }
+
+    /// A drill: what would be created (the call was sent with DryRun and would succeed).
+    fn would_create(ctx: &StepContext, volume_id: &str) -> Entry {
+        Entry {
+            snapshot_id: format!("<would be created by step {}>", ctx.step_id),
+            volume_id: volume_id.to_owned(),
+            state: None,
+            progress: None,
+            reused: false,
+            dry_run: true,
+        }
+    }
+
+    fn is_waiting(&self) -> bool {
+        !self.dry_run && self.state.as_deref() != Some("completed")
+    }
+}
+
+/// The snapshots an earlier attempt of this step made, found by its idempotency tag (never by
+/// listing: an account can hold many thousands of snapshots).
+async fn find_own_snapshots(ctx: &StepContext) -> Result<Vec<Snapshot>, ActionError> {
+    let mut found = Vec::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        let page = ctx
+            .call("ec2", "DescribeSnapshots", &[], || {
+                ctx.clients()
+                    .ec2
+                    .describe_snapshots()
+                    .filters(
+                        Filter::builder()
+                            .name(format!("tag:{}", tags::IDEMPOTENCY_KEY))
+                            .values(&ctx.idempotency_key)
+                            .build(),
+                    )
+                    .set_next_token(next_token.clone())
+                    .send()
+            })
+            .await?;
+        found.extend(page.snapshots().iter().cloned());
+        match page.next_token() {
+            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+            _ => break,
+        }
+    }
+    // Oldest first, so a (never expected) second snapshot of a volume is never preferred.
+    found.sort_by_key(|s| s.start_time().map(|t| (t.secs(), t.subsec_nanos())));
+    Ok(found)
+}
+
+fn made_from(snapshot: &Snapshot, volume_id: &str) -> bool {
+    snapshot.volume_id() == Some(volume_id)
+        || tag(snapshot.tags(), tags::SOURCE_VOLUME) == Some(volume_id)
+}
+
+/// Polls in which a snapshot just made may still be unknown to DescribeSnapshots.
+const NOT_FOUND_ROUNDS: u32 = 3;
+
+/// Polls the snapshots by id until every one is `completed`; fails on `error`. The engine's
+/// step timeout bounds the wait (it drops this future).
+async fn wait_until_completed(ctx: &StepContext, report: &mut Report) -> Result<(), ActionError> {
+    let mut progress = ProgressLine::new(&ctx.step_id);
+    let mut round = 0;
+    loop {
+        if let Some(failed) = report
+            .snapshots
+            .iter()
+            .find(|e| e.state.as_deref() == Some("error"))
+        {
+            return Err(ActionError::Failed(format!(
+                "snapshot {} of volume {} failed (state `error`)",
+                failed.snapshot_id, failed.volume_id
+            )));
+        }
+        let waiting: Vec<String> = report
+            .snapshots
+            .iter()
+            .filter(|e| e.is_waiting())
+            .map(|e| e.snapshot_id.clone())
+            .collect();
+        if waiting.is_empty() {
+            progress.done(report);
+            return Ok(());
+        }
+        progress.show(report);
+        tokio::time::sleep(poll_delay(round)).await;
+        round += 1;
+        let targets: Vec<&str> = waiting.iter().map(String::as_str).collect();
+        let described = match ctx
+            .call("ec2", "DescribeSnapshots", &targets, || {
+                ctx.clients()
+                    .ec2
+                    .describe_snapshots()
+                    .set_snapshot_ids(Some(waiting.clone()))
+                    .send()
+            })
+            .await
+        {
+            Ok(described) => described,
+            // Just made and not visible yet (EC2 is eventually consistent): ask again.
+            Err(error)
+                if error.aws_class() == Some(ErrorClass::NotFound) && round <= NOT_FOUND_ROUNDS =>
+            {
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        for snapshot in described.snapshots() {
+            if let Some(entry) = report
+                .snapshots
+                .iter_mut()
+                .find(|e| Some(e.snapshot_id.as_str()) == snapshot.snapshot_id())
+            {
+                entry.state = snapshot.state().map(|s| s.as_str().to_owned());
+                entry.progress = snapshot.progress().map(str::to_owned);
+            }
+        }
+    }
+}
+
+/// A one-line progress report on stderr, rewritten in place (`\r`), only on a terminal; the
+/// line is ended when the wait ends, however it ends.
+struct ProgressLine {
+    enabled: bool,
+    shown: bool,
+    step: String,
+}
+
+impl ProgressLine {
+    fn new(step: &str) -> ProgressLine {
+        ProgressLine {
+            enabled: std::io::stderr().is_terminal(),
+            shown: false,
+            step: step.to_owned(),
+        }
+    }
+
+    fn show(&mut self, report: &Report) {
+        if self.enabled {
+            eprint!("\r{}\x1b[K", progress_text(&self.step, report));
+            self.shown = true;
+        }
+    }
+
+    fn done(&mut self, report: &Report) {
+        if self.shown {
+            eprint!("\r{}\x1b[K", progress_text(&self.step, report));
+        }
+    }
+}
+
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
+}
+
+fn progress_text(step: &str, report: &Report) -> String {
+    let real: Vec<&Entry> = report.snapshots.iter().filter(|e| !e.dry_run).collect();
+    let completed = real.iter().filter(|e| !e.is_waiting()).count();
+    let pending: Vec<String> = real
+        .iter()
+        .filter(|e| e.is_waiting())
+        .map(|e| {
+            format!(
+                "{} {}",
+                e.snapshot_id,
+                e.progress
+                    .as_deref()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or("0%")
+            )
+        })
+        .collect();
+    let mut text = format!(
+        "firebreak: step {step}: {completed}/{} snapshots completed",
+        real.len()
+    );
+    if !pending.is_empty() {
+        text.push_str(&format!(" (waiting: {})", pending.join(", ")));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, state: &str, progress: &str) -> Entry {
+        Entry {
+            snapshot_id: id.into(),
+            volume_id: format!("vol-of-{id}"),
+            state: Some(state.into()),
+            progress: Some(progress.into()),
+            reused: false,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn progress_names_what_is_still_pending() {
+        let report = Report {
+            mode: Mode::Live,
+            snapshots: vec![
+                entry("snap-1", "completed", "100%"),
+                entry("snap-2", "pending", "45%"),
+                entry("snap-3", "pending", ""),
+            ],
+        };
+        assert_eq!(
+            progress_text("snapshot", &report),
+            "firebreak: step snapshot: 1/3 snapshots completed (waiting: snap-2 45%, snap-3 0%)"
+        );
+    }
+
+    #[test]
+    fn made_from_matches_volume_or_source_tag() {
+        let by_volume = Snapshot::builder().volume_id("vol-1").build();
+        let by_tag = Snapshot::builder()
+            .tags(new_tag(tags::SOURCE_VOLUME, "vol-2"))
+            .build();
+        assert!(made_from(&by_volume, "vol-1"));
+        assert!(!made_from(&by_volume, "vol-2"));
+        assert!(made_from(&by_tag, "vol-2"));
+        assert!(!made_from(&by_tag, "vol-1"));
     }
 }
