@@ -4,8 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
 use aws_sdk_iam::operation::update_access_key::{UpdateAccessKeyError, UpdateAccessKeyOutput};
@@ -51,13 +49,9 @@ async fn settings(dir: &Path, iam: aws_sdk_iam::Client) -> Settings {
     let mut clients = common::mocks::clients(ec2).await;
     clients.iam = iam;
     Settings {
-        journal_dir: dir.to_path_buf(),
         approvals: Approvals::Yes,
-        force_unlock: false,
-        aws: Default::default(),
-        journal_key: None,
-        interrupted: Arc::new(AtomicBool::new(false)),
         clients: Some(clients),
+        ..Settings::new(dir.to_path_buf())
     }
 }
 
