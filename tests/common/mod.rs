@@ -1,8 +1,8 @@
 //! Shared test support. Each integration test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
-pub mod mocks;
 pub mod mocked;
+pub mod mocks;
 pub mod moto;
 pub mod sandbox;
 
