@@ -7,6 +7,7 @@ pub mod core;
 pub mod ec2;
 mod error;
 pub mod iam;
+pub mod sns;
 pub mod ssm;
 
 use std::future::Future;
@@ -126,6 +127,7 @@ catalogue! {
     SsmRunCommand => ssm::RunCommand;
     CloudformationCreateStack => cloudformation::CreateStack;
     CloudformationDeleteStack => cloudformation::DeleteStack;
+    SnsPublish => sns::Publish;
     IamInventoryPrincipal => iam::InventoryPrincipal;
     IamDisableAccessKey => iam::DisableAccessKey;
     IamDeleteLoginProfile => iam::DeleteLoginProfile;

@@ -28,7 +28,11 @@ impl Action for Publish {
 impl Execute for Publish {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
         let message = ctx.redact(&self.message);
-        let subject = self.subject.as_deref().map(|s| ctx.redact(s)).map(|s| s.chars().take(100).collect::<String>());
+        let subject = self
+            .subject
+            .as_deref()
+            .map(|s| ctx.redact(s))
+            .map(|s| s.chars().take(100).collect::<String>());
         let input = json!({"topic_arn": self.topic_arn, "subject": subject, "message": message});
         let sent = ctx
             .change("sns", "Publish", &[&self.topic_arn], input, || {

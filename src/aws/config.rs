@@ -59,6 +59,7 @@ pub struct Clients {
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub sts: aws_sdk_sts::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -70,6 +71,7 @@ impl Clients {
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             autoscaling: aws_sdk_autoscaling::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
         }
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Shared {
     pub journal_dir: std::path::PathBuf,
     /// The runbook's folder: files a runbook names (scripts, templates) are relative to it.
     pub runbook_dir: std::path::PathBuf,
+    /// The resources the run acts on (for notifications and reports).
+    pub targets: Vec<String>,
     /// Grows when actions meet secrets (e.g. a created access key), so nothing later prints them.
     pub redactor: Mutex<Redactor>,
 }

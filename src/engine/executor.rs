@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::context::{Shared, StepContext};
 use super::interlocks::{self, Account};
+use super::notify;
 use super::replay::Replay;
 use super::{
     EngineError, Mode, RunOutcome, RunStatus, Settings, StepStatus, StepSummary, fault, identity,
@@ -25,6 +26,7 @@ use crate::lock::{self, LockOwner, LockSet, TakeoverPolicy};
 use crate::plan::base_context;
 use crate::redact::{REDACTED, Redactor};
 use crate::runbook::model::DEFAULT_CONCURRENCY;
+use crate::runbook::model::NotifyEvent;
 use crate::runbook::params::{self, ParamValues};
 use crate::runbook::{self, LoadedRunbook, OnFailure, Step, duration};
 use crate::template::{self, Engine};
@@ -100,6 +102,7 @@ pub async fn start_with_id(
         templates,
         journal_dir: settings.journal_dir.clone(),
         runbook_dir: runbook_dir(&loaded.path),
+        targets: targets.clone(),
         redactor: std::sync::Mutex::new(redactor),
     });
     eprintln!(
@@ -160,6 +163,16 @@ pub async fn start_with_id(
             })?,
     };
     let context = base_context(&values, event.as_ref(), run);
+    if refusal.is_none() {
+        notify::send(
+            &shared,
+            runbook,
+            &context,
+            NotifyEvent::Started,
+            &path.display().to_string(),
+        )
+        .await;
+    }
     finish(
         shared,
         journal,
@@ -241,6 +254,7 @@ pub async fn resume(
         templates: Engine::new(),
         journal_dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         runbook_dir: runbook_dir(&loaded.path),
+        targets: targets.clone(),
         redactor: std::sync::Mutex::new(redactor),
     });
     eprintln!(
@@ -309,6 +323,20 @@ async fn finish(
         None => execution.steps(runbook).await?,
     };
     let path = journal.path().map(Path::to_path_buf).unwrap_or_default();
+    let event = match status {
+        RunStatus::Succeeded => NotifyEvent::Succeeded,
+        RunStatus::Failed => NotifyEvent::Failed,
+        RunStatus::Refused => NotifyEvent::Refused,
+        RunStatus::Interrupted => NotifyEvent::Interrupted,
+    };
+    notify::send(
+        &shared,
+        runbook,
+        &execution.context,
+        event,
+        &path.display().to_string(),
+    )
+    .await;
     if status == RunStatus::Interrupted {
         record(
             &shared,

@@ -12,6 +12,7 @@ mod executor;
 pub mod fault;
 mod identity;
 mod interlocks;
+mod notify;
 mod preflight;
 mod replay;
 mod retry;

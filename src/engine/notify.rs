@@ -21,8 +21,16 @@ fn name(event: NotifyEvent) -> &'static str {
     }
 }
 
-pub(crate) async fn send(shared: &Arc<Shared>, runbook: &Runbook, context: &Value, event: NotifyEvent, journal: &str) {
-    let Some(notify) = &runbook.notify else { return };
+pub(crate) async fn send(
+    shared: &Arc<Shared>,
+    runbook: &Runbook,
+    context: &Value,
+    event: NotifyEvent,
+    journal: &str,
+) {
+    let Some(notify) = &runbook.notify else {
+        return;
+    };
     if !notify.on.contains(&event) {
         return;
     }
@@ -38,7 +46,10 @@ pub(crate) async fn send(shared: &Arc<Shared>, runbook: &Runbook, context: &Valu
     let topic = match shared.templates.render_string(&notify.topic_arn, context) {
         Ok(topic) => topic,
         Err(e) => {
-            let _ = shared.record("notification", json!({"event": name(event), "outcome": "error", "error": e.to_string()}));
+            let _ = shared.record(
+                "notification",
+                json!({"event": name(event), "outcome": "error", "error": e.to_string()}),
+            );
             return;
         }
     };
@@ -53,7 +64,12 @@ pub(crate) async fn send(shared: &Arc<Shared>, runbook: &Runbook, context: &Valu
             "host": super::identity::host(),
         }
     });
-    let subject = format!("firebreak: {} {} ({})", runbook.name, name(event), shared.run_id);
+    let subject = format!(
+        "firebreak: {} {} ({})",
+        runbook.name,
+        name(event),
+        shared.run_id
+    );
     let message = shared.redact(&summary.to_string());
     let input = json!({"topic_arn": topic, "subject": subject, "message": message});
     let result = ctx
@@ -69,8 +85,12 @@ pub(crate) async fn send(shared: &Arc<Shared>, runbook: &Runbook, context: &Valu
         })
         .await;
     let record = match result {
-        Ok(Some(output)) => json!({"event": name(event), "topic_arn": topic, "outcome": "sent", "message_id": output.message_id()}),
-        Ok(None) => json!({"event": name(event), "topic_arn": topic, "outcome": "not-sent (dry run)"}),
+        Ok(Some(output)) => {
+            json!({"event": name(event), "topic_arn": topic, "outcome": "sent", "message_id": output.message_id()})
+        }
+        Ok(None) => {
+            json!({"event": name(event), "topic_arn": topic, "outcome": "not-sent (dry run)"})
+        }
         Err(error) => {
             eprintln!("firebreak: notification to {topic} failed: {error}");
             json!({"event": name(event), "topic_arn": topic, "outcome": "error", "error": error.to_string()})

@@ -27,6 +27,9 @@ pub struct Runbook {
     /// Safety interlocks.
     #[serde(default)]
     pub limits: Limits,
+    /// Publish a short summary of the run to an SNS topic (never secrets).
+    #[serde(default)]
+    pub notify: Option<Notify>,
     /// The steps, run in order.
     pub steps: Vec<Step>,
 }
@@ -49,6 +52,37 @@ pub struct Trigger {
     /// finding id, `event.detail.id`, else the event's `id`).
     #[serde(default)]
     pub dedupe_key: Option<String>,
+}
+
+/// Run notifications.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// The topic (a template: `{{params.…}}` and `{{event.…}}` work).
+    pub topic_arn: String,
+    /// When to publish (default: every one of them).
+    #[serde(default = "all_notify_events")]
+    pub on: Vec<NotifyEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyEvent {
+    Started,
+    Succeeded,
+    Failed,
+    Refused,
+    Interrupted,
+}
+
+fn all_notify_events() -> Vec<NotifyEvent> {
+    vec![
+        NotifyEvent::Started,
+        NotifyEvent::Succeeded,
+        NotifyEvent::Failed,
+        NotifyEvent::Refused,
+        NotifyEvent::Interrupted,
+    ]
 }
 
 /// The type of a parameter's value.

@@ -209,6 +209,7 @@ pub mod mocked {
             cloudformation: client!(aws_sdk_cloudformation, none),
             sts: client!(aws_sdk_sts, [&identity]),
             autoscaling: client!(aws_sdk_autoscaling, autoscaling),
+            sns: client!(aws_sdk_sns, none),
         }
     }
 }
