@@ -105,7 +105,9 @@ async fn each_finding_type_starts_the_right_runbook_with_the_right_parameters() 
     let _moto = moto::exclusive().await;
     let ids = seed(&[]).await;
     let dir = tempfile::tempdir().unwrap();
-    let cases: &[(&str, &[&str], &[(&str, &str)])] = &[
+    // (fixture, runbooks it must start, parameters they must get)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
         (
             "guardduty-ec2",
             &["ec2-instance-compromise"],

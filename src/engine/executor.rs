@@ -180,8 +180,7 @@ pub async fn start_with_id(
         context,
         None,
         settings,
-        locks,
-        refusal,
+        Admission { locks, refusal },
     )
     .await
 }
@@ -289,10 +288,18 @@ pub async fn resume(
         context,
         Some(&replay),
         settings,
-        locks,
-        None,
+        Admission {
+            locks,
+            refusal: None,
+        },
     )
     .await
+}
+
+/// What a run holds before its steps: its locks, and the interlocks' refusal if any.
+struct Admission {
+    locks: LockSet,
+    refusal: Option<String>,
 }
 
 async fn finish(
@@ -302,9 +309,9 @@ async fn finish(
     context: Value,
     replay: Option<&Replay>,
     settings: &Settings,
-    locks: LockSet,
-    refusal: Option<String>,
+    admission: Admission,
 ) -> Result<RunOutcome, EngineError> {
+    let Admission { locks, refusal } = admission;
     let mut execution = Execution {
         shared: shared.clone(),
         context,

@@ -109,15 +109,11 @@ fn filter(name: &str, operand: &Node, out: &mut Vec<Diagnostic>) {
             Kind::Map(inner) if inner.len() == 1 && inner[0].0.as_str() == Some("equals-ignore-case") && inner[0].1.as_str().is_some() => {}
             _ => bad(format!("`{name}` takes a string (or `{{ equals-ignore-case: \"...\" }}`)")),
         },
-        "equals-ignore-case" | "wildcard" => {
-            if operand.as_str().is_none() {
-                bad(format!("`{name}` takes a string"));
-            }
+        "equals-ignore-case" | "wildcard" if operand.as_str().is_none() => {
+            bad(format!("`{name}` takes a string"));
         }
-        "exists" => {
-            if !matches!(operand.kind, Kind::Bool(_)) {
-                bad("`exists` takes true or false".into());
-            }
+        "exists" if !matches!(operand.kind, Kind::Bool(_)) => {
+            bad("`exists` takes true or false".into());
         }
         "cidr" => {
             let valid = operand.as_str().and_then(|c| c.split_once('/')).is_some_and(|(ip, bits)| {
