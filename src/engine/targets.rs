@@ -10,9 +10,10 @@ use crate::runbook::Runbook;
 use crate::runbook::params::ParamValues;
 use crate::template;
 
-/// Instance, volume, snapshot, ENI, security group, address, VPC and subnet ids, access keys,
-/// and ARNs.
-const RESOURCE_ID: &str = r"^((i|vol|snap|eni|sg|eipalloc|eipassoc|vpc|subnet|ami)-[0-9a-f]{8,17}|(AKIA|ASIA)[A-Z0-9]{16}|arn:aws[a-z-]*:.+)$";
+/// Instance, volume, snapshot, ENI, security group, address, VPC and subnet ids, and access
+/// keys. ARNs are left out on purpose: in runbooks they name the tools of a response (a
+/// quarantine profile, a KMS key, a topic), not what it acts on.
+const RESOURCE_ID: &str = r"^((i|vol|snap|eni|sg|eipalloc|eipassoc|vpc|subnet|ami)-[0-9a-f]{8,17}|(AKIA|ASIA)[A-Z0-9]{16})$";
 
 pub fn target_resources(runbook: &Runbook, params: &ParamValues) -> Vec<String> {
     let id = Regex::new(RESOURCE_ID).expect("static regex");
