@@ -32,6 +32,8 @@ pub fn clients(rules: &[&Rule]) -> firebreak::aws::Clients {
     for rule in rules {
         interceptor = interceptor.with_rule(rule);
     }
+    // The interlocks' protected-tag check (DescribeTags): no tags unless a test says otherwise.
+    interceptor = interceptor.with_rule(&no_tags());
     let mut clients = firebreak::aws::Clients::new(&config);
     clients.ec2 = aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::config::Builder::from(&config)
@@ -72,4 +74,11 @@ pub fn records(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// DescribeTags answering "no tags", matched after the test's own rules.
+fn no_tags() -> aws_smithy_mocks::Rule {
+    aws_smithy_mocks::mock!(aws_sdk_ec2::Client::describe_tags).then_output(|| {
+        aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput::builder().build()
+    })
 }

@@ -15,6 +15,8 @@ pub fn ec2(rules: &[&Rule]) -> aws_sdk_ec2::Client {
     for rule in rules {
         interceptor = interceptor.with_rule(rule);
     }
+    // The interlocks' protected-tag check (DescribeTags): no tags unless a test says otherwise.
+    interceptor = interceptor.with_rule(&no_tags());
     let config = aws_sdk_ec2::Config::builder()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
         .region(aws_sdk_ec2::config::Region::new("us-east-1"))
@@ -44,4 +46,11 @@ pub async fn clients(ec2: aws_sdk_ec2::Client) -> Clients {
     let mut clients = Clients::new(&config);
     clients.ec2 = ec2;
     clients
+}
+
+/// DescribeTags answering "no tags", matched after the test's own rules.
+fn no_tags() -> aws_smithy_mocks::Rule {
+    aws_smithy_mocks::mock!(aws_sdk_ec2::Client::describe_tags).then_output(|| {
+        aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput::builder().build()
+    })
 }

@@ -202,6 +202,12 @@ pub mod mocked {
                     .build()
             });
         let none: [&Rule; 0] = [];
+        // The interlocks' protected-tag check (DescribeTags): no tags unless a test says otherwise.
+        let no_tags =
+            aws_smithy_mocks::mock!(aws_sdk_ec2::Client::describe_tags).then_output(|| {
+                aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput::builder().build()
+            });
+        let ec2: Vec<&Rule> = ec2.iter().chain(std::iter::once(&no_tags)).collect();
         Clients {
             ec2: client!(aws_sdk_ec2, ec2),
             iam: client!(aws_sdk_iam, none),
