@@ -200,7 +200,7 @@ async fn a_capture_run_again_after_a_crash_still_verifies() {
     );
     let (code, stdout) = verify(&journal);
     assert_eq!(code, Some(0), "{stdout}");
-    assert!(stdout.contains("evidence: 1 artifacts ok"), "{stdout}");
+    assert!(stdout.contains("evidence: 2 artifacts ok"), "{stdout}");
 }
 
 mod mocked_ec2 {

@@ -314,12 +314,20 @@ fn tampering_is_named_and_incomplete_is_not_tampering() {
     };
     let owned: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
 
+    // Edit the first step's recorded action.
+    let started = owned
+        .iter()
+        .position(|l| l.contains("\"type\":\"step_started\""))
+        .unwrap();
     let mut edited = owned.clone();
-    edited[3] = edited[3].replacen("core.log", "core.LOG", 1);
+    edited[started] = edited[started].replacen("core.log", "core.LOG", 1);
+    assert_ne!(edited[started], owned[started]);
     let check = verify(&write("edited.jsonl", &edited, true));
     assert_eq!(check.code, 2);
     assert!(
-        check.stdout.contains("tampered: line 4"),
+        check
+            .stdout
+            .contains(&format!("tampered: line {}", started + 1)),
         "{}",
         check.stdout
     );

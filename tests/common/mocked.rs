@@ -28,7 +28,11 @@ pub fn clients(rules: &[&Rule]) -> firebreak::aws::Clients {
                 .with_max_attempts(firebreak::aws::config::SDK_MAX_ATTEMPTS),
         )
         .build();
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    // Earlier runs' snapshots for the case (`ec2.snapshot_volumes` looks before creating):
+    // none, answered before the test's own DescribeSnapshots rules see the request.
+    let mut interceptor = MockResponseInterceptor::new()
+        .rule_mode(RuleMode::MatchAny)
+        .with_rule(&no_case_snapshots());
     for rule in rules {
         interceptor = interceptor.with_rule(rule);
     }
@@ -81,4 +85,16 @@ fn no_tags() -> aws_smithy_mocks::Rule {
     aws_smithy_mocks::mock!(aws_sdk_ec2::Client::describe_tags).then_output(|| {
         aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput::builder().build()
     })
+}
+
+fn no_case_snapshots() -> aws_smithy_mocks::Rule {
+    aws_smithy_mocks::mock!(aws_sdk_ec2::Client::describe_snapshots)
+        .match_requests(|r| {
+            r.filters()
+                .iter()
+                .any(|f| f.name() == Some("tag:firebreak:case"))
+        })
+        .then_output(|| {
+            aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder().build()
+        })
 }

@@ -65,8 +65,18 @@ impl Execute for SnapshotVolumes {
                 self.instance_id
             );
         }
-        // Before creating anything: what an earlier attempt of this very step already made.
-        let earlier = find_own_snapshots(ctx).await?;
+        // Before creating anything: what an earlier attempt of this very step already made, and
+        // what an earlier run for the same case made of this instance (a re-run on an
+        // already-contained instance makes no new snapshot).
+        let mut earlier = find_own_snapshots(ctx).await?;
+        for snapshot in find_case_snapshots(ctx, &self.case_id, &self.instance_id).await? {
+            if !earlier
+                .iter()
+                .any(|e| e.snapshot_id() == snapshot.snapshot_id())
+            {
+                earlier.push(snapshot);
+            }
+        }
 
         let mut report = Report {
             mode: ctx.mode,
@@ -321,6 +331,42 @@ async fn find_own_snapshots(ctx: &StepContext) -> Result<Vec<Snapshot>, ActionEr
         }
     }
     // Oldest first, so a (never expected) second snapshot of a volume is never preferred.
+    found.sort_by_key(|s| s.start_time().map(|t| (t.secs(), t.subsec_nanos())));
+    Ok(found)
+}
+
+/// Snapshots of `instance` made for `case` by any earlier run, except failed ones.
+async fn find_case_snapshots(
+    ctx: &StepContext,
+    case: &str,
+    instance: &str,
+) -> Result<Vec<Snapshot>, ActionError> {
+    let page = ctx
+        .call("ec2", "DescribeSnapshots", &[instance], || {
+            ctx.clients()
+                .ec2
+                .describe_snapshots()
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", tags::CASE))
+                        .values(case)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", tags::SOURCE_INSTANCE))
+                        .values(instance)
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+    let mut found: Vec<Snapshot> = page
+        .snapshots()
+        .iter()
+        .filter(|s| s.state().is_none_or(|state| state.as_str() != "error"))
+        .cloned()
+        .collect();
     found.sort_by_key(|s| s.start_time().map(|t| (t.secs(), t.subsec_nanos())));
     Ok(found)
 }

@@ -29,8 +29,8 @@ impl Action for TagResources {
     const NAME: &'static str = "ec2.tag_resources";
     const SUMMARY: &'static str =
         "tag instances, volumes, snapshots and interfaces with the case, in batches";
-    const CALLS: &'static [&'static str] = &["ec2:CreateTags"];
-    const PERMISSIONS: &'static [&'static str] = &["ec2:CreateTags"];
+    const CALLS: &'static [&'static str] = &["ec2:DescribeTags", "ec2:CreateTags"];
+    const PERMISSIONS: &'static [&'static str] = &["ec2:DescribeTags", "ec2:CreateTags"];
 }
 
 /// CreateTags takes at most this many resource ids per call.
@@ -46,6 +46,10 @@ impl Execute for TagResources {
         if ctx.mode == Mode::DryRun {
             (placeholders, ids) = ids.into_iter().partition(|id| is_placeholder(id));
         }
+        // Resources that carry every tag already need no call: a re-run changes nothing.
+        let done = already_tagged(ctx, &ids, &self.tags).await?;
+        let already = done.len();
+        ids.retain(|id| !done.contains(id));
         let tags: Vec<_> = self.tags.iter().map(|(k, v)| new_tag(k, v)).collect();
         let mut tagged = 0;
         let mut batches = 0;
@@ -82,9 +86,11 @@ impl Execute for TagResources {
         }
         let mut outputs = json!({
             "tagged": tagged,
+            "already_tagged": already,
             "resource_ids": ids,
             "tags": self.tags,
             "batches": batches,
+            "changed": tagged > 0,
         });
         if ctx.mode == Mode::DryRun {
             outputs["dry_run"] = json!(true);
@@ -95,6 +101,64 @@ impl Execute for TagResources {
         }
         Ok(outputs)
     }
+}
+
+/// DescribeTags takes at most this many values per filter.
+const MAX_FILTER_VALUES: usize = 200;
+
+/// The ids that already carry every one of `wanted` with the same value.
+async fn already_tagged(
+    ctx: &StepContext,
+    ids: &[String],
+    wanted: &indexmap::IndexMap<String, String>,
+) -> Result<std::collections::HashSet<String>, ActionError> {
+    use aws_sdk_ec2::types::Filter;
+    let mut have: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let keys: Vec<String> = wanted.keys().cloned().collect();
+    for chunk in ids.chunks(MAX_FILTER_VALUES) {
+        let targets: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let mut next: Option<String> = None;
+        loop {
+            let page = ctx
+                .call("ec2", "DescribeTags", &targets, || {
+                    ctx.clients()
+                        .ec2
+                        .describe_tags()
+                        .filters(
+                            Filter::builder()
+                                .name("resource-id")
+                                .set_values(Some(chunk.to_vec()))
+                                .build(),
+                        )
+                        .filters(
+                            Filter::builder()
+                                .name("key")
+                                .set_values(Some(keys.clone()))
+                                .build(),
+                        )
+                        .set_next_token(next.clone())
+                        .send()
+                })
+                .await?;
+            for tag in page.tags() {
+                let (Some(id), Some(key)) = (tag.resource_id(), tag.key()) else {
+                    continue;
+                };
+                if wanted.get(key).map(String::as_str) == Some(tag.value().unwrap_or_default()) {
+                    *have.entry(id.to_owned()).or_default() += 1;
+                }
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+    }
+    Ok(have
+        .into_iter()
+        .filter(|(_, count)| *count == wanted.len())
+        .map(|(id, _)| id)
+        .collect())
 }
 
 /// Every id once, in the order given, without empty strings.
