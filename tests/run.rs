@@ -419,7 +419,8 @@ fn ctrl_c_finishes_the_step_journals_the_interruption_and_resume_carries_on() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Interrupt once the first step is in flight (its start is journaled).
+    wait_for_record(dir.path(), "step_started");
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -529,7 +530,7 @@ fn resume_truncates_a_torn_last_line_and_journals_the_recovery() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    wait_for_record(dir.path(), "step_started");
     // SAFETY: killing our own child, like a power cut.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGKILL);
@@ -560,4 +561,28 @@ fn resume_truncates_a_torn_last_line_and_journals_the_recovery() {
     assert_eq!(recovered[0]["torn_line"], (good + 1) as u64);
     assert_eq!(after[good]["type"], "journal_recovered");
     assert_eq!(verify(&journal).code, 0);
+}
+
+/// Waits (at most 30 s) until the run's journal in `dir` has a record of type `kind`.
+fn wait_for_record(dir: &Path, kind: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let found = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .any(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .contains(&format!("\"type\":\"{kind}\""))
+            });
+        if found {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {kind} record within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
