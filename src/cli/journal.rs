@@ -175,6 +175,41 @@ pub fn timeline(records: &[Value]) -> String {
                 "journal recovered: torn line {} truncated ({} bytes)",
                 record["torn_line"], record["truncated_bytes"]
             ),
+            "interlock" => format!(
+                "interlock {}: {}{}",
+                text(&record["check"]),
+                match (record["passed"] == true, record["overridden"] == true) {
+                    (true, true) => "overridden",
+                    (true, false) => "passed",
+                    _ => "REFUSED",
+                },
+                record
+                    .get("reason")
+                    .filter(|r| !r.is_null())
+                    .map(|r| format!(" — {}", text(r)))
+                    .unwrap_or_default()
+            ),
+            "evidence" => format!(
+                "  {unit} evidence {} ({} bytes, sha256 {})",
+                text(&record["artifact"]["path"]),
+                record["artifact"]["size"],
+                text(&record["artifact"]["sha256"])
+                    .get(..16)
+                    .unwrap_or_default()
+            ),
+            "preflight" => match record["checked"] == true {
+                true => format!(
+                    "preflight: permissions simulated for {}",
+                    text(&record["principal"])
+                ),
+                false => format!("preflight: {}", text(&record["error"])),
+            },
+            "notification" => format!(
+                "notification {} → {}: {}",
+                text(&record["event"]),
+                text(&record["topic_arn"]),
+                text(&record["outcome"])
+            ),
             other => format!("{other} {}", compact_payload(record)),
         };
         let _ = writeln!(out, "{clock}  {:>4}  {line}", text(&record["seq"]));
