@@ -369,3 +369,36 @@ fn eventbridge_patterns_round_trip_through_the_matcher() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_member_account_finding_runs_there_through_the_assumed_role() {
+    let _moto = moto::exclusive().await;
+    let ids = seed(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = event("guardduty-ec2", &ids).replace("123456789012", "999999999999");
+    let (code, reports, stderr) = dispatch(
+        dir.path(),
+        &foreign,
+        &[
+            "--yes",
+            "--assume-role",
+            "arn:aws:iam::{{event.account}}:role/firebreak-responder",
+        ],
+    );
+    assert!(code == 0 || code == 1, "{stderr}");
+    let run = &reports[0]["matched"][0]["run"];
+    let records = journal_records(run["journal"].as_str().unwrap());
+    assert_eq!(records[0]["assumed_role"]["account"], "999999999999");
+    assert_eq!(
+        records[0]["assumed_role"]["role_arn"],
+        "arn:aws:iam::999999999999:role/firebreak-responder"
+    );
+    // The steps ran with the member account's credentials: moto keeps accounts apart, so the
+    // seeded instance (in 123456789012) is not found there.
+    let describe = records
+        .iter()
+        .find(|r| r["type"] == "api_call" && r["step"] == "describe")
+        .expect("the describe step called EC2");
+    assert_eq!(describe["outcome"], "error", "{describe}");
+    assert_eq!(run["status"], "failed");
+}

@@ -201,20 +201,7 @@ async fn instance_interfaces(
     ctx: &StepContext,
     instance_id: &str,
 ) -> Result<Vec<Interface>, ActionError> {
-    let output = ctx
-        .call("ec2", "DescribeNetworkInterfaces", &[instance_id], || {
-            ctx.clients()
-                .ec2
-                .describe_network_interfaces()
-                .filters(
-                    Filter::builder()
-                        .name("attachment.instance-id")
-                        .values(instance_id)
-                        .build(),
-                )
-                .send()
-        })
-        .await?;
+    let output = super::attached_interfaces(ctx, instance_id).await?;
     let mut interfaces: Vec<(i32, Interface)> = output
         .network_interfaces()
         .iter()

@@ -79,6 +79,30 @@ pub(crate) async fn describe_one(
         .ok_or_else(|| ActionError::Failed(format!("instance {instance_id} not found")))
 }
 
+/// The network interfaces attached to an instance, with their own groups and tags
+/// (DescribeNetworkInterfaces reports an interface's groups exactly; DescribeInstances may not).
+pub(crate) async fn attached_interfaces(
+    ctx: &StepContext,
+    instance_id: &str,
+) -> Result<
+    aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput,
+    ActionError,
+> {
+    ctx.call("ec2", "DescribeNetworkInterfaces", &[instance_id], || {
+        ctx.clients()
+            .ec2
+            .describe_network_interfaces()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("attachment.instance-id")
+                    .values(instance_id)
+                    .build(),
+            )
+            .send()
+    })
+    .await
+}
+
 /// A tag's value in an SDK tag list.
 pub(crate) fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
     tags.iter()

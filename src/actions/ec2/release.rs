@@ -1,6 +1,5 @@
 //! `ec2.release_isolation`.
 
-use aws_sdk_ec2::types::Filter;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -158,20 +157,7 @@ async fn from_tags(
     ctx: &StepContext,
     instance_id: &str,
 ) -> Result<Vec<IsolatedInterface>, ActionError> {
-    let output = ctx
-        .call("ec2", "DescribeNetworkInterfaces", &[instance_id], || {
-            ctx.clients()
-                .ec2
-                .describe_network_interfaces()
-                .filters(
-                    Filter::builder()
-                        .name("attachment.instance-id")
-                        .values(instance_id)
-                        .build(),
-                )
-                .send()
-        })
-        .await?;
+    let output = super::attached_interfaces(ctx, instance_id).await?;
     Ok(output
         .network_interfaces()
         .iter()
