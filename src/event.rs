@@ -1,6 +1,6 @@
-//! Reading a triggering event (an EventBridge event as JSON) from a file or stdin.
+//! Reading a triggering event (an EventBridge event as JSON). The command line reads stdin
+//! itself (`--event -`) and hands the text to [`parse`].
 
-use std::io::Read;
 use std::path::Path;
 
 use serde_json::Value;
@@ -22,26 +22,20 @@ pub enum EventError {
     },
 }
 
-/// Reads JSON from `path`, or from stdin when `path` is `-`.
+/// Reads an event from a file.
 pub fn read(path: &Path) -> Result<Value, EventError> {
     let name = path.display().to_string();
-    let text = if name == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|source| EventError::Read {
-                path: name.clone(),
-                source,
-            })?;
-        text
-    } else {
-        std::fs::read_to_string(path).map_err(|source| EventError::Read {
-            path: name.clone(),
-            source,
-        })?
-    };
-    serde_json::from_str(&text).map_err(|e| EventError::Json {
-        path: name,
+    let text = std::fs::read_to_string(path).map_err(|source| EventError::Read {
+        path: name.clone(),
+        source,
+    })?;
+    parse(&name, &text)
+}
+
+/// Parses event JSON; `name` says where it came from in error messages.
+pub fn parse(name: &str, text: &str) -> Result<Value, EventError> {
+    serde_json::from_str(text).map_err(|e| EventError::Json {
+        path: name.to_owned(),
         line: e.line(),
         column: e.column(),
         message: strip_position(&e.to_string()),

@@ -1,26 +1,30 @@
 //! firebreak — an incident-response runbook engine for AWS.
 //!
-//! The data's way through: a runbook file is loaded with positions ([`runbook::load`]),
-//! validated, combined with parameters into a [`plan::Plan`] (pure, offline), and — in later
-//! stages — executed step by step by the engine, which journals every step and AWS call.
+//! The data's way through: a runbook file is parsed with positions and held against the action
+//! catalogue ([`check::load`]), combined with parameters into a [`plan::Plan`] (pure, offline),
+//! and executed step by step by the [`engine`], which journals every step and AWS call.
 //!
-//! Module map:
-//! - [`cli`] — commands, output formatting, exit codes
-//! - [`runbook`] — the format: model, loader, validation, parameters
-//! - [`template`] — strict Handlebars with typed single-expression rendering
-//! - [`plan`] — runbook + parameters → rendered steps, calls, permissions
-//! - [`actions`] — the closed catalogue of actions
-//! - [`engine`] — runs and resumes runbooks, journaling every step and call
-//! - [`aws`] — SDK configuration and error classification
-//! - [`schema`] — the JSON Schema of the format
-//! - [`redact`] — keeping secrets out of output
+//! Floors, from the ground up; a module imports only from its own floor or below (a test keeps
+//! it so: `tests/layering.rs`):
+//! - leaves: [`journal`] (the hash-chained record and its typed vocabulary), [`aws`] (SDK
+//!   configuration, error classification), [`lock`], [`template`], [`diagnostic`], [`redact`],
+//!   [`event`] (reading finding events), [`host`]
+//! - [`runbook`] — the format only: model, YAML with positions, parameters, durations
+//! - [`report`] — case reports built from a journal
+//! - [`actions`] — the closed catalogue, and the context an action runs in
+//! - [`check`] (a runbook held against the catalogue), [`policy`], [`schema`]
+//! - [`engine`] (admission, the step loop, one unit's execution, replay), [`plan`] (offline)
+//! - [`trigger`] — event matching, dispatch, de-duplication
+//! - [`cli`] — commands; the only place that prints
 
 pub mod actions;
 pub mod aws;
+pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod engine;
 pub mod event;
+pub mod host;
 pub mod journal;
 pub mod lock;
 pub mod plan;

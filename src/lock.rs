@@ -18,13 +18,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-/// Whether a run changes resources; a dry run must never displace a live run's lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LockMode {
-    Live,
-    DryRun,
-}
+use crate::journal::Mode;
 
 /// Who asks for the locks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,16 +26,16 @@ pub struct LockOwner {
     pub run_id: String,
     pub pid: u32,
     pub host: String,
-    pub mode: LockMode,
+    pub mode: Mode,
 }
 
 impl LockOwner {
     /// This process on this host.
-    pub fn current(run_id: impl Into<String>, mode: LockMode) -> Result<Self, LockError> {
+    pub fn current(run_id: impl Into<String>, mode: Mode) -> Result<Self, LockError> {
         Ok(LockOwner {
             run_id: run_id.into(),
             pid: std::process::id(),
-            host: hostname().map_err(|source| LockError::Hostname { source })?,
+            host: crate::host::host(),
             mode,
         })
     }
@@ -62,7 +56,7 @@ pub struct LockHolder {
     pub run_id: String,
     pub pid: u32,
     pub host: String,
-    pub mode: LockMode,
+    pub mode: Mode,
     pub resource: String,
     pub acquired_at: String,
 }
@@ -106,10 +100,11 @@ pub enum LockError {
         #[source]
         source: io::Error,
     },
-    #[error("failed to determine the host name: {source}")]
-    Hostname {
+    #[error("failed to encode the lock of {resource}: {source}")]
+    Encode {
+        resource: String,
         #[source]
-        source: io::Error,
+        source: serde_json::Error,
     },
     #[error("failed to format the lock timestamp: {source}")]
     Clock {
@@ -285,7 +280,7 @@ fn decide(
     };
     let Some(holder) = holder else {
         // An unknown holder may have been live, so a dry run must not displace it.
-        return if policy.force && owner.mode == LockMode::Live {
+        return if policy.force && owner.mode == Mode::Live {
             Ok(())
         } else {
             Err(stale(None))
@@ -299,7 +294,7 @@ fn decide(
             holder_host: holder.host.clone(),
         });
     }
-    if owner.mode == LockMode::DryRun && holder.mode == LockMode::Live {
+    if owner.mode == Mode::DryRun && holder.mode == Mode::Live {
         return Err(stale(Some(&holder.run_id)));
     }
     let own_run = holder.run_id == owner.run_id
@@ -358,10 +353,9 @@ fn encode(owner: &LockOwner, resource: &str) -> Result<Vec<u8>, LockError> {
         resource: resource.to_owned(),
         acquired_at,
     };
-    let mut bytes = serde_json::to_vec(&holder).map_err(|e| LockError::Io {
-        action: "encode lock for",
-        path: PathBuf::from(resource),
-        source: io::Error::other(e),
+    let mut bytes = serde_json::to_vec(&holder).map_err(|source| LockError::Encode {
+        resource: resource.to_owned(),
+        source,
     })?;
     bytes.push(b'\n');
     Ok(bytes)
@@ -426,23 +420,13 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> LockEr
     }
 }
 
-fn hostname() -> io::Result<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes at most that many.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use std::process::Command;
 
     use super::*;
 
-    fn owner(run_id: &str, mode: LockMode) -> LockOwner {
+    fn owner(run_id: &str, mode: Mode) -> LockOwner {
         LockOwner::current(run_id, mode).unwrap()
     }
 
@@ -463,7 +447,7 @@ mod tests {
     }
 
     /// Writes a lock file as if `run_id` (pid `pid` on this host) held `resource`.
-    fn plant(dir: &Path, resource: &str, run_id: &str, pid: u32, mode: LockMode) {
+    fn plant(dir: &Path, resource: &str, run_id: &str, pid: u32, mode: Mode) {
         let holder = LockOwner {
             pid,
             ..owner(run_id, mode)
@@ -483,7 +467,7 @@ mod tests {
     #[test]
     fn acquire_writes_holders_and_release_removes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let me = owner("run-a", LockMode::Live);
+        let me = owner("run-a", Mode::Live);
         let res = ids(&["i-2", "arn:aws:iam::1:role/x", "i-2"]);
         let set = acquire(dir.path(), &res, &me, TakeoverPolicy::default()).unwrap();
         assert_eq!(set.resources(), ["arn:aws:iam::1:role/x", "i-2"]);
@@ -491,7 +475,7 @@ mod tests {
         let holder = holder_of(dir.path(), "arn:aws:iam::1:role/x");
         assert_eq!(
             (holder.run_id.as_str(), holder.pid, holder.mode),
-            ("run-a", std::process::id(), LockMode::Live)
+            ("run-a", std::process::id(), Mode::Live)
         );
         assert_eq!(holder.resource, "arn:aws:iam::1:role/x");
         let text = fs::read_to_string(lock_path(dir.path(), "i-2")).unwrap();
@@ -504,7 +488,7 @@ mod tests {
     #[test]
     fn dropping_the_set_releases() {
         let dir = tempfile::tempdir().unwrap();
-        let me = owner("run-a", LockMode::Live);
+        let me = owner("run-a", Mode::Live);
         drop(acquire(dir.path(), &ids(&["i-1"]), &me, TakeoverPolicy::default()).unwrap());
         assert_eq!(lock_files(dir.path()), 0);
     }
@@ -516,14 +500,14 @@ mod tests {
         let _held = acquire(
             dir.path(),
             &res,
-            &owner("run-a", LockMode::Live),
+            &owner("run-a", Mode::Live),
             TakeoverPolicy::default(),
         )
         .unwrap();
         let err = acquire(
             dir.path(),
             &res,
-            &owner("run-b", LockMode::Live),
+            &owner("run-b", Mode::Live),
             TakeoverPolicy::default(),
         )
         .unwrap_err();
@@ -551,12 +535,12 @@ mod tests {
     #[test]
     fn the_same_run_takes_over_after_its_process_is_gone() {
         let dir = tempfile::tempdir().unwrap();
-        plant(dir.path(), "i-1", "run-a", dead_pid(), LockMode::Live);
+        plant(dir.path(), "i-1", "run-a", dead_pid(), Mode::Live);
         let policy = TakeoverPolicy {
             resume_of: Some("run-a".into()),
             force: false,
         };
-        let me = owner("run-a", LockMode::Live);
+        let me = owner("run-a", Mode::Live);
         let set = acquire(dir.path(), &ids(&["i-1"]), &me, policy).unwrap();
         assert_eq!(holder_of(dir.path(), "i-1").pid, std::process::id());
         let taken = set.taken_over();
@@ -570,8 +554,8 @@ mod tests {
     fn a_dead_foreign_lock_is_stale_unless_forced() {
         let dir = tempfile::tempdir().unwrap();
         let pid = dead_pid();
-        plant(dir.path(), "i-1", "run-old", pid, LockMode::Live);
-        let me = owner("run-new", LockMode::Live);
+        plant(dir.path(), "i-1", "run-old", pid, Mode::Live);
+        let me = owner("run-new", Mode::Live);
         let err = acquire(dir.path(), &ids(&["i-1"]), &me, TakeoverPolicy::default()).unwrap_err();
         assert!(
             matches!(&err, LockError::Stale { holder_run_id: Some(r), .. } if r == "run-old"),
@@ -590,13 +574,7 @@ mod tests {
     #[test]
     fn force_never_takes_over_a_live_holder() {
         let dir = tempfile::tempdir().unwrap();
-        plant(
-            dir.path(),
-            "i-1",
-            "run-a",
-            std::process::id(),
-            LockMode::Live,
-        );
+        plant(dir.path(), "i-1", "run-a", std::process::id(), Mode::Live);
         let force = TakeoverPolicy {
             resume_of: Some("run-a".into()),
             force: true,
@@ -604,7 +582,7 @@ mod tests {
         let err = acquire(
             dir.path(),
             &ids(&["i-1"]),
-            &owner("run-a", LockMode::Live),
+            &owner("run-a", Mode::Live),
             force,
         )
         .unwrap_err();
@@ -617,7 +595,7 @@ mod tests {
         let elsewhere = LockOwner {
             pid: dead_pid(),
             host: "some-other-host".into(),
-            ..owner("run-a", LockMode::Live)
+            ..owner("run-a", Mode::Live)
         };
         fs::create_dir_all(dir.path().join("locks")).unwrap();
         fs::write(
@@ -632,7 +610,7 @@ mod tests {
         let err = acquire(
             dir.path(),
             &ids(&["i-1"]),
-            &owner("run-b", LockMode::Live),
+            &owner("run-b", Mode::Live),
             force,
         )
         .unwrap_err();
@@ -649,24 +627,18 @@ mod tests {
             resume_of: None,
             force: true,
         };
-        let dry = owner("run-dry", LockMode::DryRun);
+        let dry = owner("run-dry", Mode::DryRun);
         assert_eq!(serde_json::to_value(dry.mode).unwrap(), "dry-run");
-        plant(
-            dir.path(),
-            "alive",
-            "run-a",
-            std::process::id(),
-            LockMode::Live,
-        );
+        plant(dir.path(), "alive", "run-a", std::process::id(), Mode::Live);
         let err = acquire(dir.path(), &ids(&["alive"]), &dry, force.clone()).unwrap_err();
         assert!(matches!(err, LockError::Held { .. }), "{err}");
 
-        plant(dir.path(), "dead", "run-b", dead_pid(), LockMode::Live);
+        plant(dir.path(), "dead", "run-b", dead_pid(), Mode::Live);
         let err = acquire(dir.path(), &ids(&["dead"]), &dry, force.clone()).unwrap_err();
         assert!(matches!(err, LockError::Stale { .. }), "{err}");
 
         // A crashed dry run's lock is fair game for another forced dry run.
-        plant(dir.path(), "dry", "run-c", dead_pid(), LockMode::DryRun);
+        plant(dir.path(), "dry", "run-c", dead_pid(), Mode::DryRun);
         assert!(acquire(dir.path(), &ids(&["dry"]), &dry, force).is_ok());
     }
 
@@ -675,7 +647,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("locks")).unwrap();
         fs::write(lock_path(dir.path(), "i-1"), "{not json").unwrap();
-        let me = owner("run-a", LockMode::Live);
+        let me = owner("run-a", Mode::Live);
         let err = acquire(dir.path(), &ids(&["i-1"]), &me, TakeoverPolicy::default()).unwrap_err();
         assert!(
             matches!(
@@ -699,14 +671,14 @@ mod tests {
     #[test]
     fn a_refusal_rolls_back_the_locks_already_taken() {
         let dir = tempfile::tempdir().unwrap();
-        plant(dir.path(), "b", "run-x", std::process::id(), LockMode::Live);
-        plant(dir.path(), "a", "run-old", dead_pid(), LockMode::Live);
+        plant(dir.path(), "b", "run-x", std::process::id(), Mode::Live);
+        plant(dir.path(), "a", "run-old", dead_pid(), Mode::Live);
         let stale_before = fs::read(lock_path(dir.path(), "a")).unwrap();
         let force = TakeoverPolicy {
             resume_of: None,
             force: true,
         };
-        let me = owner("run-new", LockMode::Live);
+        let me = owner("run-new", Mode::Live);
         let err = acquire(dir.path(), &ids(&["c", "b", "a", "0"]), &me, force).unwrap_err();
         assert!(
             matches!(&err, LockError::Held { resource, .. } if resource == "b"),
@@ -726,15 +698,9 @@ mod tests {
     #[test]
     fn release_leaves_a_lock_that_is_no_longer_ours() {
         let dir = tempfile::tempdir().unwrap();
-        let me = owner("run-a", LockMode::Live);
+        let me = owner("run-a", Mode::Live);
         let set = acquire(dir.path(), &ids(&["i-1"]), &me, TakeoverPolicy::default()).unwrap();
-        plant(
-            dir.path(),
-            "i-1",
-            "run-b",
-            std::process::id(),
-            LockMode::Live,
-        );
+        plant(dir.path(), "i-1", "run-b", std::process::id(), Mode::Live);
         set.release().unwrap();
         assert_eq!(holder_of(dir.path(), "i-1").run_id, "run-b");
     }

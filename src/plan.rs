@@ -5,11 +5,11 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::actions;
-use crate::redact::Redactor;
-use crate::runbook::params::{self, ParamValues};
-use crate::runbook::{LoadedRunbook, OnFailure, duration};
-use crate::template::{self, Engine};
+use crate::actions::{self, RunUses};
+use crate::check::LoadedRunbook;
+use crate::runbook::params::{self, ParamValues, base_context};
+use crate::runbook::{OnFailure, duration};
+use crate::template::{self, Templates};
 
 #[derive(Debug, Serialize)]
 pub struct Plan {
@@ -20,6 +20,9 @@ pub struct Plan {
     /// Parameter values, sensitive ones redacted.
     pub parameters: ParamValues,
     pub steps: Vec<PlannedStep>,
+    /// The AWS calls the engine makes itself for this run (identity, interlocks, notifications,
+    /// the drill's preflight, an assumed role).
+    pub engine_calls: Vec<String>,
     /// Every IAM permission the plan needs, sorted.
     pub permissions: Vec<String>,
 }
@@ -60,25 +63,18 @@ pub enum PlanError {
     Render { step: String, message: String },
 }
 
-/// The template context a run starts with.
-pub fn base_context(params: &ParamValues, event: Option<&Value>, run: Value) -> Value {
-    json!({
-        "params": params,
-        "steps": {},
-        "event": event.cloned().unwrap_or(Value::Null),
-        "run": run,
-    })
-}
-
+/// The plan of `loaded` with these parameters (and event); `uses` says how it will run (a drill,
+/// an assumed role), which decides the engine's own calls among the permissions.
 pub fn build(
     loaded: &LoadedRunbook,
     given: &[(String, String)],
     event: Option<&Value>,
+    uses: RunUses,
 ) -> Result<Plan, PlanError> {
     let runbook = &loaded.runbook;
-    let engine = Engine::new();
+    let engine = Templates::new();
     let values = params::resolve(runbook, given, None, &engine).map_err(PlanError::Params)?;
-    let redactor = Redactor::for_params(runbook, &values);
+    let redactor = params::redactor(runbook, &values);
     let context = base_context(&values, event, json!({"mode": "plan"}));
     // What cannot be known before the run: step outputs, the item of a fan-out, the run's id
     // and start, and the event when none was given.
@@ -94,11 +90,14 @@ pub fn build(
     };
 
     let mut steps = Vec::new();
-    // The engine's own calls (caller identity for the journal) are part of what a run needs.
-    let mut all_permissions: std::collections::BTreeSet<String> = crate::policy::ENGINE_PERMISSIONS
+    // The engine's own calls (caller identity, interlocks, notifications, preflight) are part
+    // of what a run needs.
+    let engine_calls: Vec<String> = actions::engine_calls(runbook, uses)
         .iter()
-        .map(|p| p.to_string())
+        .map(|c| c.call.to_owned())
         .collect();
+    let mut all_permissions: std::collections::BTreeSet<String> =
+        engine_calls.iter().cloned().collect();
     for (index, step) in runbook.steps.iter().enumerate() {
         let info = actions::find(&step.action).expect("validated runbooks name known actions");
         let input = render(
@@ -153,15 +152,16 @@ pub fn build(
         description: runbook.description.clone(),
         path: loaded.path.display().to_string(),
         sha256: loaded.sha256.clone(),
-        parameters: Redactor::params_for_display(runbook, &values),
+        parameters: params::for_display(runbook, &values),
         steps,
+        engine_calls,
         permissions: all_permissions.into_iter().collect(),
     })
 }
 
 /// Renders what can be rendered; a string that reads a deferred root stays as written.
 fn render_partial(
-    engine: &Engine,
+    engine: &Templates,
     value: &Value,
     context: &Value,
     deferred: &[&str],

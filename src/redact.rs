@@ -4,9 +4,6 @@
 
 use serde_json::Value;
 
-use crate::runbook::Runbook;
-use crate::runbook::params::ParamValues;
-
 pub const REDACTED: &str = "[redacted]";
 
 #[derive(Debug, Clone, Default)]
@@ -16,19 +13,6 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// The sensitive parameter values of a run.
-    pub fn for_params(runbook: &Runbook, values: &ParamValues) -> Redactor {
-        let mut redactor = Redactor::default();
-        for (name, param) in &runbook.parameters {
-            if param.sensitive
-                && let Some(value) = values.get(name)
-            {
-                redactor.add_value(value);
-            }
-        }
-        redactor
-    }
-
     pub fn add(&mut self, secret: &str) {
         if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
             return;
@@ -75,22 +59,6 @@ impl Redactor {
             }
             other => other.clone(),
         }
-    }
-
-    /// Parameters for display: sensitive ones replaced whole.
-    pub fn params_for_display(runbook: &Runbook, values: &ParamValues) -> ParamValues {
-        values
-            .iter()
-            .map(|(name, value)| {
-                let sensitive = runbook.parameters.get(name).is_some_and(|p| p.sensitive);
-                let shown = if sensitive {
-                    Value::String(REDACTED.to_owned())
-                } else {
-                    value.clone()
-                };
-                (name.clone(), shown)
-            })
-            .collect()
     }
 }
 

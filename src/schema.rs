@@ -1,21 +1,13 @@
 //! The JSON Schema of the runbook format (draft-07, which editors' YAML plugins understand).
 //!
 //! Two views of one source: [`structure_schema`] is the model as schemars derives it, used by
-//! the loader to check documents; [`runbook_schema`] adds, for editors, the list of action names
+//! the loader to check documents (it lives with the model); [`runbook_schema`] adds, for editors, the list of action names
 //! and each action's input schema tied to its `with:` block.
 
-use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::actions::ACTIONS;
-use crate::runbook::Runbook;
-
-pub fn structure_schema() -> Value {
-    let schema = SchemaSettings::draft07()
-        .into_generator()
-        .into_root_schema_for::<Runbook>();
-    serde_json::to_value(schema).expect("a schema is JSON")
-}
+use crate::runbook::model::structure_schema;
 
 /// The schema `firebreak schema` prints and `schema/runbook.schema.json` holds.
 pub fn runbook_schema() -> Value {

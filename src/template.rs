@@ -281,18 +281,18 @@ pub fn lookup<'v>(context: &'v Value, segments: &[String]) -> Option<&'v Value> 
 }
 
 /// The template engine, configured for runbooks.
-pub struct Engine {
+pub struct Templates {
     registry: Handlebars<'static>,
 }
 
-impl Default for Engine {
+impl Default for Templates {
     fn default() -> Self {
-        Engine::new()
+        Templates::new()
     }
 }
 
-impl Engine {
-    pub fn new() -> Engine {
+impl Templates {
+    pub fn new() -> Templates {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
@@ -302,7 +302,7 @@ impl Engine {
             registry.unregister_helper(name);
         }
         registry.register_helper("last_part", Box::new(last_part));
-        Engine { registry }
+        Templates { registry }
     }
 
     /// Renders to text.
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn single_expression_keeps_its_type() {
-        let engine = Engine::new();
+        let engine = Templates::new();
         assert_eq!(
             engine.render_value("{{params.ids}}", &context()).unwrap(),
             json!(["i-1", "i-2"])
@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn mixed_text_renders_to_a_string_without_escaping() {
-        let engine = Engine::new();
+        let engine = Templates::new();
         assert_eq!(
             engine
                 .render_value("case {{run.id}}: {{params.html}}", &context())
@@ -427,7 +427,7 @@ mod tests {
 
     #[test]
     fn missing_variables_are_errors() {
-        let engine = Engine::new();
+        let engine = Templates::new();
         let err = engine
             .render_value("{{params.nope}}", &context())
             .unwrap_err();
@@ -440,7 +440,7 @@ mod tests {
 
     #[test]
     fn helpers_compare_and_logs_are_not_available() {
-        let engine = Engine::new();
+        let engine = Templates::new();
         assert_eq!(
             engine
                 .render_value("{{eq params.count 3}}", &context())
@@ -510,7 +510,7 @@ mod tests {
 
     #[test]
     fn last_part_takes_the_id_out_of_an_arn() {
-        let engine = Engine::new();
+        let engine = Templates::new();
         let context = json!({"event": {"arn": "arn:aws:ec2:us-east-1:123456789012:instance/i-0abc", "principal": "AROAEXAMPLE:i-0def"}});
         assert_eq!(
             engine

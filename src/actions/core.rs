@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Action, ActionError, Execute};
-use crate::engine::StepContext;
+use crate::actions::StepContext;
 
 /// Ask the operator to approve before the run goes on. Output: `approved: true|false`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

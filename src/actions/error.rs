@@ -1,6 +1,7 @@
 //! How an action fails, in the terms the engine decides on (retry or not, refused or failed).
 
 use crate::aws::{AwsError, ErrorClass};
+use crate::journal::JournalError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
@@ -13,6 +14,14 @@ pub enum ActionError {
     /// The step's `timeout` ran out (the message names it).
     #[error("{0}")]
     TimedOut(String),
+    /// The step's input does not fit the action (a template that does not render, a value of
+    /// the wrong type, fields that exclude each other); retrying cannot help.
+    #[error("{0}")]
+    Input(String),
+    /// The journal could not be written: the run must stop, since nothing more may happen that
+    /// cannot be recorded.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// Anything else; not retried.
     #[error("{0}")]
     Failed(String),
@@ -62,7 +71,8 @@ impl ActionError {
             ActionError::Aws(e) => e.class.as_str(),
             ActionError::Refused(_) => "refused",
             ActionError::TimedOut(_) => "timeout",
-            ActionError::Failed(_) => "failed",
+            ActionError::Input(_) | ActionError::Failed(_) => "failed",
+            ActionError::Journal(_) => "journal",
             ActionError::Partial { .. } => "failed",
         }
     }
@@ -81,6 +91,11 @@ impl ActionError {
 
     pub fn is_refused(&self) -> bool {
         matches!(self.root(), ActionError::Refused(_))
+    }
+
+    /// The journal failed: the run stops, whatever the step's `on_failure` says.
+    pub fn is_journal(&self) -> bool {
+        matches!(self.root(), ActionError::Journal(_))
     }
 
     pub fn code(&self) -> Option<&str> {

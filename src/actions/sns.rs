@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Action, ActionError, Execute};
-use crate::engine::StepContext;
+use crate::actions::StepContext;
 
 /// Publish a message to an SNS topic. Never put secrets in it: it leaves firebreak's control.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -7,10 +7,13 @@ use aws_sdk_ssm::types::{CommandInvocationStatus, InstanceInformationStringFilte
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{Action, ActionError, Execute};
-use crate::engine::StepContext;
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, ScopeField, arn};
+use crate::journal::Event;
+use crate::journal::event::CommandStatus;
 
 /// How much of each invocation's stdout/stderr goes into the outputs (the full output belongs
 /// in the S3 bucket given as `output_s3_bucket`).
@@ -140,6 +143,15 @@ impl Action for RunCommand {
         "ssm:SendCommand",
         "ssm:GetCommandInvocation",
     ];
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &["ssm:SendCommand"],
+        &[arn::INSTANCE, arn::SSM_DOCUMENT],
+    )];
+    const SCOPE: &'static [ScopeField] = &[ScopeField {
+        placeholder: "document",
+        field: "document",
+        default: "AWS-RunShellScript",
+    }];
 }
 
 impl Execute for RunCommand {
@@ -314,11 +326,13 @@ async fn wait_for(
                 .unwrap_or(CommandInvocationStatus::Pending);
             if last_status[index] != status.as_str() {
                 last_status[index] = status.as_str().to_owned();
-                let mut event = Map::new();
-                event.insert("command_id".into(), json!(command_id));
-                event.insert("instance_id".into(), json!(instance));
-                event.insert("status".into(), json!(status.as_str()));
-                ctx.journal_event("command_status", event)?;
+                ctx.record(Event::CommandStatus(CommandStatus {
+                    command_id: command_id.to_owned(),
+                    instance_id: (*instance).to_owned(),
+                    status: status.as_str().to_owned(),
+                    step: ctx.step_id.clone(),
+                    item_index: ctx.item_index,
+                }))?;
             }
             if finished(&status) {
                 results[index] = Some(json!({

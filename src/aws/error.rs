@@ -185,6 +185,16 @@ impl AwsError {
             .message()
             .map(str::to_owned)
             .unwrap_or_else(|| describe_chain(&error, status));
+        // CloudFormation answers a missing stack with a generic ValidationError whose message
+        // alone says what is wrong ("Stack with id X does not exist").
+        let class = if service == "cloudformation"
+            && code.as_deref() == Some("ValidationError")
+            && message.ends_with("does not exist")
+        {
+            ErrorClass::NotFound
+        } else {
+            class
+        };
         AwsError {
             service,
             operation,

@@ -7,7 +7,7 @@ use crate::engine::{Mode, RunStatus, Settings};
 use crate::trigger::dispatch::{self, Outcome};
 
 pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
-    let events = match crate::event::read(&args.event) {
+    let events = match super::read_event(&args.event) {
         Ok(Value::Array(events)) => events,
         Ok(event) => vec![event],
         Err(error) => {
@@ -54,7 +54,8 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
             Exit::StepFailed => 1,
             Exit::Refused => 2,
             Exit::Invalid => 3,
-            Exit::Interrupted => 4,
+            Exit::Internal => 4,
+            Exit::Interrupted => 5,
         };
         if rank(candidate) > rank(exit) {
             exit = candidate;
@@ -72,6 +73,7 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
                 Outcome::Duplicate { .. } => {}
                 Outcome::Invalid { .. } => worse(Exit::Invalid),
                 Outcome::Refused { .. } => worse(Exit::Refused),
+                Outcome::Failed { .. } => worse(Exit::StepFailed),
             }
         }
     }
@@ -102,6 +104,7 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
                             format!("refused, invalid parameters: {reason}")
                         }
                         Outcome::Refused { reason } => format!("refused: {reason}"),
+                        Outcome::Failed { reason } => format!("failed: {reason}"),
                     };
                     println!(
                         "event {id} ({kind}): {} via trigger {}: {what}",

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{Exit, JournalCommand, OutputFormat};
-use crate::journal;
+use crate::journal::{self, Event, Record};
 
 pub fn run(command: &JournalCommand) -> Exit {
     match command {
@@ -32,13 +32,16 @@ pub fn run(command: &JournalCommand) -> Exit {
         JournalCommand::Show {
             journal: path,
             output,
-        } => match journal::read_records(path) {
+        } => match journal::read(path) {
             Ok(records) => {
                 match output {
-                    OutputFormat::Json => println!(
-                        "{}",
-                        serde_json::to_string_pretty(&records).expect("records serialize")
-                    ),
+                    OutputFormat::Json => {
+                        let values: Vec<Value> = records.iter().map(|r| r.to_value()).collect();
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&values).expect("records serialize")
+                        )
+                    }
                     OutputFormat::Text => print!("{}", timeline(&records)),
                 }
                 Exit::Ok
@@ -55,7 +58,7 @@ pub fn run(command: &JournalCommand) -> Exit {
 /// journaled size and SHA-256. Prints `evidence: N artifacts ok` or one line per problem;
 /// `false` on any problem.
 fn verify_evidence(path: &std::path::Path) -> bool {
-    let records = match journal::read_records(path) {
+    let records = match journal::read(path) {
         Ok(records) => records,
         Err(error) => {
             println!("evidence: not checked: {error}");
@@ -75,156 +78,161 @@ fn verify_evidence(path: &std::path::Path) -> bool {
 }
 
 /// A readable timeline: one line per record, with step durations and API call outcomes.
-pub fn timeline(records: &[Value]) -> String {
+/// Kinds this firebreak does not know are shown with their fields.
+pub fn timeline(records: &[Record]) -> String {
     let mut out = String::new();
     let mut started: std::collections::HashMap<String, String> = Default::default();
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    };
     for record in records {
-        let ts = text(&record["ts"]);
-        let clock = ts.get(11..23).unwrap_or(&ts).to_owned();
-        let step = text(&record["step"]);
-        let unit = match record.get("item_index").and_then(Value::as_u64) {
-            Some(i) => format!("{step}[{i}]"),
-            None => step.clone(),
+        let ts = &record.ts;
+        let clock = printable(ts.get(11..23).unwrap_or(ts));
+        let unit = match (record.event.step(), record.event.item_index()) {
+            (Some(step), Some(i)) => format!("{step}[{i}]"),
+            (Some(step), None) => step.to_owned(),
+            _ => String::new(),
         };
         let since = |key: &str| {
             started
                 .get(key)
-                .and_then(|start| millis_between(start, &ts))
+                .and_then(|start| millis_between(start, ts))
                 .map(|ms| format!(" ({ms} ms)"))
                 .unwrap_or_default()
         };
-        let line = match record["type"].as_str().unwrap_or_default() {
-            "run_started" => format!(
+        let line = match &record.event {
+            Event::RunStarted(e) => format!(
                 "run {} started ({}) — runbook {} (sha256 {}), by {} on {} as {}",
-                text(&record["run_id"]),
-                text(&record["mode"]),
-                text(&record["runbook"]["name"]),
-                text(&record["runbook"]["sha256"])
-                    .get(..12)
-                    .unwrap_or_default(),
-                record["caller"]["arn"].as_str().unwrap_or("unknown caller"),
-                text(&record["host"]),
-                text(&record["user"]),
+                record.run_id,
+                e.mode.as_str(),
+                e.runbook.name,
+                e.runbook.sha256.get(..12).unwrap_or_default(),
+                e.caller["arn"].as_str().unwrap_or("unknown caller"),
+                e.host,
+                e.user,
             ),
-            "step_started" | "item_started" => {
+            Event::StepStarted(e) | Event::ItemStarted(e) => {
                 started.insert(unit.clone(), ts.clone());
-                let input = record
-                    .get("input")
+                let input = e
+                    .input
+                    .as_ref()
                     .map(|i| format!(" with {i}"))
                     .unwrap_or_default();
-                format!("▶ {unit} {}{input}", text(&record["action"]))
+                format!("▶ {unit} {}{input}", e.action)
             }
-            "step_succeeded" | "item_succeeded" => {
-                format!("✔ {unit} succeeded{} → {}", since(&unit), record["outputs"])
+            Event::StepSucceeded(e) | Event::ItemSucceeded(e) => {
+                format!("✔ {unit} succeeded{} → {}", since(&unit), e.outputs)
             }
-            "step_failed" | "item_failed" => format!(
+            Event::StepFailed(e) | Event::ItemFailed(e) => format!(
                 "✘ {unit} failed{} [{}] {}",
                 since(&unit),
-                text(&record["class"]),
-                text(&record["message"])
+                e.class,
+                e.message
             ),
-            "step_skipped" => format!(
-                "⤼ {unit} skipped (when: {} → {})",
-                text(&record["condition"]),
-                record["rendered"]
-            ),
-            "step_retry" => format!(
+            Event::StepSkipped(e) => {
+                format!("⤼ {unit} skipped (when: {} → {})", e.condition, e.rendered)
+            }
+            Event::StepRetry(e) => format!(
                 "↻ {unit} attempt {} failed [{}] {}; retrying in {} ms",
-                record["attempt"],
-                text(&record["class"]),
-                text(&record["message"]),
-                record["retry_in_ms"]
+                e.attempt, e.class, e.message, e.retry_in_ms
             ),
-            "api_call" => format!(
+            Event::ApiCall(e) => format!(
                 "  {unit} {}:{} {}{} ({} ms, attempt {}, request {})",
-                text(&record["service"]),
-                text(&record["operation"]),
-                text(&record["outcome"]),
-                record
-                    .get("code")
-                    .filter(|c| !c.is_null())
-                    .map(|c| format!(" {}", text(c)))
+                e.service,
+                e.operation,
+                e.outcome,
+                e.code
+                    .clone()
+                    .flatten()
+                    .map(|c| format!(" {c}"))
                     .unwrap_or_default(),
-                record["duration_ms"],
-                record["attempt"],
-                text(&record["request_id"]),
+                e.duration_ms,
+                e.attempt,
+                e.request_id.clone().flatten().unwrap_or_default(),
             ),
-            "approval" => format!(
+            Event::Approval(e) => format!(
                 "? {unit} approval \"{}\": {} by {}",
-                text(&record["prompt"]),
-                if record["approved"] == true {
-                    "approved"
-                } else {
-                    "denied"
-                },
-                text(&record["by"])
+                e.prompt,
+                if e.approved { "approved" } else { "denied" },
+                e.by
             ),
-            "run_finished" => format!("run {}", text(&record["status"])),
-            "run_interrupted" => "run interrupted (resume carries on)".to_owned(),
-            "run_resumed" => format!(
-                "run resumed by {} on {}",
-                text(&record["user"]),
-                text(&record["host"])
-            ),
-            "journal_recovered" => format!(
+            Event::RunFinished(e) => format!("run {}", e.status.as_str()),
+            Event::RunInterrupted(_) => "run interrupted (resume carries on)".to_owned(),
+            Event::RunResumed(e) => format!("run resumed by {} on {}", e.user, e.host),
+            Event::JournalRecovered(e) => format!(
                 "journal recovered: torn line {} truncated ({} bytes)",
-                record["torn_line"], record["truncated_bytes"]
+                e.torn_line, e.truncated_bytes
             ),
-            "interlock" => format!(
+            Event::Interlock(e) => format!(
                 "interlock {}: {}{}",
-                text(&record["check"]),
-                match (record["passed"] == true, record["overridden"] == true) {
+                e.check,
+                match (e.passed, e.overridden == Some(true)) {
                     (true, true) => "overridden",
                     (true, false) => "passed",
                     _ => "REFUSED",
                 },
-                record
-                    .get("reason")
-                    .filter(|r| !r.is_null())
-                    .map(|r| format!(" — {}", text(r)))
+                e.reason
+                    .as_ref()
+                    .map(|r| format!(" — {r}"))
                     .unwrap_or_default()
             ),
-            "evidence" => format!(
+            Event::Evidence(e) => format!(
                 "  {unit} evidence {} ({} bytes, sha256 {})",
-                text(&record["artifact"]["path"]),
-                record["artifact"]["size"],
-                text(&record["artifact"]["sha256"])
-                    .get(..16)
-                    .unwrap_or_default()
+                e.artifact.path,
+                e.artifact.size,
+                e.artifact.sha256.get(..16).unwrap_or_default()
             ),
-            "preflight" => match record["checked"] == true {
+            Event::Preflight(e) => match e.checked {
                 true => format!(
                     "preflight: permissions simulated for {}",
-                    text(&record["principal"])
+                    e.principal.as_deref().unwrap_or_default()
                 ),
-                false => format!("preflight: {}", text(&record["error"])),
+                false => format!("preflight: {}", e.error.as_deref().unwrap_or_default()),
             },
-            "notification" => format!(
+            Event::Notification(e) => format!(
                 "notification {} → {}: {}",
-                text(&record["event"]),
-                text(&record["topic_arn"]),
-                text(&record["outcome"])
+                e.event,
+                e.topic_arn.as_deref().unwrap_or_default(),
+                e.outcome
             ),
-            other => format!("{other} {}", compact_payload(record)),
+            Event::StackEvent(e) => format!(
+                "  {unit} stack {} {} {}{}",
+                e.stack_name,
+                e.logical_resource_id.as_deref().unwrap_or("?"),
+                e.resource_status.as_deref().unwrap_or("?"),
+                e.reason
+                    .as_ref()
+                    .map(|r| format!(" — {r}"))
+                    .unwrap_or_default()
+            ),
+            Event::CommandStatus(e) => format!(
+                "  {unit} command {} on {}: {}",
+                e.command_id, e.instance_id, e.status
+            ),
+            Event::LockTakenOver(e) => format!(
+                "lock on {} taken over from run {}",
+                e.resource,
+                e.previous["run_id"].as_str().unwrap_or("unknown")
+            ),
+            Event::Other(other) => format!(
+                "{}{} {}",
+                other.kind,
+                if other.malformed.is_some() {
+                    " (unreadable by this firebreak)"
+                } else {
+                    " (unknown to this firebreak)"
+                },
+                Value::Object(other.fields.clone())
+            ),
         };
-        let _ = writeln!(out, "{clock}  {:>4}  {line}", text(&record["seq"]));
+        let _ = writeln!(out, "{clock}  {:>4}  {}", record.seq, printable(&line));
     }
     out
 }
 
-fn compact_payload(record: &Value) -> String {
-    let mut payload = record.clone();
-    if let Value::Object(map) = &mut payload {
-        for key in ["seq", "ts", "run_id", "type", "prev", "hash"] {
-            map.remove(key);
-        }
-    }
-    payload.to_string()
+/// Journal text without control characters: strings from events and AWS errors must not move
+/// the cursor or change the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 fn millis_between(start: &str, end: &str) -> Option<i64> {

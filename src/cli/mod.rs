@@ -1,11 +1,13 @@
 //! The command line: argument parsing, logging setup, exit codes. Each command lives in its
 //! own file and returns an [`Exit`].
 
+mod approve;
 mod dispatch;
 mod journal;
 mod logging;
 mod plan;
 mod policy;
+mod progress;
 mod report;
 mod run;
 mod schema;
@@ -29,6 +31,9 @@ pub enum Exit {
     Invalid = 2,
     /// Refused by a safety interlock: lock held, approval denied, limits.
     Refused = 3,
+    /// A bug in firebreak (a panicked task): please report it; the journal says how far the
+    /// run got and `resume` carries on.
+    Internal = 70,
     /// Interrupted by Ctrl-C; `resume` carries on.
     Interrupted = 130,
 }
@@ -39,6 +44,7 @@ Exit codes:
   1    a step failed (see the journal)
   2    invalid input: usage, runbook, parameters or event
   3    refused by a safety interlock: lock held, approval denied, limits
+  70   internal error (a bug in firebreak; the journal shows how far the run got)
   130  interrupted (Ctrl-C); `firebreak resume` carries on";
 
 #[derive(Debug, Parser)]
@@ -155,8 +161,10 @@ matching use the same pattern."
     /// The least-privilege IAM policy the engine needs for the given runbooks
     #[command(
         after_help = "Example:\n  firebreak policy runbooks/*.yaml --output json > firebreak-policy.json\n\n\
-Derived from each action's declared permissions: no wildcard actions; resources and condition keys \
-scoped where AWS allows it. The same permissions `plan` lists, no more."
+Derived from each action's declared permissions and resource scope, and the engine's own calls \
+(caller identity; tag reads for protected_tags; sns:Publish for notify; the drill preflight unless \
+--no-drills; sts:AssumeRole with --assume-role): no wildcard actions; resources and condition keys \
+scoped where AWS allows it. The same permissions `plan --dry-run` lists, no more."
     )]
     Policy(PolicyArgs),
     /// A case report built only from a run's journal: Markdown for a ticket, HTML to read and print
@@ -177,6 +185,14 @@ pub struct PolicyArgs {
     /// Runbook files
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Leave out what drills need (the permission preflight: iam:SimulatePrincipalPolicy,
+    /// iam:GetRole) for a role that only runs live
+    #[arg(long)]
+    pub no_drills: bool,
+    /// The role assumed for findings of other accounts (as given to `run`/`dispatch`):
+    /// adds sts:AssumeRole on it
+    #[arg(long, value_name = "ARN_TEMPLATE", env = "FIREBREAK_ASSUME_ROLE")]
+    pub assume_role: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -288,6 +304,10 @@ pub struct ResumeArgs {
     /// Sensitive parameters again (they are never journaled)
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_assignment)]
     pub params: Vec<(String, String)>,
+    /// The run's runbook, when it is no longer where the journal says (a journal moved to
+    /// another machine); it must be byte for byte the one the run started with (same SHA-256)
+    #[arg(long, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
     #[arg(long, short = 'y')]
     pub yes: bool,
     #[arg(long, value_name = "DIR")]
@@ -339,6 +359,12 @@ pub struct PlanArgs {
     /// A triggering event (JSON) to render `event.*` templates with
     #[arg(long, value_name = "FILE")]
     pub event: Option<PathBuf>,
+    /// Plan a drill (`run --dry-run`): adds the permission preflight's calls
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The role assumed for findings of other accounts: adds sts:AssumeRole
+    #[arg(long, value_name = "ARN_TEMPLATE", env = "FIREBREAK_ASSUME_ROLE")]
+    pub assume_role: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -347,16 +373,31 @@ pub struct PlanArgs {
 fn load_inputs(
     file: &std::path::Path,
     event: Option<&std::path::Path>,
-) -> Result<(crate::runbook::LoadedRunbook, Option<serde_json::Value>), Exit> {
-    let loaded = crate::runbook::load(file).map_err(|error| {
+) -> Result<(crate::check::LoadedRunbook, Option<serde_json::Value>), Exit> {
+    let loaded = crate::check::load(file).map_err(|error| {
         eprintln!("{error}");
         Exit::Invalid
     })?;
-    let event = event.map(crate::event::read).transpose().map_err(|error| {
+    let event = event.map(read_event).transpose().map_err(|error| {
         eprintln!("error: {error}");
         Exit::Invalid
     })?;
     Ok((loaded, event))
+}
+
+/// An event from a file, or from stdin when the path is `-`.
+fn read_event(path: &std::path::Path) -> Result<serde_json::Value, crate::event::EventError> {
+    if path.as_os_str() != "-" {
+        return crate::event::read(path);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
+        crate::event::EventError::Read {
+            path: "-".into(),
+            source,
+        }
+    })?;
+    crate::event::parse("-", &text)
 }
 
 /// Parses arguments, runs the command, returns the exit code.

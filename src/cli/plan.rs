@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{Exit, OutputFormat, PlanArgs};
+use crate::actions::RunUses;
 use crate::plan::{self, Plan, PlannedStep};
 
 pub fn run(args: &PlanArgs) -> Exit {
@@ -12,7 +13,11 @@ pub fn run(args: &PlanArgs) -> Exit {
         Ok(inputs) => inputs,
         Err(exit) => return exit,
     };
-    let plan = match plan::build(&loaded, &args.params, event.as_ref()) {
+    let uses = RunUses {
+        drills: args.dry_run,
+        assume_role: args.assume_role.is_some(),
+    };
+    let plan = match plan::build(&loaded, &args.params, event.as_ref(), uses) {
         Ok(plan) => plan,
         Err(error) => {
             for line in error.to_string().lines() {
@@ -67,6 +72,11 @@ pub fn render_text(plan: &Plan) -> String {
     for step in &plan.steps {
         render_step(&mut out, step);
     }
+    let _ = writeln!(
+        out,
+        "\nThe engine's own calls: {}",
+        plan.engine_calls.join(", ")
+    );
     let _ = writeln!(out, "\nIAM permissions needed:");
     if plan.permissions.is_empty() {
         let _ = writeln!(out, "  (none)");

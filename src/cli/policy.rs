@@ -1,12 +1,13 @@
 //! `firebreak policy`: the least-privilege IAM policy for runbooks.
 
 use super::{Exit, OutputFormat, PolicyArgs};
-use crate::{policy, runbook};
+use crate::actions::RunUses;
+use crate::{check, policy, runbook};
 
 pub fn run(args: &PolicyArgs) -> Exit {
     let mut loaded = Vec::new();
     for path in &args.files {
-        match runbook::load(path) {
+        match check::load(path) {
             Ok(runbook) => loaded.push(runbook),
             Err(error) => {
                 eprintln!("{error}");
@@ -15,7 +16,11 @@ pub fn run(args: &PolicyArgs) -> Exit {
         }
     }
     let runbooks: Vec<&runbook::Runbook> = loaded.iter().map(|l| &l.runbook).collect();
-    let document = policy::document(&runbooks);
+    let uses = RunUses {
+        drills: !args.no_drills,
+        assume_role: args.assume_role.is_some(),
+    };
+    let document = policy::document(&runbooks, uses, args.assume_role.as_deref());
     match args.output {
         OutputFormat::Json => println!(
             "{}",

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::progress::TerminalObserver;
 use super::{Exit, GlobalArgs, OutputFormat, ResumeArgs, RunArgs};
-use crate::engine::{self, Approvals, EngineError, Mode, RunOutcome, RunStatus, Settings};
+use crate::engine::{self, EngineError, Mode, RunOutcome, RunStatus, Settings};
 
 /// `--journal-dir`, else `FIREBREAK_JOURNAL_DIR`, else `$XDG_STATE_HOME/firebreak/runs`, else
 /// `~/.local/state/firebreak/runs`.
@@ -42,7 +43,8 @@ pub(super) fn settings(
     preflight: bool,
 ) -> Settings {
     Settings {
-        approvals: Approvals::from_flags(yes),
+        approvals: super::approve::from_flags(yes),
+        observer: Arc::new(TerminalObserver::for_stderr()),
         force_unlock: force,
         aws: global.aws_options(),
         journal_key: journal_key(),
@@ -115,7 +117,7 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
     );
     let result = runtime().block_on(async {
         watch_interrupts(settings.interrupted.clone());
-        engine::resume(&args.run, &args.params, &settings).await
+        engine::resume(&args.run, &args.params, args.runbook.as_deref(), &settings).await
     });
     report(result, args.output)
 }
@@ -132,6 +134,14 @@ fn report(result: Result<RunOutcome, EngineError>, output: OutputFormat) -> Exit
         Err(EngineError::Refused(message)) => {
             eprintln!("firebreak: {message}");
             return Exit::Refused;
+        }
+        Err(error @ EngineError::Lock(_)) => {
+            eprintln!("firebreak: {error}");
+            return Exit::Refused;
+        }
+        Err(error @ EngineError::Internal(_)) => {
+            eprintln!("error: {error}");
+            return Exit::Internal;
         }
         Err(other) => {
             eprintln!("error: {other}");

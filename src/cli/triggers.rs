@@ -3,12 +3,12 @@
 use serde_json::json;
 
 use super::{Exit, TriggersArgs};
-use crate::runbook;
+use crate::check;
 
 pub fn run(args: &TriggersArgs) -> Exit {
     let mut rules = Vec::new();
     for path in &args.files {
-        let loaded = match runbook::load(path) {
+        let loaded = match check::load(path) {
             Ok(loaded) => loaded,
             Err(error) => {
                 eprintln!("{error}");

@@ -1,10 +1,10 @@
 use super::{Exit, ValidateArgs};
-use crate::runbook;
+use crate::check;
 
 pub fn run(args: &ValidateArgs) -> Exit {
     let mut exit = Exit::Ok;
     for path in &args.files {
-        match runbook::load(path) {
+        match check::load(path) {
             Ok(loaded) => println!(
                 "{}: ok ({}, {} steps)",
                 path.display(),

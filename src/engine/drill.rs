@@ -2,7 +2,9 @@
 //! denied, and which could not be checked.
 
 use serde::Serialize;
-use serde_json::Value;
+
+use crate::journal::event::ApiCall;
+use crate::journal::{Event, Record};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Verdict {
@@ -15,26 +17,30 @@ pub struct Verdict {
 /// missing permission; would succeed when the preflight allowed all its permissions, or every
 /// change it would make was answered `DryRunOperation`; otherwise it could not be checked
 /// (calls without DryRun were not sent and no simulation was available).
-pub fn verdict(records: &[Value], steps: &[String]) -> Verdict {
-    let preflight = records.iter().rev().find(|r| r["type"] == "preflight");
-    let checked = preflight.is_some_and(|p| p["checked"] == true);
+pub fn verdict(records: &[Record], steps: &[String]) -> Verdict {
+    let preflight = records.iter().rev().find_map(|r| match &r.event {
+        Event::Preflight(p) => Some(p),
+        _ => None,
+    });
+    let checked = preflight.is_some_and(|p| p.checked);
     let mut verdict = Verdict::default();
     for step in steps {
-        let calls: Vec<&Value> = records
+        let calls: Vec<&ApiCall> = records
             .iter()
-            .filter(|r| r["type"] == "api_call" && r["step"] == step.as_str())
+            .filter_map(|r| match &r.event {
+                Event::ApiCall(call) if call.step == *step => Some(call),
+                _ => None,
+            })
             .collect();
         let denied_call = calls
             .iter()
-            .any(|c| c["outcome"] == "would-be-denied" || c["class"] == "access-denied");
+            .any(|c| c.outcome == "would-be-denied" || c.class.as_deref() == Some("access-denied"));
         let denied_permission = preflight
-            .and_then(|p| p["steps"][step]["denied"].as_array())
+            .and_then(|p| p.steps.as_ref())
+            .and_then(|steps| steps.get(step))
+            .and_then(|s| s["denied"].as_array())
             .is_some_and(|d| !d.is_empty());
-        let not_sent = calls.iter().any(|c| {
-            c["outcome"]
-                .as_str()
-                .is_some_and(|o| o.starts_with("not-sent"))
-        });
+        let not_sent = calls.iter().any(|c| !c.sent());
         if denied_call || denied_permission {
             verdict.would_be_denied.push(step.clone());
         } else if checked || !not_sent {

@@ -8,7 +8,7 @@
 #[cfg(feature = "fault-injection")]
 pub fn point(name: &str) {
     if std::env::var("FIREBREAK_FAULT").is_ok_and(|wanted| wanted == name) {
-        eprintln!("firebreak: fault injected at {name}");
+        tracing::error!("fault injected at {name}");
         std::process::abort();
     }
 }

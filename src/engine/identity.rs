@@ -1,4 +1,5 @@
-//! Who is running: the AWS caller identity (sts:GetCallerIdentity), the host and the user.
+//! Who is running: the AWS caller identity (sts:GetCallerIdentity). The host and the local user
+//! are [`crate::host`]'s.
 
 use std::time::Instant;
 
@@ -33,23 +34,4 @@ pub async fn caller(clients: &Clients) -> Value {
             })
         }
     }
-}
-
-pub fn host() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let ok = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
-    if ok {
-        let end = buffer.iter().position(|b| *b == 0).unwrap_or(buffer.len());
-        String::from_utf8_lossy(&buffer[..end]).into_owned()
-    } else {
-        "unknown".into()
-    }
-}
-
-pub fn user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        // SAFETY: getuid cannot fail.
-        .unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() }))
 }

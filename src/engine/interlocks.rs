@@ -11,10 +11,14 @@ use aws_sdk_ec2::types::Filter;
 use serde_json::{Value, json};
 
 use super::Settings;
-use super::context::{Shared, StepContext};
+use super::observe::Progress;
+use super::state::RunState;
+use crate::actions::{ActionError, RunContext};
 use crate::aws::{AwsError, Clients, load_sdk_config};
+use crate::journal::Event;
+use crate::journal::event::Interlock;
 use crate::runbook::Runbook;
-use crate::template::Engine;
+use crate::template::Templates;
 
 /// Which account a run acts in.
 pub(crate) enum Account {
@@ -66,7 +70,7 @@ pub(crate) async fn account(
              give --assume-role (e.g. 'arn:aws:iam::{{{{event.account}}}}:role/firebreak-responder') to act there"
         ));
     };
-    let role_arn = match Engine::new().render_string(template, &json!({"event": event})) {
+    let role_arn = match Templates::new().render_string(template, &json!({"event": event})) {
         Ok(arn) => arn,
         Err(e) => return Account::Refused(format!("--assume-role template: {e}")),
     };
@@ -122,11 +126,13 @@ pub(crate) async fn account(
 
 /// Target count and protected tags. Returns the refusal, if any; every check is journaled.
 pub(crate) async fn check_targets(
-    shared: &Arc<Shared>,
+    state: &Arc<RunState>,
+    run: &Arc<RunContext>,
     runbook: &Runbook,
     targets: &[String],
     settings: &Settings,
-) -> Result<Option<String>, crate::actions::ActionError> {
+) -> Result<Option<String>, ActionError> {
+    let record = |interlock: Interlock| state.write_step(Event::Interlock(interlock));
     let limit = settings
         .max_targets
         .map_or(runbook.limits.max_targets, |cap| {
@@ -145,27 +151,29 @@ pub(crate) async fn check_targets(
                 "the runbook's limits.max_targets"
             }
         );
-        shared.record("interlock", json!({"check": "max_targets", "passed": false, "targets": targets.len(), "limit": limit, "reason": reason}))?;
+        record(Interlock {
+            check: "max_targets".into(),
+            passed: false,
+            targets: Some(targets.len()),
+            limit: Some(limit),
+            reason: Some(reason.clone()),
+            ..Default::default()
+        })?;
         return Ok(Some(reason));
     }
-    shared.record(
-        "interlock",
-        json!({"check": "max_targets", "passed": true, "targets": targets.len(), "limit": limit}),
-    )?;
+    record(Interlock {
+        check: "max_targets".into(),
+        passed: true,
+        targets: Some(targets.len()),
+        limit: Some(limit),
+        ..Default::default()
+    })?;
 
     let protected_keys = &runbook.limits.protected_tags;
     if protected_keys.is_empty() || targets.is_empty() {
         return Ok(None);
     }
-    let ctx = StepContext {
-        run_id: shared.run_id.clone(),
-        step_id: "interlocks".into(),
-        item_index: None,
-        idempotency_key: format!("{}.interlocks", shared.run_id),
-        mode: shared.mode,
-        attempt: 1,
-        shared: shared.clone(),
-    };
+    let ctx = state.engine_context(run, "interlocks");
     let mut protected = Vec::new();
     let ec2_ids: Vec<String> = targets
         .iter()
@@ -245,10 +253,12 @@ pub(crate) async fn check_targets(
         }
     }
     if protected.is_empty() {
-        shared.record(
-            "interlock",
-            json!({"check": "protected_tags", "passed": true, "tags": protected_keys}),
-        )?;
+        record(Interlock {
+            check: "protected_tags".into(),
+            passed: true,
+            tags: Some(protected_keys.clone()),
+            ..Default::default()
+        })?;
         return Ok(None);
     }
     let resources: Vec<String> = protected
@@ -257,15 +267,22 @@ pub(crate) async fn check_targets(
         .collect();
     match &settings.override_protection {
         Some(reason) => {
-            shared.record(
-                "interlock",
-                json!({"check": "protected_tags", "passed": true, "overridden": true, "protected": protected,
-                       "reason": reason, "by": super::identity::user(), "host": super::identity::host()}),
-            )?;
-            eprintln!(
-                "firebreak: acting on protected resources {} by override: {reason}",
-                resources.join(", ")
-            );
+            record(Interlock {
+                check: "protected_tags".into(),
+                passed: true,
+                overridden: Some(true),
+                protected: Some(protected),
+                reason: Some(reason.clone()),
+                by: Some(crate::host::user()),
+                host: Some(crate::host::host()),
+                ..Default::default()
+            })?;
+            state.observe(Progress::Notice {
+                text: &format!(
+                    "acting on protected resources {} by override: {reason}",
+                    resources.join(", ")
+                ),
+            });
             Ok(None)
         }
         None => {
@@ -274,7 +291,13 @@ pub(crate) async fn check_targets(
                 resources.join(", "),
                 protected_keys.join(", ")
             );
-            shared.record("interlock", json!({"check": "protected_tags", "passed": false, "protected": protected, "reason": reason}))?;
+            record(Interlock {
+                check: "protected_tags".into(),
+                passed: false,
+                protected: Some(protected),
+                reason: Some(reason.clone()),
+                ..Default::default()
+            })?;
             Ok(Some(reason))
         }
     }

@@ -1,85 +1,53 @@
 //! The engine: runs a runbook's steps in order, journaling every step and AWS call before the
 //! next side effect, and resumes a run from its journal after a crash.
 //!
-//! "Run a runbook" is a library call ([`start`], [`resume`]) that takes its inputs and settings
-//! and assumes no terminal and no single process per run, so workers (SQS, Lambda) can call it
-//! the same way the CLI does.
+//! "Run a runbook" is a library call ([`start`], [`resume`]) that takes its inputs, settings and
+//! an [`Observer`], and assumes no terminal and no single process per run, so workers (SQS,
+//! Lambda) can call it the same way the CLI does. Files by phase: `admit` (everything before
+//! the first step, shared by start and resume), `steps` (the step loop, `when`, fan-out,
+//! failure policy), `unit` (one action execution: render, parse, timeout, retries, records),
+//! `replay` (a journal read back into what is done), `state` (what the run's steps share and
+//! the hooks actions report through).
 
-mod approval;
-mod context;
+mod admit;
+pub mod approvals;
 pub mod drill;
-mod executor;
 pub mod fault;
 mod identity;
 mod interlocks;
 mod notify;
+pub mod observe;
 mod preflight;
 mod replay;
 mod retry;
 pub mod run_id;
-mod targets;
+mod state;
+mod steps;
+pub mod targets;
+mod unit;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-pub use approval::{Approvals, Decision};
-pub use context::StepContext;
-pub use executor::{resume, start, start_with_id};
-pub use identity::host;
+pub use admit::{resume, start, start_with_id};
+pub use approvals::{Approvals, Approver};
 pub use interlocks::event_account;
+pub use observe::{NullObserver, Observer, Progress};
 pub use run_id::new_run_id;
 pub use targets::target_resources;
 
+use crate::actions::ActionError;
 use crate::aws::AwsOptions;
+use crate::journal::JournalError;
+pub use crate::journal::{Mode, RunStatus, StepStatus};
+use crate::lock::LockError;
 
-/// Live changes things; a dry run (drill) must not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    Live,
-    DryRun,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Live => "live",
-            Mode::DryRun => "dry-run",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    Succeeded,
-    Failed,
-    Refused,
-    Interrupted,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Refused => "refused",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepStatus {
-    Succeeded,
-    Failed,
-    Skipped,
-}
+/// The journal format this engine writes.
+pub const JOURNAL_FORMAT: u32 = 1;
 
 /// One step's result, as `run --output json` prints it. For a `for_each` step, `outputs` is
 /// the list of per-item results in item order, each `{"item": …, "status": …, "outputs": …}`.
@@ -126,11 +94,13 @@ pub struct Settings {
     pub override_protection: Option<String>,
     /// Role to assume for findings of another account, a template over `event.*`.
     pub assume_role: Option<String>,
+    /// Who watches the run as it happens.
+    pub observer: Arc<dyn Observer>,
 }
 
 impl Settings {
     /// Defaults for a library caller: approvals denied (no one to ask), no forced takeovers,
-    /// the standard AWS chain, no journal key, preflight on for dry runs.
+    /// the standard AWS chain, no journal key, preflight on for dry runs, nobody watching.
     pub fn new(journal_dir: PathBuf) -> Settings {
         Settings {
             journal_dir,
@@ -144,6 +114,7 @@ impl Settings {
             max_targets: None,
             override_protection: None,
             assume_role: None,
+            observer: Arc::new(NullObserver),
         }
     }
 }
@@ -157,14 +128,18 @@ pub enum EngineError {
     /// Refused by a safety interlock before anything changed (exit 3).
     #[error("{0}")]
     Refused(String),
+    /// The run's locks could not be taken (held by another run: exit 3).
+    #[error("refused: {0}")]
+    Lock(#[from] LockError),
+    /// The journal could not be written or read: the run stops where it is.
     #[error(transparent)]
-    Journal(#[from] crate::journal::JournalError),
-    #[error("failed to {action}: {source}")]
-    Io {
-        action: String,
-        #[source]
-        source: std::io::Error,
-    },
+    Journal(#[from] JournalError),
+    /// A safety interlock could not be evaluated (an AWS call it needs failed).
+    #[error("failed to check the safety interlocks: {0}")]
+    Interlock(#[source] ActionError),
+    /// A bug: something that must not happen did (a panicked task). Exit 70.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// `<dir>/<run-id>.jsonl`

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::Mode;
-use super::context::{Shared, StepContext};
+use super::observe::Progress;
+use super::state::RunState;
+use crate::actions::RunContext;
+use crate::journal::Event;
+use crate::journal::event::Notification;
 use crate::runbook::Runbook;
 use crate::runbook::model::NotifyEvent;
 
@@ -22,7 +25,8 @@ fn name(event: NotifyEvent) -> &'static str {
 }
 
 pub(crate) async fn send(
-    shared: &Arc<Shared>,
+    state: &Arc<RunState>,
+    run: &Arc<RunContext>,
     runbook: &Runbook,
     context: &Value,
     event: NotifyEvent,
@@ -34,48 +38,43 @@ pub(crate) async fn send(
     if !notify.on.contains(&event) {
         return;
     }
-    let ctx = StepContext {
-        run_id: shared.run_id.clone(),
-        step_id: "notify".into(),
-        item_index: None,
-        idempotency_key: format!("{}.notify.{}", shared.run_id, name(event)),
-        mode: shared.mode,
-        attempt: 1,
-        shared: shared.clone(),
-    };
-    let topic = match shared.templates.render_string(&notify.topic_arn, context) {
+    let mut ctx = state.engine_context(run, "notify");
+    ctx.idempotency_key = format!("{}.notify.{}", state.run_id, name(event));
+    let topic = match state.templates.render_string(&notify.topic_arn, context) {
         Ok(topic) => topic,
         Err(e) => {
-            let _ = shared.record(
-                "notification",
-                json!({"event": name(event), "outcome": "error", "error": e.to_string()}),
-            );
+            let _ = state.write(Event::Notification(Notification {
+                event: name(event).into(),
+                topic_arn: None,
+                outcome: "error".into(),
+                message_id: None,
+                error: Some(e.to_string()),
+            }));
             return;
         }
     };
     let summary = json!({
         "firebreak": {
             "event": name(event),
-            "run_id": shared.run_id,
+            "run_id": state.run_id,
             "runbook": runbook.name,
-            "mode": shared.mode.as_str(),
-            "targets": shared.targets,
+            "mode": state.mode.as_str(),
+            "targets": state.targets,
             "journal": journal,
-            "host": super::identity::host(),
+            "host": crate::host::host(),
         }
     });
     let subject = format!(
         "firebreak: {} {} ({})",
         runbook.name,
         name(event),
-        shared.run_id
+        state.run_id
     );
-    let message = shared.redact(&summary.to_string());
+    let message = state.redact(&summary.to_string());
     let input = json!({"topic_arn": topic, "subject": subject, "message": message});
     let result = ctx
         .change("sns", "Publish", &[&topic], input, || {
-            shared
-                .clients
+            run.clients
                 .sns
                 .publish()
                 .topic_arn(&topic)
@@ -84,18 +83,21 @@ pub(crate) async fn send(
                 .send()
         })
         .await;
-    let record = match result {
-        Ok(Some(output)) => {
-            json!({"event": name(event), "topic_arn": topic, "outcome": "sent", "message_id": output.message_id()})
-        }
-        Ok(None) => {
-            json!({"event": name(event), "topic_arn": topic, "outcome": "not-sent (dry run)"})
-        }
+    let (outcome, message_id, error) = match result {
+        Ok(Some(output)) => ("sent", Some(output.message_id().map(str::to_owned)), None),
+        Ok(None) => ("not-sent (dry run)", None, None),
         Err(error) => {
-            eprintln!("firebreak: notification to {topic} failed: {error}");
-            json!({"event": name(event), "topic_arn": topic, "outcome": "error", "error": error.to_string()})
+            state.observe(Progress::Notice {
+                text: &format!("notification to {topic} failed: {error}"),
+            });
+            ("error", None, Some(error.to_string()))
         }
     };
-    let _ = shared.record("notification", record);
-    debug_assert!(shared.mode == Mode::Live || shared.mode == Mode::DryRun);
+    let _ = state.write(Event::Notification(Notification {
+        event: name(event).into(),
+        topic_arn: Some(topic),
+        outcome: outcome.into(),
+        message_id,
+        error,
+    }));
 }

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use crate::actions;
+use crate::actions::{self, RunUses};
 use crate::aws::{AwsError, Clients};
+use crate::journal::event::Preflight;
 use crate::runbook::Runbook;
 
 /// The IAM principal to simulate for a caller ARN: an assumed-role session is simulated as its
@@ -29,14 +30,25 @@ async fn principal(clients: &Clients, caller: &str) -> String {
     }
 }
 
-/// `{"checked": bool, "principal", "error"?, "decisions": {permission: "allowed"|"denied"},
-/// "steps": {step: {"allowed": [...], "denied": [...]}}}`
-pub async fn run(clients: &Clients, caller: Option<&str>, runbook: &Runbook) -> Value {
+/// The simulation's verdict per permission and per step; `checked: false` with the reason when
+/// it could not be made.
+pub async fn run(
+    clients: &Clients,
+    caller: Option<&str>,
+    runbook: &Runbook,
+    uses: RunUses,
+) -> Preflight {
     let Some(caller) = caller else {
-        return json!({"checked": false, "error": "the caller identity is unknown (sts:GetCallerIdentity failed)"});
+        return Preflight {
+            checked: false,
+            principal: None,
+            error: Some("the caller identity is unknown (sts:GetCallerIdentity failed)".into()),
+            decisions: None,
+            steps: None,
+        };
     };
     let principal = principal(clients, caller).await;
-    let mut permissions: Vec<String> = crate::policy::permissions(&[runbook]).into_iter().collect();
+    let mut permissions: Vec<String> = actions::permissions(&[runbook], uses).into_iter().collect();
     permissions.sort();
     let mut decisions = BTreeMap::new();
     // SimulatePrincipalPolicy takes a bounded number of actions per call.
@@ -60,15 +72,17 @@ pub async fn run(clients: &Clients, caller: Option<&str>, runbook: &Runbook) -> 
             }
             Err(error) => {
                 let error = AwsError::from_sdk("iam", "SimulatePrincipalPolicy", error);
-                return json!({
-                    "checked": false,
-                    "principal": principal,
-                    "error": format!("could not check permissions: {error}"),
-                });
+                return Preflight {
+                    checked: false,
+                    principal: Some(principal),
+                    error: Some(format!("could not check permissions: {error}")),
+                    decisions: None,
+                    steps: None,
+                };
             }
         }
     }
-    let mut steps = serde_json::Map::new();
+    let mut steps = Map::new();
     for step in &runbook.steps {
         let Some(info) = actions::find(&step.action) else {
             continue;
@@ -83,5 +97,16 @@ pub async fn run(clients: &Clients, caller: Option<&str>, runbook: &Runbook) -> 
             json!({"allowed": allowed, "denied": denied}),
         );
     }
-    json!({"checked": true, "principal": principal, "decisions": decisions, "steps": steps})
+    Preflight {
+        checked: true,
+        principal: Some(principal),
+        error: None,
+        decisions: Some(
+            decisions
+                .into_iter()
+                .map(|(k, v)| (k, Value::from(v)))
+                .collect(),
+        ),
+        steps: Some(steps),
+    }
 }

@@ -1,11 +1,16 @@
 //! Reading a journal back into the state a resumed run continues from: the run's header and
-//! what each step (and each fan-out item) already finished with.
+//! what each step (and each fan-out item) already finished with. A record this engine cannot
+//! read is refused: continuing a run without understanding what it did could do it twice.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use serde_json::Value;
 
-use super::{Mode, StepStatus};
+use super::{Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
+use crate::check::LoadedRunbook;
+use crate::journal::event::RunStarted;
+use crate::journal::{Event, Record};
 
 /// A step that is done and must not run again.
 #[derive(Debug, Clone)]
@@ -28,48 +33,60 @@ pub struct Replay {
     /// Fan-out items that succeeded: (step, index) → (item, outputs).
     pub items: HashMap<(String, usize), (Value, Value)>,
     /// `run_finished`'s status, if the run ended.
-    pub final_status: Option<String>,
+    pub final_status: Option<RunStatus>,
 }
 
 impl Replay {
-    pub fn from_records(records: &[Value]) -> Result<Replay, String> {
+    pub fn from_records(records: &[Record]) -> Result<Replay, String> {
         let first = records.first().ok_or("the journal is empty")?;
-        if first["type"] != "run_started" {
-            return Err("the journal does not begin with a run_started record".into());
-        }
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-        let mode = match first["mode"].as_str() {
-            Some("live") => Mode::Live,
-            Some("dry-run") => Mode::DryRun,
-            other => return Err(format!("unknown mode {other:?} in run_started")),
+        let Event::RunStarted(started) = &first.event else {
+            return Err(match &first.event {
+                Event::Other(other) if other.kind == "run_started" => format!(
+                    "its run_started record does not parse: {}",
+                    other.malformed.as_deref().unwrap_or("unknown fields")
+                ),
+                _ => "the journal does not begin with a run_started record".into(),
+            });
         };
-        let mut replay = Replay {
-            run_id: text(&first["run_id"]),
+        if let Some((record, other)) = records.iter().find_map(|r| match &r.event {
+            Event::Other(other) => Some((r, other)),
+            _ => None,
+        }) {
+            return Err(unreadable(record, other));
+        }
+        let RunStarted {
             mode,
-            runbook_path: text(&first["runbook"]["path"]),
-            runbook_sha256: text(&first["runbook"]["sha256"]),
-            parameters: first["parameters"].as_object().cloned().unwrap_or_default(),
-            event: first.get("event").filter(|e| !e.is_null()).cloned(),
-            started_at: text(&first["ts"]),
+            runbook,
+            parameters,
+            event,
+            ..
+        } = started;
+        let mut replay = Replay {
+            run_id: first.run_id.clone(),
+            mode: *mode,
+            runbook_path: runbook.path.clone(),
+            runbook_sha256: runbook.sha256.clone(),
+            parameters: parameters.clone(),
+            event: event.clone().filter(|e| !e.is_null()),
+            started_at: first.ts.clone(),
             steps: HashMap::new(),
             items: HashMap::new(),
             final_status: None,
         };
         for record in records {
-            let step = text(&record["step"]);
-            match record["type"].as_str().unwrap_or_default() {
-                "step_succeeded" => {
+            match &record.event {
+                Event::StepSucceeded(done) => {
                     replay.steps.insert(
-                        step,
+                        done.step.clone(),
                         Finished {
                             status: StepStatus::Succeeded,
-                            outputs: record["outputs"].clone(),
+                            outputs: done.outputs.clone(),
                         },
                     );
                 }
-                "step_skipped" => {
+                Event::StepSkipped(skipped) => {
                     replay.steps.insert(
-                        step,
+                        skipped.step.clone(),
                         Finished {
                             status: StepStatus::Skipped,
                             outputs: Value::Object(Default::default()),
@@ -78,28 +95,72 @@ impl Replay {
                 }
                 // A failure the runbook chose to continue past stays a failure; an aborting
                 // failure is tried again on resume.
-                "step_failed" if record["continued"] == true => {
+                Event::StepFailed(failed) if failed.continued == Some(true) => {
                     replay.steps.insert(
-                        step,
+                        failed.step.clone(),
                         Finished {
                             status: StepStatus::Failed,
-                            outputs: record["outputs"].clone(),
+                            outputs: failed.outputs.clone().unwrap_or(Value::Null),
                         },
                     );
                 }
-                "item_succeeded" => {
-                    if let Some(index) = record["item_index"].as_u64() {
+                Event::ItemSucceeded(done) => {
+                    if let Some(index) = done.item_index {
                         replay.items.insert(
-                            (step, index as usize),
-                            (record["item"].clone(), record["outputs"].clone()),
+                            (done.step.clone(), index),
+                            (
+                                done.item.clone().unwrap_or(Value::Null),
+                                done.outputs.clone(),
+                            ),
                         );
                     }
                 }
-                "run_finished" => replay.final_status = Some(text(&record["status"])),
-                "run_resumed" => replay.final_status = None,
+                Event::RunFinished(finished) => replay.final_status = Some(finished.status),
+                Event::RunResumed(_) => replay.final_status = None,
                 _ => {}
             }
         }
         Ok(replay)
+    }
+
+    /// The outcome of a run that already succeeded, as journaled.
+    pub fn outcome(&self, loaded: &LoadedRunbook, path: &Path) -> RunOutcome {
+        let steps = loaded
+            .runbook
+            .steps
+            .iter()
+            .filter_map(|s| {
+                self.steps.get(&s.id).map(|f| StepSummary {
+                    id: s.id.clone(),
+                    status: f.status,
+                    outputs: f.outputs.clone(),
+                })
+            })
+            .collect();
+        RunOutcome {
+            run_id: self.run_id.clone(),
+            status: RunStatus::Succeeded,
+            mode: self.mode,
+            journal: path.to_path_buf(),
+            steps,
+            drill: None,
+        }
+    }
+}
+
+/// Why a record stops a resume.
+fn unreadable(record: &Record, other: &crate::journal::event::OtherEvent) -> String {
+    match &other.malformed {
+        Some(problem) => format!(
+            "record seq {} (`{}`) does not parse: {problem}",
+            record.seq, other.kind
+        ),
+        None => format!(
+            "record seq {} is of kind `{}`, which this firebreak ({}) does not know; \
+             resume it with the firebreak that wrote it",
+            record.seq,
+            other.kind,
+            env!("CARGO_PKG_VERSION")
+        ),
     }
 }

@@ -1,4 +1,4 @@
-//! The resources a run acts on, for locks and (later) the `max_targets` interlock: the values of
+//! The resources a run acts on, for locks and the `max_targets` interlock: the values of
 //! parameters that steps use and that look like AWS resource ids.
 
 use std::collections::BTreeSet;
@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use crate::runbook::Runbook;
 use crate::runbook::params::ParamValues;
-use crate::template;
 
 /// Instance, volume, snapshot, ENI, security group, address, VPC and subnet ids, and access
 /// keys. ARNs are left out on purpose: in runbooks they name the tools of a response (a
@@ -17,29 +16,7 @@ const RESOURCE_ID: &str = r"^((i|vol|snap|eni|sg|eipalloc|eipassoc|vpc|subnet|am
 
 pub fn target_resources(runbook: &Runbook, params: &ParamValues) -> Vec<String> {
     let id = Regex::new(RESOURCE_ID).expect("static regex");
-    let mut used = BTreeSet::new();
-    for step in &runbook.steps {
-        let mut strings = Vec::new();
-        collect_strings(
-            &serde_json::to_value(&step.input).unwrap_or_default(),
-            &mut strings,
-        );
-        if let Some(for_each) = &step.for_each {
-            collect_strings(for_each, &mut strings);
-        }
-        strings.extend(step.when.iter().cloned());
-        for text in strings {
-            if let Ok(analysis) = template::analyze(&text) {
-                for reference in analysis.references {
-                    if reference.root() == "params"
-                        && let Some(name) = reference.segments.get(1)
-                    {
-                        used.insert(name.clone());
-                    }
-                }
-            }
-        }
-    }
+    let used = runbook.used_parameters();
     let mut targets = BTreeSet::new();
     for name in used {
         // IAM principals are named, not id'd: lock them under a prefixed name.
@@ -70,19 +47,10 @@ pub fn target_resources(runbook: &Runbook, params: &ParamValues) -> Vec<String> 
     targets.into_iter().collect()
 }
 
-fn collect_strings(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
-        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::load::from_str;
+    use crate::check::from_str;
     use serde_json::json;
 
     #[test]

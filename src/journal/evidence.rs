@@ -12,6 +12,8 @@ use std::path::Path;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::read::Record;
+
 /// The record type actions' artifacts are journaled under.
 pub const EVIDENCE: &str = "evidence";
 
@@ -77,23 +79,25 @@ impl fmt::Display for ArtifactProblem {
 /// The artifacts the journal's `evidence` records name, the last record for each path, in the
 /// order the paths first appear. Malformed records are left out ([`check_artifacts`] reports
 /// them).
-pub fn artifacts(records: &[Value]) -> Vec<Artifact> {
+pub fn artifacts(records: &[Record]) -> Vec<Artifact> {
     collect(records).0
 }
 
 /// Every journaled artifact that is missing, unreadable, or differs in size or SHA-256 from its
 /// record, and every malformed `evidence` record. Empty when all is well.
-pub fn check_artifacts(records: &[Value]) -> Vec<ArtifactProblem> {
+pub fn check_artifacts(records: &[Record]) -> Vec<ArtifactProblem> {
     let (artifacts, mut problems) = collect(records);
     problems.extend(artifacts.iter().filter_map(check_one));
     problems
 }
 
-fn collect(records: &[Value]) -> (Vec<Artifact>, Vec<ArtifactProblem>) {
+fn collect(records: &[Record]) -> (Vec<Artifact>, Vec<ArtifactProblem>) {
     let mut artifacts: Vec<Artifact> = Vec::new();
     let mut problems = Vec::new();
-    for record in records.iter().filter(|r| r["type"] == EVIDENCE) {
-        match parse(record) {
+    // A malformed `evidence` record reads as `Event::Other` of kind `evidence`: checked field by
+    // field below, so the problem names what is missing.
+    for record in records.iter().filter(|r| r.event.kind() == EVIDENCE) {
+        match parse(&record.to_value()) {
             Ok(artifact) => match artifacts.iter_mut().find(|a| a.path == artifact.path) {
                 Some(earlier) => *earlier = artifact,
                 None => artifacts.push(artifact),
@@ -200,12 +204,19 @@ mod tests {
         hex::encode(Sha256::digest(bytes))
     }
 
+    /// A record as read from a journal, from its fields (envelope added).
+    fn typed(mut value: Value) -> Record {
+        value["ts"] = json!("2026-11-28T10:01:27.123Z");
+        value["run_id"] = json!("r1");
+        Record::from_value(value).expect("an envelope")
+    }
+
     /// An `evidence` record for `bytes` written at `path`, as the engine journals it.
-    fn record(seq: u64, path: &Path, bytes: &[u8]) -> Value {
-        json!({
+    fn record(seq: u64, path: &Path, bytes: &[u8]) -> Record {
+        typed(json!({
             "seq": seq, "type": "evidence", "step": "console",
             "artifact": {"path": path.display().to_string(), "size": bytes.len(), "sha256": sha(bytes)},
-        })
+        }))
     }
 
     fn kinds(problems: &[ArtifactProblem]) -> Vec<&ArtifactProblemKind> {
@@ -220,9 +231,9 @@ mod tests {
         std::fs::write(&a, b"console text\n").unwrap();
         std::fs::write(&b, b"").unwrap();
         let records = vec![
-            json!({"seq": 1, "type": "run_started"}),
+            typed(json!({"seq": 1, "type": "run_started"})),
             record(2, &a, b"console text\n"),
-            json!({"seq": 3, "type": "api_call", "artifact": {"path": "/nonexistent"}}),
+            typed(json!({"seq": 3, "type": "api_call", "artifact": {"path": "/nonexistent"}})),
             record(4, &b, b""),
         ];
         assert_eq!(check_artifacts(&records), []);
@@ -338,7 +349,7 @@ mod tests {
             ),
         ];
         for (record, path, what) in cases {
-            let problems = check_artifacts(std::slice::from_ref(&record));
+            let problems = check_artifacts(&[typed(record.clone())]);
             assert_eq!(problems.len(), 1, "{record}");
             assert_eq!(problems[0].path, path);
             assert!(

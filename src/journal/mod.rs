@@ -12,15 +12,18 @@
 //! The engine writes through [`JournalSink`] only, so a non-file backend can replace
 //! [`FileJournal`] later.
 //!
-//! Files: [`chain`] (the hash), `record` (one line), `writer` (appending), `resume` (reopening
-//! after a crash), `scan` (walking the chain), `read` (reading and verifying).
+//! Files: [`chain`] (the hash), [`event`] (the typed vocabulary of record kinds), `record` (one
+//! line), `writer` (appending), `resume` (reopening after a crash), `scan` (walking the chain),
+//! `read` (reading and verifying).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 pub mod chain;
 mod error;
+pub mod event;
 pub mod evidence;
 mod read;
 mod record;
@@ -33,19 +36,29 @@ mod tests;
 
 pub use chain::ChainKey;
 pub use error::JournalError;
+pub use event::{Event, Mode, RunStatus, StepStatus};
 pub use evidence::{Artifact, ArtifactProblem, ArtifactProblemKind, check_artifacts};
-pub use read::{Problem, ProblemKind, Verification, read_records, verify};
+pub use read::{Problem, Record, Verification, read, verify};
 pub use record::RESERVED;
 pub use resume::{Resumed, TornTail};
-pub use scan::RUN_FINISHED;
+pub use scan::{ProblemKind, RUN_FINISHED};
 pub use writer::FileJournal;
+
+/// Where each record's `ts` comes from: RFC 3339 UTC with milliseconds.
+pub type Clock = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Where the engine writes its records. Implementations must make a record durable before
 /// `append` returns: the engine performs the side effect it describes right after.
 pub trait JournalSink: Send + Sync {
-    /// Appends a record of type `kind`. Payload keys named like the envelope fields
-    /// ([`RESERVED`]) are rejected.
-    fn append(
+    /// Appends one record of the journal's vocabulary.
+    fn append(&self, event: &Event) -> Result<AppendedRecord, JournalError> {
+        self.append_fields(event.kind(), event.payload())
+    }
+
+    /// Appends a record of type `kind` with these payload fields, in this order: the engine
+    /// uses it to write an [`Event`] whose payload it has redacted. Payload keys named like the
+    /// envelope fields ([`RESERVED`]) are rejected.
+    fn append_fields(
         &self,
         kind: &str,
         payload: Map<String, Value>,
@@ -53,6 +66,9 @@ pub trait JournalSink: Send + Sync {
 
     /// The file behind the journal, when there is one (for messages and `verify`).
     fn path(&self) -> Option<&Path>;
+
+    /// The `hash` of the last record written, or `None` before the first.
+    fn head(&self) -> Option<String>;
 }
 
 /// What was written, so the caller can refer to the record.

@@ -1,13 +1,15 @@
-//! Reading a journal back: leniently for display ([`read_records`]) and strictly for trust
+//! Reading a journal back: leniently for display ([`read`]) and strictly for trust
 //! ([`verify`]).
 
 use std::fmt;
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::{JournalError, at_seq};
-use super::scan::scan;
+use super::event::Event;
+pub use super::scan::Problem;
+use super::scan::{ProblemKind, scan};
 
 /// What [`verify`] found. `problem` names the first bad line; everything before it checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,25 +29,6 @@ impl Verification {
     pub fn is_intact(&self) -> bool {
         self.problem.is_none()
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// 1-based line number.
-    pub line: usize,
-    /// The record's seq when it could be read.
-    pub seq: Option<u64>,
-    pub kind: ProblemKind,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProblemKind {
-    /// A record was edited, deleted, inserted, reordered or forged.
-    Tampered,
-    /// The last line is a partial write (a crash mid-append), or the file is empty. Resume can
-    /// repair it; it is no sign of tampering.
-    Torn,
 }
 
 impl fmt::Display for Verification {
@@ -86,9 +69,28 @@ pub fn verify(path: &Path, key: Option<&[u8]>) -> Result<Verification, JournalEr
     })
 }
 
-/// All records, without checking hashes — for showing a journal, not for trusting it. A torn
-/// last line (a crash mid-append) is left out; an unparsable line before it is an error.
-pub fn read_records(path: &Path) -> Result<Vec<Value>, JournalError> {
+/// All records, typed, without checking hashes — for showing a journal, not for trusting it. A
+/// torn last line (a crash mid-append) is left out; an unparsable line before it is an error.
+/// Kinds this engine does not know come back as [`super::Event::Other`].
+pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
+    read_raw(path)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| {
+            Record::from_value(value).ok_or_else(|| {
+                parse_error(
+                    path,
+                    index + 1,
+                    "the record lacks seq, ts, run_id or type".into(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Every line as a JSON object, exactly as written (envelope and chain fields included): for
+/// the journal's own tests. Everything else reads records through [`read`].
+pub(crate) fn read_raw(path: &Path) -> Result<Vec<Value>, JournalError> {
     let bytes = read_bytes(path)?;
     let mut records = Vec::new();
     let mut rest = bytes.as_slice();
@@ -123,4 +125,67 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, JournalError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// One record as read back: the envelope and its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub seq: u64,
+    pub ts: String,
+    pub run_id: String,
+    pub event: Event,
+    /// The chain fields as read (absent for records not read from a file).
+    pub prev: Option<String>,
+    pub hash: Option<String>,
+}
+
+impl Record {
+    /// A parsed line (hash fields included or not); `None` when the envelope is not there.
+    pub fn from_map(mut map: Map<String, Value>) -> Option<Record> {
+        let seq = map.shift_remove("seq")?.as_u64()?;
+        let ts = take_string(&mut map, "ts")?;
+        let run_id = take_string(&mut map, "run_id")?;
+        let kind = take_string(&mut map, "type")?;
+        let prev = take_string(&mut map, "prev");
+        let hash = take_string(&mut map, "hash");
+        Some(Record {
+            seq,
+            ts,
+            run_id,
+            event: Event::from_payload(&kind, map),
+            prev,
+            hash,
+        })
+    }
+
+    pub fn from_value(value: Value) -> Option<Record> {
+        match value {
+            Value::Object(map) => Record::from_map(map),
+            _ => None,
+        }
+    }
+
+    /// The record as one JSON object in the format's field order, chain fields last when
+    /// known: for `journal show --output json`.
+    pub fn to_value(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("seq".into(), Value::from(self.seq));
+        map.insert("ts".into(), Value::from(self.ts.clone()));
+        map.insert("run_id".into(), Value::from(self.run_id.clone()));
+        map.insert("type".into(), Value::from(self.event.kind()));
+        map.extend(self.event.payload());
+        for (key, value) in [("prev", &self.prev), ("hash", &self.hash)] {
+            if let Some(value) = value {
+                map.insert(key.into(), Value::from(value.clone()));
+            }
+        }
+        Value::Object(map)
+    }
+}
+
+fn take_string(map: &mut Map<String, Value>, key: &str) -> Option<String> {
+    match map.shift_remove(key)? {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
 }

@@ -4,19 +4,17 @@ use std::fs::OpenOptions;
 use std::io::Read;
 use std::path::Path;
 
-use serde_json::Value;
-
 use super::chain::ChainKey;
 use super::error::JournalError;
-use super::read::ProblemKind;
-use super::scan::scan;
+use super::read::Record;
+use super::scan::{ProblemKind, scan};
 use super::writer::{FileJournal, State};
 
 /// What [`FileJournal::open_for_resume`] found, for the engine to replay and to journal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resumed {
     /// Every record, in order.
-    pub records: Vec<Value>,
+    pub records: Vec<Record>,
     pub run_id: String,
     /// Set when a torn last line was cut off; the engine records the recovery.
     pub truncated: Option<TornTail>,
@@ -87,8 +85,14 @@ impl FileJournal {
             broken: false,
         };
         let journal = FileJournal::from_parts(path, run_id.clone(), key, state);
+        // The scan checked each record's envelope, so every one converts.
+        let records = scan
+            .records
+            .into_iter()
+            .filter_map(Record::from_value)
+            .collect();
         let resumed = Resumed {
-            records: scan.records,
+            records,
             run_id,
             truncated,
         };

@@ -4,11 +4,29 @@
 use serde_json::{Map, Value};
 
 use super::chain::{self, GENESIS};
-use super::read::{Problem, ProblemKind};
 use super::record;
 
 /// The type of the record that closes a run; without it a journal is incomplete.
 pub const RUN_FINISHED: &str = "run_finished";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line number.
+    pub line: usize,
+    /// The record's seq when it could be read.
+    pub seq: Option<u64>,
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// A record was edited, deleted, inserted, reordered or forged.
+    Tampered,
+    /// The last line is a partial write (a crash mid-append), or the file is empty. Resume can
+    /// repair it; it is no sign of tampering.
+    Torn,
+}
 
 /// Everything known after checking a journal up to its first problem.
 #[derive(Debug, Clone, Default)]

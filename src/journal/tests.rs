@@ -23,17 +23,17 @@ fn write_journal(dir: &Path, key: Option<&[u8]>, n: u64, finished: bool) -> Path
     let path = dir.join("runs").join("r1.jsonl");
     let journal = FileJournal::create(&path, "r1", key.map(ChainKey::new)).unwrap();
     let first = journal
-        .append("run_started", obj(json!({"chain": journal.chain()})))
+        .append_fields("run_started", obj(json!({"chain": journal.chain()})))
         .unwrap();
     assert_eq!(first.seq, 1);
     for i in 2..n {
         journal
-            .append("step", obj(json!({"step": format!("s{i}"), "n": i})))
+            .append_fields("step", obj(json!({"step": format!("s{i}"), "n": i})))
             .unwrap();
     }
     if n > 1 {
         let kind = if finished { RUN_FINISHED } else { "step" };
-        journal.append(kind, obj(json!({"n": n}))).unwrap();
+        journal.append_fields(kind, obj(json!({"n": n}))).unwrap();
     }
     path
 }
@@ -77,7 +77,7 @@ fn problem(path: &Path, key: Option<&[u8]>) -> Problem {
 fn round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_journal(dir.path(), None, 4, true);
-    let records = read_records(&path).unwrap();
+    let records = read::read_raw(&path).unwrap();
     assert_eq!(records.len(), 4);
     let keys: Vec<&str> = records[1]
         .as_object()
@@ -114,7 +114,7 @@ fn create_refuses_an_existing_file() {
     let path = write_journal(dir.path(), None, 1, false);
     let err = FileJournal::create(&path, "r2", None).unwrap_err();
     assert!(matches!(err, JournalError::Exists { .. }), "{err}");
-    assert_eq!(read_records(&path).unwrap().len(), 1);
+    assert_eq!(read::read_raw(&path).unwrap().len(), 1);
 }
 
 #[test]
@@ -122,14 +122,14 @@ fn reserved_payload_keys_are_refused_without_writing() {
     let dir = tempfile::tempdir().unwrap();
     let journal = FileJournal::create(dir.path().join("j"), "r1", None).unwrap();
     let err = journal
-        .append("step", obj(json!({"hash": "x"})))
+        .append_fields("step", obj(json!({"hash": "x"})))
         .unwrap_err();
     assert!(err.to_string().contains("\"hash\" is reserved"), "{err}");
-    assert_eq!(journal.append("step", Map::new()).unwrap().seq, 1);
+    assert_eq!(journal.append_fields("step", Map::new()).unwrap().seq, 1);
     assert_eq!(
         journal.head(),
         Some(
-            read_records(journal.path().unwrap()).unwrap()[0]["hash"]
+            read::read_raw(journal.path().unwrap()).unwrap()[0]["hash"]
                 .as_str()
                 .unwrap()
                 .to_owned()
@@ -141,7 +141,7 @@ fn reserved_payload_keys_are_refused_without_writing() {
 fn keyed_chain_verifies_only_with_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_journal(dir.path(), Some(b"k1"), 3, true);
-    let records = read_records(&path).unwrap();
+    let records = read::read_raw(&path).unwrap();
     assert_eq!(records[0]["chain"], "hmac-sha256");
     assert!(verify(&path, Some(b"k1")).unwrap().is_intact());
 
@@ -295,7 +295,7 @@ fn a_half_written_last_line_is_torn() {
     assert_eq!((p.kind, p.line), (ProblemKind::Torn, 4));
     assert_eq!(v.records, 3);
     assert!(v.to_string().starts_with("torn: line 4: "), "{v}");
-    assert_eq!(read_records(&path).unwrap().len(), 3);
+    assert_eq!(read::read_raw(&path).unwrap().len(), 3);
 
     // A complete line that only lacks its newline is torn as well: the append never returned.
     fs::write(&path, &text[..text.len() - 1]).unwrap();
@@ -309,7 +309,7 @@ fn a_half_written_last_line_is_torn() {
     let p = problem(&path, None);
     assert_eq!((p.kind, p.line), (ProblemKind::Tampered, 4));
     assert!(matches!(
-        read_records(&path),
+        read::read_raw(&path),
         Err(JournalError::Parse { line: 4, .. })
     ));
 }
@@ -345,14 +345,14 @@ fn resume_cuts_a_torn_tail_and_continues_the_chain() {
     assert_eq!(fs::metadata(&path).unwrap().len(), intact_len);
     assert_eq!(
         journal.head().as_deref(),
-        resumed.records[2]["hash"].as_str()
+        resumed.records[2].hash.as_deref()
     );
 
     let next = journal
-        .append("run_resumed", obj(json!({"torn_line": 4})))
+        .append_fields("run_resumed", obj(json!({"torn_line": 4})))
         .unwrap();
     assert_eq!(next.seq, 4);
-    journal.append(RUN_FINISHED, Map::new()).unwrap();
+    journal.append_fields(RUN_FINISHED, Map::new()).unwrap();
     let v = verify(&path, Some(&key)).unwrap();
     assert!(v.is_intact() && v.complete, "{v}");
     assert_eq!(v.records, 5);
@@ -399,7 +399,7 @@ fn concurrent_appends_form_one_chain() {
     let path = dir.path().join("j.jsonl");
     let journal = Arc::new(FileJournal::create(&path, "r1", None).unwrap());
     journal
-        .append("run_started", obj(json!({"chain": "sha256"})))
+        .append_fields("run_started", obj(json!({"chain": "sha256"})))
         .unwrap();
     let threads: Vec<_> = (0..8)
         .map(|t| {
@@ -407,7 +407,7 @@ fn concurrent_appends_form_one_chain() {
             std::thread::spawn(move || {
                 for i in 0..25 {
                     journal
-                        .append("step", obj(json!({"thread": t, "i": i})))
+                        .append_fields("step", obj(json!({"thread": t, "i": i})))
                         .unwrap();
                 }
             })
@@ -416,11 +416,11 @@ fn concurrent_appends_form_one_chain() {
     for t in threads {
         t.join().unwrap();
     }
-    journal.append(RUN_FINISHED, Map::new()).unwrap();
+    journal.append_fields(RUN_FINISHED, Map::new()).unwrap();
     let v = verify(&path, None).unwrap();
     assert!(v.is_intact() && v.complete, "{v}");
     assert_eq!(v.records, 202);
-    let seqs: Vec<u64> = read_records(&path)
+    let seqs: Vec<u64> = read::read_raw(&path)
         .unwrap()
         .iter()
         .map(|r| r["seq"].as_u64().unwrap())

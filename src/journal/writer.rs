@@ -10,15 +10,16 @@ use serde_json::{Map, Value};
 use super::chain::{self, ChainKey, GENESIS};
 use super::error::JournalError;
 use super::record::{self, Envelope};
-use super::{AppendedRecord, JournalSink};
+use super::{AppendedRecord, Clock, JournalSink};
 
 /// A journal file. Appends from several threads are serialized, so seqs stay consecutive and
 /// every record chains to the one written just before it.
-#[derive(Debug)]
 pub struct FileJournal {
     path: PathBuf,
     run_id: String,
     key: Option<ChainKey>,
+    /// Stamps each record's `ts`; the wall clock unless a test fixes it.
+    clock: Option<Clock>,
     state: Mutex<State>,
 }
 
@@ -84,13 +85,15 @@ impl FileJournal {
             path,
             run_id,
             key,
+            clock: None,
             state: Mutex::new(state),
         }
     }
 
-    /// The `hash` of the last record written, or `None` before the first.
-    pub fn head(&self) -> Option<String> {
-        self.lock().ok().and_then(|s| s.head.clone())
+    /// Stamps records with `clock` instead of the wall clock (tests that compare bytes).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     pub fn run_id(&self) -> &str {
@@ -114,10 +117,20 @@ impl FileJournal {
     }
 }
 
+impl std::fmt::Debug for FileJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileJournal")
+            .field("path", &self.path)
+            .field("run_id", &self.run_id)
+            .field("chain", &self.chain())
+            .finish_non_exhaustive()
+    }
+}
+
 impl JournalSink for FileJournal {
     /// Writes the whole line with one `write_all` and syncs it before returning: the record is
     /// on disk before the caller's next side effect.
-    fn append(
+    fn append_fields(
         &self,
         kind: &str,
         payload: Map<String, Value>,
@@ -129,7 +142,10 @@ impl JournalSink for FileJournal {
             });
         }
         let seq = state.next_seq;
-        let ts = record::now_ts(seq)?;
+        let ts = match &self.clock {
+            Some(clock) => clock(),
+            None => record::now_ts(seq)?,
+        };
         let env = Envelope {
             seq,
             ts: &ts,
@@ -163,5 +179,9 @@ impl JournalSink for FileJournal {
 
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
+    }
+
+    fn head(&self) -> Option<String> {
+        self.lock().ok().and_then(|s| s.head.clone())
     }
 }

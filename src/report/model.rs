@@ -6,7 +6,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::journal::{self, Verification};
+use crate::journal::{self, Event, Record, Verification};
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -105,10 +105,13 @@ fn text(value: &Value) -> String {
 
 pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journal::JournalError> {
     let verification: Verification = journal::verify(path, key)?;
-    let records = journal::read_records(path)?;
-    let first = records.first().cloned().unwrap_or(Value::Null);
-    let start = millis(&text(&first["ts"])).unwrap_or(0);
-    let at = |record: &Value| millis(&text(&record["ts"])).map_or(0, |ms| ms - start);
+    let records = journal::read(path)?;
+    let started = records.first().and_then(|r| match &r.event {
+        Event::RunStarted(started) => Some((r, started)),
+        _ => None,
+    });
+    let start = records.first().and_then(|r| millis(&r.ts)).unwrap_or(0);
+    let at = |record: &Record| millis(&record.ts).map_or(0, |ms| ms - start);
     let mut steps: Vec<Step> = Vec::new();
     let mut events = Vec::new();
     let mut status = "incomplete".to_owned();
@@ -137,149 +140,169 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
         steps.len() - 1
     };
     for record in &records {
-        let kind = text(&record["type"]);
         let ms = at(record);
         last_ms = last_ms.max(ms);
-        let step_id = text(&record["step"]);
-        match kind.as_str() {
-            "step_started" => {
-                let i = step_index(&mut steps, &step_id);
+        match &record.event {
+            Event::StepStarted(e) => {
+                let i = step_index(&mut steps, &e.step);
                 let step = &mut steps[i];
-                step.action = text(&record["action"]);
+                step.action = e.action.clone();
                 // A resumed step starts again: its bar spans from the first start.
                 step.start_ms.get_or_insert(ms);
-                step.started.get_or_insert(text(&record["ts"]));
+                step.started.get_or_insert(record.ts.clone());
                 step.status = "running".into();
-                if let Some(input) = record.get("input") {
+                if let Some(input) = &e.input {
                     step.input = Some(input.clone());
-                } else if let Some(items) = record.get("for_each") {
-                    step.input = Some(serde_json::json!({"for_each": items}));
+                } else if let Some(items) = &e.for_each {
+                    step.input = Some(serde_json::json!({ "for_each": items }));
                 }
             }
-            "item_started" => {
-                let i = step_index(&mut steps, &step_id);
+            Event::ItemStarted(e) => {
+                let i = step_index(&mut steps, &e.step);
                 steps[i].start_ms.get_or_insert(ms);
                 if steps[i].action.is_empty() {
-                    steps[i].action = text(&record["action"]);
+                    steps[i].action = e.action.clone();
                 }
             }
-            "item_succeeded" | "item_failed" => {
-                let i = step_index(&mut steps, &step_id);
+            Event::ItemSucceeded(e) => {
+                let i = step_index(&mut steps, &e.step);
                 steps[i].items += 1;
             }
-            "step_succeeded" | "step_failed" | "step_skipped" => {
-                let i = step_index(&mut steps, &step_id);
-                let step = &mut steps[i];
-                step.status = kind.trim_start_matches("step_").to_owned();
-                step.start_ms.get_or_insert(ms);
-                step.end_ms = Some(ms);
-                step.outputs = record.get("outputs").cloned();
-                if kind == "step_failed" {
-                    step.error = Some(format!(
-                        "[{}] {}",
-                        text(&record["class"]),
-                        text(&record["message"])
-                    ));
-                }
-                if kind == "step_skipped" {
-                    step.condition = Some(format!(
-                        "{} → {}",
-                        text(&record["condition"]),
-                        text(&record["rendered"])
-                    ));
-                }
+            Event::ItemFailed(e) => {
+                let i = step_index(&mut steps, &e.step);
+                steps[i].items += 1;
             }
-            "step_retry" => {
-                let i = step_index(&mut steps, &step_id);
+            Event::StepSucceeded(e) => {
+                let step = end_step(&mut steps, step_index, &e.step, "succeeded", ms);
+                step.outputs = Some(e.outputs.clone());
+            }
+            Event::StepFailed(e) => {
+                let step = end_step(&mut steps, step_index, &e.step, "failed", ms);
+                step.outputs = e.outputs.clone();
+                step.error = Some(format!("[{}] {}", e.class, e.message));
+            }
+            Event::StepSkipped(e) => {
+                let step = end_step(&mut steps, step_index, &e.step, "skipped", ms);
+                step.outputs = None;
+                step.condition = Some(format!("{} → {}", e.condition, text(&e.rendered)));
+            }
+            Event::StepRetry(e) => {
+                let i = step_index(&mut steps, &e.step);
                 steps[i].retries += 1;
             }
-            "api_call" => {
+            Event::ApiCall(e) => {
                 let call = Call {
                     at_ms: ms,
-                    ts: text(&record["ts"]),
-                    service: text(&record["service"]),
-                    operation: text(&record["operation"]),
-                    outcome: text(&record["outcome"]),
-                    code: record["code"].as_str().map(str::to_owned),
-                    request_id: record["request_id"].as_str().map(str::to_owned),
-                    duration_ms: record["duration_ms"].as_i64().unwrap_or(0),
-                    attempt: record["attempt"].as_i64().unwrap_or(1),
-                    targets: record["targets"]
-                        .as_array()
-                        .map(|t| t.iter().map(text).collect())
-                        .unwrap_or_default(),
+                    ts: record.ts.clone(),
+                    service: e.service.clone(),
+                    operation: e.operation.clone(),
+                    outcome: e.outcome.clone(),
+                    code: e.code.clone().flatten(),
+                    request_id: e.request_id.clone().flatten(),
+                    duration_ms: e.duration_ms as i64,
+                    attempt: i64::from(e.attempt),
+                    targets: e.targets.clone(),
                 };
-                let i = step_index(&mut steps, &step_id);
+                let i = step_index(&mut steps, &e.step);
                 steps[i].calls.push(call);
             }
-            "approval" => {
-                let i = step_index(&mut steps, &step_id);
+            Event::Approval(e) => {
+                let i = step_index(&mut steps, &e.step);
                 steps[i].approvals.push(Approval {
                     at_ms: ms,
-                    prompt: text(&record["prompt"]),
-                    approved: record["approved"] == true,
-                    by: text(&record["by"]),
+                    prompt: e.prompt.clone(),
+                    approved: e.approved,
+                    by: e.by.clone(),
                 });
             }
-            "run_finished" => {
-                status = text(&record["status"]);
-                finished = Some(text(&record["ts"]));
+            Event::RunFinished(e) => {
+                status = e.status.as_str().to_owned();
+                finished = Some(record.ts.clone());
             }
-            "run_started" | "evidence" | "stack_event" | "command_status" => {}
-            "run_interrupted" => {
+            Event::RunStarted(_)
+            | Event::Evidence(_)
+            | Event::StackEvent(_)
+            | Event::CommandStatus(_) => {}
+            Event::RunInterrupted(_) => {
                 status = "interrupted".into();
                 events.push((
-                    text(&record["ts"]),
+                    record.ts.clone(),
                     "interrupted (Ctrl-C); resume carries on".into(),
                 ));
             }
-            "run_resumed" => events.push((
-                text(&record["ts"]),
-                format!(
-                    "resumed by {} on {}",
-                    text(&record["user"]),
-                    text(&record["host"])
-                ),
+            Event::RunResumed(e) => events.push((
+                record.ts.clone(),
+                format!("resumed by {} on {}", e.user, e.host),
             )),
-            "journal_recovered" => events.push((
-                text(&record["ts"]),
+            Event::JournalRecovered(e) => events.push((
+                record.ts.clone(),
                 format!(
                     "torn line {} truncated ({} bytes)",
-                    record["torn_line"], record["truncated_bytes"]
+                    e.torn_line, e.truncated_bytes
                 ),
             )),
-            "lock_taken_over" => events.push((
-                text(&record["ts"]),
+            Event::LockTakenOver(e) => events.push((
+                record.ts.clone(),
                 format!(
                     "lock on {} taken over from run {}",
-                    text(&record["resource"]),
-                    text(&record["previous"]["run_id"])
+                    e.resource,
+                    text(&e.previous["run_id"])
                 ),
             )),
-            other => events.push((text(&record["ts"]), other.to_owned())),
+            Event::Interlock(_) | Event::Preflight(_) | Event::Notification(_) => {
+                events.push((record.ts.clone(), record.event.kind().to_owned()))
+            }
+            // A kind this firebreak does not know (a newer engine's): shown, not interpreted.
+            Event::Other(other) => events.push((
+                record.ts.clone(),
+                format!(
+                    "{}{} {}",
+                    other.kind,
+                    if other.malformed.is_some() {
+                        " (unreadable)"
+                    } else {
+                        ""
+                    },
+                    serde_json::Value::Object(other.fields.clone())
+                ),
+            )),
         }
     }
     let evidence = artifacts(&records);
-    let parameters = first["parameters"]
-        .as_object()
-        .map(|p| p.iter().map(|(k, v)| (k.clone(), text(v))).collect())
-        .unwrap_or_default();
+    let (run_id, runbook_name, runbook_path, runbook_sha256, mode, caller, host, user, parameters) =
+        match started {
+            Some((record, e)) => (
+                record.run_id.clone(),
+                e.runbook.name.clone(),
+                e.runbook.path.clone(),
+                e.runbook.sha256.clone(),
+                e.mode.as_str().to_owned(),
+                e.caller["arn"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("unknown ({})", text(&e.caller["error"]))),
+                e.host.clone(),
+                e.user.clone(),
+                e.parameters
+                    .iter()
+                    .map(|(k, v)| (k.clone(), text(v)))
+                    .collect(),
+            ),
+            None => Default::default(),
+        };
     Ok(Report {
         journal: path.display().to_string(),
         verification: verification.to_string(),
         intact: verification.problem.is_none(),
-        run_id: text(&first["run_id"]),
-        runbook_name: text(&first["runbook"]["name"]),
-        runbook_path: text(&first["runbook"]["path"]),
-        runbook_sha256: text(&first["runbook"]["sha256"]),
-        mode: text(&first["mode"]),
-        caller: first["caller"]["arn"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("unknown ({})", text(&first["caller"]["error"]))),
-        host: text(&first["host"]),
-        user: text(&first["user"]),
-        started: text(&first["ts"]),
+        run_id,
+        runbook_name,
+        runbook_path,
+        runbook_sha256,
+        mode,
+        caller,
+        host,
+        user,
+        started: records.first().map(|r| r.ts.clone()).unwrap_or_default(),
         finished,
         status,
         parameters,
@@ -290,17 +313,35 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
     })
 }
 
+/// A step's end: its status and end time.
+fn end_step<'s>(
+    steps: &'s mut Vec<Step>,
+    index: impl Fn(&mut Vec<Step>, &str) -> usize,
+    id: &str,
+    status: &str,
+    ms: i64,
+) -> &'s mut Step {
+    let i = index(steps, id);
+    let step = &mut steps[i];
+    step.status = status.to_owned();
+    step.start_ms.get_or_insert(ms);
+    step.end_ms = Some(ms);
+    step
+}
+
 /// Every evidence file the journal names, re-hashed now.
-fn artifacts(records: &[Value]) -> Vec<Artifact> {
+fn artifacts(records: &[Record]) -> Vec<Artifact> {
     use sha2::{Digest, Sha256};
     records
         .iter()
-        .filter(|r| r["type"] == "evidence")
-        .map(|r| {
-            let artifact = &r["artifact"];
-            let path = text(&artifact["path"]);
-            let size = artifact["size"].as_u64().unwrap_or(0);
-            let sha256 = text(&artifact["sha256"]);
+        .filter_map(|r| match &r.event {
+            Event::Evidence(e) => Some(e),
+            _ => None,
+        })
+        .map(|e| {
+            let path = e.artifact.path.clone();
+            let size = e.artifact.size;
+            let sha256 = e.artifact.sha256.clone();
             let problem = match std::fs::read(&path) {
                 Err(e) => Some(format!("cannot read: {e}")),
                 Ok(bytes) if bytes.len() as u64 != size => Some(format!(
@@ -313,7 +354,7 @@ fn artifacts(records: &[Value]) -> Vec<Artifact> {
                 Ok(_) => None,
             };
             Artifact {
-                step: text(&r["step"]),
+                step: e.step.clone(),
                 path,
                 size,
                 sha256,

@@ -4,8 +4,18 @@
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The JSON Schema (draft-07) of the model as schemars derives it: what the loader checks a
+/// document's structure against. `firebreak schema` adds each action's input to it.
+pub fn structure_schema() -> Value {
+    let schema = SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<Runbook>();
+    serde_json::to_value(schema).expect("a schema is JSON")
+}
 
 /// A declarative incident-response runbook.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -32,6 +42,46 @@ pub struct Runbook {
     pub notify: Option<Notify>,
     /// The steps, run in order.
     pub steps: Vec<Step>,
+}
+
+impl Runbook {
+    /// The parameters its steps read (in inputs, `for_each` and `when`): what a run acts on
+    /// comes from these.
+    pub fn used_parameters(&self) -> std::collections::BTreeSet<String> {
+        let mut used = std::collections::BTreeSet::new();
+        for step in &self.steps {
+            let mut strings = Vec::new();
+            collect_strings(
+                &serde_json::to_value(&step.input).unwrap_or_default(),
+                &mut strings,
+            );
+            if let Some(for_each) = &step.for_each {
+                collect_strings(for_each, &mut strings);
+            }
+            strings.extend(step.when.iter().cloned());
+            for text in strings {
+                if let Ok(analysis) = crate::template::analyze(&text) {
+                    for reference in analysis.references {
+                        if reference.root() == "params"
+                            && let Some(name) = reference.segments.get(1)
+                        {
+                            used.insert(name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        used
+    }
+}
+
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
 }
 
 /// When an EventBridge event should start this runbook, and with which parameters.

@@ -1,5 +1,6 @@
-//! Parameter values: parsed from `-p key=value` (or, later, extracted from an event), typed,
-//! checked against their pattern, defaults filled in.
+//! Parameter values: parsed from `-p key=value` (or rendered from an event by a trigger), typed,
+//! checked against their pattern, defaults filled in; the template context a run starts with;
+//! and what of them may be shown.
 
 use indexmap::IndexMap;
 use regex::Regex;
@@ -7,7 +8,8 @@ use serde_json::Value;
 
 use super::model::{ParamType, Parameter, Runbook};
 use crate::diagnostic::did_you_mean;
-use crate::template::Engine;
+use crate::redact::{REDACTED, Redactor};
+use crate::template::Templates;
 
 /// Parameter values by name, in declaration order.
 pub type ParamValues = IndexMap<String, Value>;
@@ -100,7 +102,7 @@ pub fn resolve(
     runbook: &Runbook,
     given: &[(String, String)],
     run_context: Option<&Value>,
-    engine: &Engine,
+    engine: &Templates,
 ) -> Result<ParamValues, Vec<String>> {
     let mut errors = Vec::new();
     let mut values = ParamValues::new();
@@ -169,10 +171,49 @@ pub fn resolve(
     }
 }
 
+/// The template context a run starts with: `params`, `steps` (empty), `event`, `run`.
+pub fn base_context(params: &ParamValues, event: Option<&Value>, run: Value) -> Value {
+    serde_json::json!({
+        "params": params,
+        "steps": {},
+        "event": event.cloned().unwrap_or(Value::Null),
+        "run": run,
+    })
+}
+
+/// A redactor that knows the run's sensitive parameter values.
+pub fn redactor(runbook: &Runbook, values: &ParamValues) -> Redactor {
+    let mut redactor = Redactor::default();
+    for (name, param) in &runbook.parameters {
+        if param.sensitive
+            && let Some(value) = values.get(name)
+        {
+            redactor.add_value(value);
+        }
+    }
+    redactor
+}
+
+/// Parameters for display: sensitive ones replaced whole.
+pub fn for_display(runbook: &Runbook, values: &ParamValues) -> ParamValues {
+    values
+        .iter()
+        .map(|(name, value)| {
+            let sensitive = runbook.parameters.get(name).is_some_and(|p| p.sensitive);
+            let shown = if sensitive {
+                Value::String(REDACTED.to_owned())
+            } else {
+                value.clone()
+            };
+            (name.clone(), shown)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::load::from_str;
+    use crate::runbook::model_from_str as from_str;
     use serde_json::json;
 
     const RUNBOOK: &str = r#"
@@ -202,7 +243,7 @@ steps:
 
     #[test]
     fn types_lists_and_defaults() {
-        let runbook = from_str(RUNBOOK).unwrap();
+        let runbook = from_str(RUNBOOK);
         let values = resolve(
             &runbook,
             &given(&[
@@ -211,7 +252,7 @@ steps:
                 ("count", "5"),
             ]),
             Some(&run()),
-            &Engine::new(),
+            &Templates::new(),
         )
         .unwrap();
         assert_eq!(values["ids"], json!(["i-1", "i-2"]));
@@ -227,7 +268,7 @@ steps:
 
     #[test]
     fn reports_every_problem_and_hides_sensitive_values() {
-        let runbook = from_str(RUNBOOK).unwrap();
+        let runbook = from_str(RUNBOOK);
         let errors = resolve(
             &runbook,
             &given(&[
@@ -237,7 +278,7 @@ steps:
                 ("token", "S3CRET"),
             ]),
             Some(&run()),
-            &Engine::new(),
+            &Templates::new(),
         )
         .unwrap_err();
         let text = errors.join("\n");
@@ -264,12 +305,12 @@ steps:
 
     #[test]
     fn pattern_is_anchored() {
-        let runbook = from_str(RUNBOOK).unwrap();
+        let runbook = from_str(RUNBOOK);
         let errors = resolve(
             &runbook,
             &given(&[("instance_id", "i-0123456789abcdef0; rm -rf /")]),
             Some(&run()),
-            &Engine::new(),
+            &Templates::new(),
         )
         .unwrap_err();
         assert!(errors[0].contains("does not match pattern"), "{errors:?}");

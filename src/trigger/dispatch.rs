@@ -6,10 +6,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::dedupe::{self, Claim, Decision};
-use crate::engine::{self, EngineError, Mode, RunOutcome, Settings};
+use crate::check::{self, LoadedRunbook};
+use crate::engine::{self, EngineError, Mode, Progress, RunOutcome, Settings};
 use crate::runbook::model::{ParamType, Trigger};
-use crate::runbook::{self, LoadedRunbook};
-use crate::template::Engine;
+use crate::template::Templates;
 
 /// What happened to one matched runbook.
 #[derive(Debug, Serialize)]
@@ -32,6 +32,11 @@ pub enum Outcome {
     },
     /// Refused before any change (lock held, interlock) (exit 3).
     Refused {
+        reason: String,
+    },
+    /// The run could not start or go on: its journal failed, an interlock could not be
+    /// evaluated (exit 1), or an internal error (exit 70).
+    Failed {
         reason: String,
     },
 }
@@ -72,7 +77,7 @@ pub fn load_runbooks(dir: &Path) -> (Vec<LoadedRunbook>, Vec<String>) {
     };
     paths.sort();
     for path in paths {
-        match runbook::load(&path) {
+        match check::load(&path) {
             Ok(runbook) => loaded.push(runbook),
             Err(e) => errors.push(e.to_string()),
         }
@@ -96,7 +101,7 @@ fn parameters(
     trigger: &Trigger,
     event: &Value,
 ) -> Result<Vec<(String, String)>, String> {
-    let engine = Engine::new();
+    let engine = Templates::new();
     let context = json!({ "event": event });
     let mut given = Vec::new();
     for (name, template) in &trigger.parameters {
@@ -161,7 +166,7 @@ pub async fn dispatch(
 
 fn dedupe_key(trigger: &Trigger, event: &Value) -> Option<String> {
     match &trigger.dedupe_key {
-        Some(template) => Engine::new()
+        Some(template) => Templates::new()
             .render_string(template, &json!({ "event": event }))
             .ok(),
         None => dedupe::finding_key(event),
@@ -194,7 +199,7 @@ async fn handle(
         run_id: run_id.clone(),
         journal: engine::journal_path(&settings.journal_dir, &run_id),
         pid: std::process::id(),
-        host: engine::host(),
+        host: crate::host::host(),
         claimed_at: engine::run_id::rfc3339(time::OffsetDateTime::now_utc()),
     };
     let decision = match dedupe::decide(&settings.journal_dir, &key, &runbook.runbook.name, claim) {
@@ -213,12 +218,22 @@ async fn handle(
                 journal: claim.journal.display().to_string(),
             };
         }
+        Decision::Unreadable { claim, kind } => {
+            return Outcome::Refused {
+                reason: format!(
+                    "the finding was handled by run {}, whose journal has a `{kind}` record this firebreak does not know; handle it with the firebreak that wrote it",
+                    claim.run_id
+                ),
+            };
+        }
         Decision::Resume(claim) => {
-            eprintln!(
-                "firebreak: finding {key} was handled by run {} which did not finish; resuming it",
-                claim.run_id
-            );
-            engine::resume(&claim.journal.display().to_string(), &[], settings)
+            settings.observer.on(&Progress::Notice {
+                text: &format!(
+                    "finding {key} was handled by run {} which did not finish; resuming it",
+                    claim.run_id
+                ),
+            });
+            engine::resume(&claim.journal.display().to_string(), &[], None, settings)
                 .await
                 .map(|run| Outcome::Resumed { run })
         }
@@ -237,7 +252,10 @@ async fn handle(
         Ok(outcome) => outcome,
         Err(EngineError::Invalid(reason)) => Outcome::Invalid { reason },
         Err(EngineError::Refused(reason)) => Outcome::Refused { reason },
-        Err(other) => Outcome::Refused {
+        Err(error @ EngineError::Lock(_)) => Outcome::Refused {
+            reason: error.to_string(),
+        },
+        Err(other) => Outcome::Failed {
             reason: other.to_string(),
         },
     }

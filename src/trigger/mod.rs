@@ -1,7 +1,6 @@
 //! Event-driven containment: EventBridge patterns in runbooks, matched locally exactly as the
 //! deployed rule would match them.
 
-pub mod check;
 pub mod dedupe;
 pub mod dispatch;
 pub mod pattern;

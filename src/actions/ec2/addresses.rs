@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use super::protect::change_flags;
 use super::{ActionError, describe_one};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Disassociate every Elastic IP of the instance (all its interfaces), recording what was where.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -30,6 +31,7 @@ impl Action for DisassociateAddresses {
         "ec2:DescribeAddresses",
         "ec2:DisassociateAddress",
     ];
+    const GRANTS: &'static [Grant] = &[Grant::on(&["ec2:DisassociateAddress"], &[arn::ELASTIC_IP])];
 }
 
 impl Execute for DisassociateAddresses {

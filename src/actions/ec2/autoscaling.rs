@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use super::ActionError;
 use super::protect::change_flags;
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// What to do with an instance that is in an Auto Scaling group.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -47,6 +48,14 @@ impl Action for DetachFromAutoscaling {
         "autoscaling:DetachInstances",
         "autoscaling:EnterStandby",
     ];
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &[
+            "autoscaling:SetInstanceProtection",
+            "autoscaling:DetachInstances",
+            "autoscaling:EnterStandby",
+        ],
+        &[arn::AUTO_SCALING_GROUP],
+    )];
 }
 
 impl Execute for DetachFromAutoscaling {

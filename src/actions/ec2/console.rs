@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ActionError;
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Save the console output as an evidence file in the run's evidence folder.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -28,6 +29,7 @@ impl Action for CaptureConsoleOutput {
         "save the instance's console output as an evidence artifact (SHA-256 in the journal)";
     const CALLS: &'static [&'static str] = &["ec2:GetConsoleOutput"];
     const PERMISSIONS: &'static [&'static str] = &["ec2:GetConsoleOutput"];
+    const GRANTS: &'static [Grant] = &[Grant::on(&["ec2:GetConsoleOutput"], &[arn::INSTANCE])];
 }
 
 impl Execute for CaptureConsoleOutput {

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{ActionError, tag};
+use crate::actions::StepContext;
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Describe an instance (or several, in one batched call): state, network, volumes, profile.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

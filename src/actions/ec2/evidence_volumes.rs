@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, new_tag, poll_delay, provenance_tags, tags};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Create a volume from each snapshot in the clean room's AZ (tagged with the case) and attach
 /// it to the forensic workstation. Mount them read-only (`-o ro,noload` for ext4,
@@ -45,6 +46,15 @@ impl Action for AttachEvidenceVolumes {
         "ec2:CreateVolume",
         "ec2:AttachVolume",
         "ec2:CreateTags",
+    ];
+    const GRANTS: &'static [Grant] = &[
+        Grant::when(
+            &["ec2:CreateVolume"],
+            &[arn::VOLUME, arn::SNAPSHOT],
+            condition::REQUEST_TAG_CASE,
+        ),
+        Grant::on(&["ec2:AttachVolume"], &[arn::INSTANCE, arn::VOLUME]),
+        Grant::on(&["ec2:CreateTags"], arn::EC2_TAGGABLE),
     ];
 }
 
@@ -125,8 +135,8 @@ impl AttachEvidenceVolumes {
             Some(volume) => volume.clone(),
             None => {
                 let mut volume_tags = provenance_tags(ctx, Some(&self.case_id));
-                volume_tags.push(new_tag("firebreak:source-snapshot", snapshot));
-                volume_tags.push(new_tag("firebreak:evidence", "read-only"));
+                volume_tags.push(new_tag(tags::SOURCE_SNAPSHOT, snapshot));
+                volume_tags.push(new_tag(tags::EVIDENCE, "read-only"));
                 let created = ctx
                     .ec2_change("CreateVolume", &[snapshot], |dry_run| {
                         ctx.clients()

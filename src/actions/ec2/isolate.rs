@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, describe_one, new_tag, tag, tags};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// How to isolate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -46,10 +47,36 @@ impl Action for IsolateInstance {
         "ec2:AuthorizeSecurityGroupIngress",
         "ec2:AuthorizeSecurityGroupEgress",
         "ec2:RevokeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupIngress",
         "ec2:CreateTags",
         "ec2:ModifyNetworkInterfaceAttribute",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[
+        // A request condition holds for every resource of the request, so the VPC and the new
+        // group share one statement.
+        Grant::when(
+            &["ec2:CreateSecurityGroup"],
+            &[arn::VPC, arn::SECURITY_GROUP],
+            condition::REQUEST_TAG_ROLE,
+        ),
+        // Rules change only on firebreak's own groups.
+        Grant::when(
+            &[
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+                "ec2:RevokeSecurityGroupEgress",
+            ],
+            &[arn::SECURITY_GROUP],
+            condition::RESOURCE_TAG_MANAGED,
+        ),
+        Grant::on(&["ec2:CreateTags"], arn::EC2_TAGGABLE),
+        Grant::on(
+            &["ec2:ModifyNetworkInterfaceAttribute"],
+            &[arn::NETWORK_INTERFACE, arn::SECURITY_GROUP],
+        ),
+    ];
 }
 
 /// What a firebreak-managed security group is for.
@@ -334,7 +361,7 @@ async fn find_or_create_group(
         None => {
             let mut group_tags = vec![
                 new_tag(tags::ROLE, role.name()),
-                new_tag("firebreak:managed", "true"),
+                new_tag(tags::MANAGED, "true"),
             ];
             if let Some(case) = case {
                 group_tags.push(new_tag(tags::CASE, case));

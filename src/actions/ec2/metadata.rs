@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use super::protect::change_flags;
 use super::{ActionError, describe_one};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// How to restrict the instance metadata service.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -37,6 +38,10 @@ impl Action for DisableMetadata {
         &["ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"];
     const PERMISSIONS: &'static [&'static str] =
         &["ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions"];
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &["ec2:ModifyInstanceMetadataOptions"],
+        &[arn::INSTANCE],
+    )];
 }
 
 impl Execute for DisableMetadata {

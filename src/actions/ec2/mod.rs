@@ -34,27 +34,9 @@ pub use tag::TagResources;
 
 use aws_sdk_ec2::types::{Instance, Tag};
 
-use super::ActionError;
-use crate::engine::StepContext;
+use super::{ActionError, StepContext};
 
-/// Tag keys firebreak writes. `firebreak:` is reserved for this tool.
-pub mod tags {
-    /// The case a resource belongs to.
-    pub const CASE: &str = "firebreak:case";
-    pub const RUN: &str = "firebreak:run";
-    pub const STEP: &str = "firebreak:step";
-    /// The idempotency key of the step that made it, so a resumed step finds its own work.
-    pub const IDEMPOTENCY_KEY: &str = "firebreak:idempotency-key";
-    pub const SOURCE_INSTANCE: &str = "firebreak:source-instance";
-    pub const SOURCE_VOLUME: &str = "firebreak:source-volume";
-    /// What a firebreak-managed security group is for: `isolation` or `untrack`.
-    pub const ROLE: &str = "firebreak:role";
-    /// On an ENI: its security groups before isolation (comma-separated), written before the
-    /// first change so a crash mid-isolation never loses them.
-    pub const ORIGINAL_GROUPS: &str = "firebreak:original-groups";
-    /// On an instance: its instance profile ARN before it was replaced.
-    pub const ORIGINAL_PROFILE: &str = "firebreak:original-instance-profile";
-}
+pub(crate) use crate::actions::tags;
 
 /// The instance, or a clear not-found error.
 pub(crate) async fn describe_one(

@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use super::protect::change_flags;
 use super::{ActionError, describe_one, new_tag, tag, tags};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Replace the instance's profile with `replacement_profile_arn` (a deny-all profile), or disassociate it when none is given. Records the original.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -37,6 +38,21 @@ impl Action for ReplaceInstanceProfile {
         "ec2:DisassociateIamInstanceProfile",
         "ec2:CreateTags",
         "iam:PassRole",
+    ];
+    const GRANTS: &'static [Grant] = &[
+        Grant::on(
+            &[
+                "ec2:ReplaceIamInstanceProfileAssociation",
+                "ec2:DisassociateIamInstanceProfile",
+            ],
+            &[arn::INSTANCE],
+        ),
+        Grant::on(&["ec2:CreateTags"], arn::EC2_TAGGABLE),
+        Grant::when(
+            &["iam:PassRole"],
+            &[arn::ANY_IAM_ROLE],
+            condition::PASSED_TO_EC2,
+        ),
     ];
 }
 

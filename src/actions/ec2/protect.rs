@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, describe_one};
+use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::{Mode, StepContext};
+use crate::actions::{Mode, StepContext};
 
 /// Turn on termination protection, set shutdown behaviour to `stop`, and keep every EBS volume on termination.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -32,6 +33,13 @@ impl Action for ProtectInstance {
         "ec2:DescribeInstanceAttribute",
         "ec2:ModifyInstanceAttribute",
     ];
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &[
+            "ec2:DescribeInstanceAttribute",
+            "ec2:ModifyInstanceAttribute",
+        ],
+        &[arn::INSTANCE],
+    )];
 }
 
 const WANTED_SHUTDOWN_BEHAVIOR: &str = "stop";

@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, tag, tags};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
+use crate::journal::Event;
 
 /// One interface to restore: as `ec2.isolate_instance` reports it (other fields are ignored).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -42,16 +44,23 @@ impl Action for ReleaseIsolation {
         "ec2:ModifyNetworkInterfaceAttribute",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &["ec2:ModifyNetworkInterfaceAttribute"],
+        &[arn::NETWORK_INTERFACE, arn::SECURITY_GROUP],
+    )];
 }
 
 impl Execute for ReleaseIsolation {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
         let (source, interfaces) = match (&self.interfaces, &self.journal, &self.instance_id) {
             (Some(list), None, None) => ("input", list.clone()),
-            (None, Some(path), None) => ("journal", from_journal(path, self.step.as_deref())?),
+            (None, Some(path), None) => (
+                "journal",
+                from_journal(path, self.step.as_deref(), ctx.journal_key())?,
+            ),
             (None, None, Some(id)) => ("tags", from_tags(ctx, id).await?),
             _ => {
-                return Err(ActionError::Failed(
+                return Err(ActionError::Input(
                     "give exactly one of `interfaces`, `journal` or `instance_id`".into(),
                 ));
             }
@@ -97,12 +106,13 @@ impl Execute for ReleaseIsolation {
 }
 
 /// The interfaces an earlier run isolated, from its verified journal.
-fn from_journal(path: &str, step: Option<&str>) -> Result<Vec<IsolatedInterface>, ActionError> {
+fn from_journal(
+    path: &str,
+    step: Option<&str>,
+    key: Option<&[u8]>,
+) -> Result<Vec<IsolatedInterface>, ActionError> {
     let path = std::path::Path::new(path);
-    let key = std::env::var("FIREBREAK_JOURNAL_KEY")
-        .ok()
-        .filter(|k| !k.is_empty());
-    let verification = crate::journal::verify(path, key.as_deref().map(str::as_bytes))
+    let verification = crate::journal::verify(path, key)
         .map_err(|e| ActionError::Failed(format!("cannot read journal {}: {e}", path.display())))?;
     if let Some(problem) = &verification.problem {
         return Err(ActionError::Failed(format!(
@@ -111,29 +121,49 @@ fn from_journal(path: &str, step: Option<&str>) -> Result<Vec<IsolatedInterface>
             problem.message
         )));
     }
-    let records = crate::journal::read_records(path)
+    let records = crate::journal::read(path)
         .map_err(|e| ActionError::Failed(format!("cannot read journal {}: {e}", path.display())))?;
+    if let Some(other) = records.iter().find_map(|r| match &r.event {
+        Event::Other(other) => Some(other),
+        _ => None,
+    }) {
+        return Err(ActionError::Failed(format!(
+            "journal {} has a `{}` record this firebreak cannot read{}; refusing to restore from it (use the firebreak that wrote it)",
+            path.display(),
+            other.kind,
+            other
+                .malformed
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        )));
+    }
     // The steps that ran ec2.isolate_instance (or the one asked for).
-    let steps: Vec<String> = records
+    let steps: Vec<&str> = records
         .iter()
-        .filter(|r| {
-            r["type"] == "step_started" && r["action"] == <super::IsolateInstance as Action>::NAME
+        .filter_map(|r| match &r.event {
+            Event::StepStarted(started)
+                if started.action == <super::IsolateInstance as Action>::NAME =>
+            {
+                Some(started.step.as_str())
+            }
+            _ => None,
         })
-        .filter_map(|r| r["step"].as_str().map(str::to_owned))
-        .filter(|s| step.is_none_or(|wanted| wanted == s))
+        .filter(|s| step.is_none_or(|wanted| wanted == *s))
         .collect();
     let mut found = Vec::new();
     for record in &records {
-        let kind = record["type"].as_str().unwrap_or_default();
-        let is_outcome = matches!(
-            kind,
-            "step_succeeded" | "step_failed" | "item_succeeded" | "item_failed"
-        );
-        if !is_outcome || !steps.iter().any(|s| record["step"] == s.as_str()) {
+        let (step, outputs) = match &record.event {
+            Event::StepSucceeded(e) | Event::ItemSucceeded(e) => (&e.step, Some(&e.outputs)),
+            Event::StepFailed(e) | Event::ItemFailed(e) => (&e.step, e.outputs.as_ref()),
+            _ => continue,
+        };
+        let Some(outputs) = outputs else { continue };
+        if !steps.contains(&step.as_str()) {
             continue;
         }
         // A fan-out step lists per-item outputs; a single step has them directly.
-        let outputs: Vec<&Value> = match &record["outputs"] {
+        let outputs: Vec<&Value> = match outputs {
             Value::Array(items) => items.iter().map(|i| &i["outputs"]).collect(),
             other => vec![other],
         };
@@ -173,4 +203,29 @@ async fn from_tags(
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{FileJournal, JournalSink};
+
+    /// A journal with a record this engine cannot read (a newer engine's) is refused, naming
+    /// the record's kind, rather than restored from in part.
+    #[test]
+    fn a_journal_with_an_unknown_kind_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let journal = FileJournal::create(&path, "r1", None).unwrap();
+        let Value::Object(fields) = json!({"note": "newer"}) else {
+            unreachable!()
+        };
+        journal.append_fields("quorum_reached", fields).unwrap();
+        let error = from_journal(path.to_str().unwrap(), None, None).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("`quorum_reached` record this firebreak cannot read"),
+            "{message}"
+        );
+    }
 }

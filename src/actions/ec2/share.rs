@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, new_tag, provenance_tags, tags};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Share snapshots with a forensic account (createVolumePermission), or copy them re-encrypted
 /// with a given KMS key (the copy is what gets shared when the originals use the default key).
@@ -49,6 +50,32 @@ impl Action for ShareSnapshots {
         "kms:GenerateDataKeyWithoutPlaintext",
         "kms:ReEncryptFrom",
         "kms:ReEncryptTo",
+    ];
+    const GRANTS: &'static [Grant] = &[
+        Grant::on(&["ec2:DescribeSnapshotAttribute"], &[arn::SNAPSHOT]),
+        // Only the case's snapshots are shared or copied.
+        Grant::when(
+            &["ec2:ModifySnapshotAttribute"],
+            &[arn::SNAPSHOT],
+            condition::RESOURCE_TAG_CASE,
+        ),
+        Grant::when(
+            &["ec2:CopySnapshot"],
+            &[arn::SNAPSHOT],
+            condition::REQUEST_TAG_CASE,
+        ),
+        Grant::on(&["ec2:CreateTags"], arn::EC2_TAGGABLE),
+        Grant::when(
+            &[
+                "kms:CreateGrant",
+                "kms:DescribeKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            ],
+            &[arn::KMS_KEY],
+            condition::KMS_VIA_EC2,
+        ),
     ];
 }
 
@@ -167,7 +194,7 @@ async fn copy_snapshot(
         return Ok((copy.to_owned(), false));
     }
     let mut copy_tags = provenance_tags(ctx, case);
-    copy_tags.push(new_tag("firebreak:source-snapshot", snapshot));
+    copy_tags.push(new_tag(tags::SOURCE_SNAPSHOT, snapshot));
     let region = ctx
         .clients()
         .ec2

@@ -1,7 +1,5 @@
 //! `ec2.snapshot_volumes`.
 
-use std::io::IsTerminal;
-
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::types::{Filter, Instance, ResourceType, Snapshot, Tag, TagSpecification};
 use schemars::JsonSchema;
@@ -9,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, describe_one, new_tag, poll_delay, provenance_tags, tag, tags};
+use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
+use crate::actions::{Mode, StepContext};
 use crate::aws::ErrorClass;
-use crate::engine::{Mode, StepContext};
 
 /// Snapshot all (or the listed) volumes of the instance, tagged at creation with case, run, step, source instance and volume; on resume, finds its own snapshots by tag instead of making new ones.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -46,6 +45,14 @@ impl Action for SnapshotVolumes {
         "ec2:DescribeSnapshots",
         "ec2:CreateSnapshot",
         "ec2:CreateTags",
+    ];
+    const GRANTS: &'static [Grant] = &[
+        Grant::when(
+            &["ec2:CreateSnapshot"],
+            &[arn::VOLUME, arn::SNAPSHOT],
+            condition::REQUEST_TAG_CASE,
+        ),
+        Grant::on(&["ec2:CreateTags"], arn::EC2_TAGGABLE),
     ];
 }
 
@@ -382,7 +389,6 @@ const NOT_FOUND_ROUNDS: u32 = 3;
 /// Polls the snapshots by id until every one is `completed`; fails on `error`. The engine's
 /// step timeout bounds the wait (it drops this future).
 async fn wait_until_completed(ctx: &StepContext, report: &mut Report) -> Result<(), ActionError> {
-    let mut progress = ProgressLine::new(&ctx.step_id);
     let mut round = 0;
     loop {
         if let Some(failed) = report
@@ -402,10 +408,9 @@ async fn wait_until_completed(ctx: &StepContext, report: &mut Report) -> Result<
             .map(|e| e.snapshot_id.clone())
             .collect();
         if waiting.is_empty() {
-            progress.done(report);
             return Ok(());
         }
-        progress.show(report);
+        ctx.progress(&progress_text(report));
         tokio::time::sleep(poll_delay(round)).await;
         round += 1;
         let targets: Vec<&str> = waiting.iter().map(String::as_str).collect();
@@ -441,46 +446,8 @@ async fn wait_until_completed(ctx: &StepContext, report: &mut Report) -> Result<
     }
 }
 
-/// A one-line progress report on stderr, rewritten in place (`\r`), only on a terminal; the
-/// line is ended when the wait ends, however it ends.
-struct ProgressLine {
-    enabled: bool,
-    shown: bool,
-    step: String,
-}
-
-impl ProgressLine {
-    fn new(step: &str) -> ProgressLine {
-        ProgressLine {
-            enabled: std::io::stderr().is_terminal(),
-            shown: false,
-            step: step.to_owned(),
-        }
-    }
-
-    fn show(&mut self, report: &Report) {
-        if self.enabled {
-            eprint!("\r{}\x1b[K", progress_text(&self.step, report));
-            self.shown = true;
-        }
-    }
-
-    fn done(&mut self, report: &Report) {
-        if self.shown {
-            eprint!("\r{}\x1b[K", progress_text(&self.step, report));
-        }
-    }
-}
-
-impl Drop for ProgressLine {
-    fn drop(&mut self) {
-        if self.shown {
-            eprintln!();
-        }
-    }
-}
-
-fn progress_text(step: &str, report: &Report) -> String {
+/// What the wait is at, for the live progress line: completed of all, and what is pending.
+fn progress_text(report: &Report) -> String {
     let real: Vec<&Entry> = report.snapshots.iter().filter(|e| !e.dry_run).collect();
     let completed = real.iter().filter(|e| !e.is_waiting()).count();
     let pending: Vec<String> = real
@@ -497,10 +464,7 @@ fn progress_text(step: &str, report: &Report) -> String {
             )
         })
         .collect();
-    let mut text = format!(
-        "firebreak: step {step}: {completed}/{} snapshots completed",
-        real.len()
-    );
+    let mut text = format!("{completed}/{} snapshots completed", real.len());
     if !pending.is_empty() {
         text.push_str(&format!(" (waiting: {})", pending.join(", ")));
     }
@@ -533,8 +497,8 @@ mod tests {
             ],
         };
         assert_eq!(
-            progress_text("snapshot", &report),
-            "firebreak: step snapshot: 1/3 snapshots completed (waiting: snap-2 45%, snap-3 0%)"
+            progress_text(&report),
+            "1/3 snapshots completed (waiting: snap-2 45%, snap-3 0%)"
         );
     }
 

@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use super::protect::change_flags;
 use super::{ActionError, describe_one, poll_delay};
+use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::{Mode, StepContext};
+use crate::actions::{Mode, StepContext};
 
 /// Stop the instance (never terminate: its disks are evidence). A no-op if already stopped.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -26,6 +27,7 @@ impl Action for StopInstance {
         "stop (never terminate) the instance, optionally waiting until it is stopped";
     const CALLS: &'static [&'static str] = &["ec2:DescribeInstances", "ec2:StopInstances"];
     const PERMISSIONS: &'static [&'static str] = &["ec2:DescribeInstances", "ec2:StopInstances"];
+    const GRANTS: &'static [Grant] = &[Grant::on(&["ec2:StopInstances"], &[arn::INSTANCE])];
 }
 
 impl Execute for StopInstance {

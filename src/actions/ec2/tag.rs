@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, new_tag};
+use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::{Mode, StepContext};
+use crate::actions::{Mode, StepContext};
 
 /// One id or a list of ids (so `{{steps.describe.outputs.volume_ids}}` can be given as is).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -31,6 +32,7 @@ impl Action for TagResources {
         "tag instances, volumes, snapshots and interfaces with the case, in batches";
     const CALLS: &'static [&'static str] = &["ec2:DescribeTags", "ec2:CreateTags"];
     const PERMISSIONS: &'static [&'static str] = &["ec2:DescribeTags", "ec2:CreateTags"];
+    const GRANTS: &'static [Grant] = &[Grant::on(&["ec2:CreateTags"], arn::EC2_TAGGABLE)];
 }
 
 /// CreateTags takes at most this many resource ids per call.

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, access_key_owner, all_pages, date, given, next, refuse_temporary};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, ScopeField, USER_SCOPE, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Set one access key `Inactive` — never deleted (it is evidence, and it can be re-enabled) — and verify its new status. Only the named key is touched.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -30,6 +31,15 @@ impl Action for DisableAccessKey {
         "iam:UpdateAccessKey",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &[
+            "iam:GetAccessKeyLastUsed",
+            "iam:ListAccessKeys",
+            "iam:UpdateAccessKey",
+        ],
+        &[arn::IAM_USER],
+    )];
+    const SCOPE: &'static [ScopeField] = USER_SCOPE;
 }
 
 impl Execute for DisableAccessKey {

@@ -9,8 +9,9 @@ use super::{
     ActionError, Principal, access_key_owner, all_pages, attached_policies, date, found, get_role,
     get_user, given, inline_policies, is_service_linked, next, parse_document, principal_tags,
 };
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, PRINCIPAL_SCOPE, ScopeField, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Inventory an IAM user or role before any change: access keys (with last use), inline and attached policies, groups, MFA devices, console password, tags — saved as an evidence file (SHA-256 in the journal) and returned as outputs. Give exactly one of `user_name`, `role_name` or `access_key_id`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -50,6 +51,35 @@ impl Action for InventoryPrincipal {
         "iam:ListRoleTags",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[
+        Grant::on(
+            &[
+                "iam:GetAccessKeyLastUsed",
+                "iam:GetUser",
+                "iam:ListAccessKeys",
+                "iam:ListUserPolicies",
+                "iam:GetUserPolicy",
+                "iam:ListAttachedUserPolicies",
+                "iam:ListGroupsForUser",
+                "iam:ListMFADevices",
+                "iam:GetLoginProfile",
+                "iam:ListUserTags",
+            ],
+            &[arn::IAM_USER],
+        ),
+        Grant::on(
+            &[
+                "iam:GetRole",
+                "iam:ListRolePolicies",
+                "iam:GetRolePolicy",
+                "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole",
+                "iam:ListRoleTags",
+            ],
+            &[arn::IAM_ROLE],
+        ),
+    ];
+    const SCOPE: &'static [ScopeField] = PRINCIPAL_SCOPE;
 }
 
 impl Execute for InventoryPrincipal {

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, date, found, get_user};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, ScopeField, USER_SCOPE, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Remove the user's console password (login profile), recording whether one existed and when it was created. A user without one is left as is.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -25,6 +26,15 @@ impl Action for DeleteLoginProfile {
         "iam:DeleteLoginProfile",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &[
+            "iam:GetLoginProfile",
+            "iam:GetUser",
+            "iam:DeleteLoginProfile",
+        ],
+        &[arn::IAM_USER],
+    )];
+    const SCOPE: &'static [ScopeField] = USER_SCOPE;
 }
 
 impl Execute for DeleteLoginProfile {

@@ -29,8 +29,8 @@ use aws_smithy_types::date_time::Format;
 use serde_json::{Value, json};
 
 use super::ActionError;
+use crate::actions::StepContext;
 use crate::aws::ErrorClass;
-use crate::engine::StepContext;
 
 /// The policy document version every document firebreak writes declares.
 pub(crate) const POLICY_VERSION: &str = "2012-10-17";

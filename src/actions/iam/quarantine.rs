@@ -8,8 +8,9 @@ use super::{
     ActionError, POLICY_VERSION, Principal, attached_policies, get_inline_policy, given,
     put_inline_policy,
 };
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, PRINCIPAL_SCOPE, ScopeField, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// The AWS managed policy for compromised credentials (denies the actions attackers use to
 /// persist, escalate and spend, for every credential of the principal).
@@ -52,6 +53,27 @@ impl Action for QuarantinePrincipal {
         "iam:PutRolePolicy",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[
+        Grant::on(
+            &[
+                "iam:ListAttachedUserPolicies",
+                "iam:AttachUserPolicy",
+                "iam:GetUserPolicy",
+                "iam:PutUserPolicy",
+            ],
+            &[arn::IAM_USER],
+        ),
+        Grant::on(
+            &[
+                "iam:ListAttachedRolePolicies",
+                "iam:AttachRolePolicy",
+                "iam:GetRolePolicy",
+                "iam:PutRolePolicy",
+            ],
+            &[arn::IAM_ROLE],
+        ),
+    ];
+    const SCOPE: &'static [ScopeField] = PRINCIPAL_SCOPE;
 }
 
 impl Execute for QuarantinePrincipal {

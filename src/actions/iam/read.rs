@@ -10,7 +10,7 @@ use aws_types::request_id::RequestId;
 use serde_json::{Map, Value, json};
 
 use super::{ActionError, Principal, found, given, is_not_found, parse_document, refuse_temporary};
-use crate::engine::StepContext;
+use crate::actions::StepContext;
 
 /// Every page of a paginated IAM list call (`Marker`/`IsTruncated`), each page journaled as
 /// its own `api_call`.

@@ -16,8 +16,9 @@ use super::{
     ActionError, POLICY_VERSION, Principal, all_pages, get_inline_policy, get_role, get_user,
     given, is_service_linked, next, put_inline_policy,
 };
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, ROLE_SCOPE, ScopeField, USER_SCOPE, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// The policy name the IAM console uses; kept so responders recognise it.
 pub const POLICY_NAME: &str = "AWSRevokeOlderSessions";
@@ -45,6 +46,16 @@ impl Action for RevokeRoleSessions {
         "iam:PutRolePolicy",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &[
+            "iam:GetRole",
+            "iam:ListInstanceProfilesForRole",
+            "iam:GetRolePolicy",
+            "iam:PutRolePolicy",
+        ],
+        &[arn::IAM_ROLE],
+    )];
+    const SCOPE: &'static [ScopeField] = ROLE_SCOPE;
 }
 
 impl Execute for RevokeRoleSessions {
@@ -109,6 +120,11 @@ impl Action for RevokeUserSessions {
     const CALLS: &'static [&'static str] =
         &["iam:GetUser", "iam:GetUserPolicy", "iam:PutUserPolicy"];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[Grant::on(
+        &["iam:GetUser", "iam:GetUserPolicy", "iam:PutUserPolicy"],
+        &[arn::IAM_USER],
+    )];
+    const SCOPE: &'static [ScopeField] = USER_SCOPE;
 }
 
 impl Execute for RevokeUserSessions {

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{ActionError, Principal, principal_tags};
+use crate::actions::StepContext;
+use crate::actions::grants::{Grant, PRINCIPAL_SCOPE, ScopeField, arn};
 use crate::actions::{Action, Execute};
-use crate::engine::StepContext;
 
 /// Tag a user or role (e.g. `firebreak:case`). Only tags that are missing or differ are written; the values they replace are recorded. Give exactly one of `user_name` or `role_name`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -33,6 +34,11 @@ impl Action for TagPrincipal {
         "iam:TagRole",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
+    const GRANTS: &'static [Grant] = &[
+        Grant::on(&["iam:ListUserTags", "iam:TagUser"], &[arn::IAM_USER]),
+        Grant::on(&["iam:ListRoleTags", "iam:TagRole"], &[arn::IAM_ROLE]),
+    ];
+    const SCOPE: &'static [ScopeField] = PRINCIPAL_SCOPE;
 }
 
 impl Execute for TagPrincipal {

@@ -1,0 +1,275 @@
+//! The catalogue: the closed set of actions, one line each, tying names to types. `validate`,
+//! `plan`, `policy`, `schema`, drills and the engine all read the same declarations from here.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::action::{Action, ActionInfo, Execute, input_schema};
+use super::{ActionError, StepContext, cloudformation, core, ec2, iam, sns, ssm};
+use crate::runbook::Runbook;
+
+macro_rules! catalogue {
+    ($($variant:ident => $ty:ty $(, decision = $decision:expr)?;)*) => {
+        /// A parsed, typed action input.
+        #[derive(Debug, Clone)]
+        pub enum ActionInput {
+            $($variant($ty),)*
+        }
+
+        /// Every action, in the order `schema` and `--help` list them.
+        pub static ACTIONS: &[ActionInfo] = &[
+            $(ActionInfo {
+                name: <$ty as Action>::NAME,
+                summary: <$ty as Action>::SUMMARY,
+                calls: <$ty as Action>::CALLS,
+                permissions: <$ty as Action>::PERMISSIONS,
+                grants: <$ty as Action>::GRANTS,
+                scope: <$ty as Action>::SCOPE,
+                decision: false $(|| $decision)?,
+                input_schema: input_schema::<$ty>,
+            },)*
+        ];
+
+        impl ActionInput {
+            /// Parses a rendered `with:` map for the named action.
+            pub fn parse(name: &str, input: Value) -> Result<ActionInput, InputError> {
+                $(if name == <$ty as Action>::NAME {
+                    return serde_json::from_value(input)
+                        .map(ActionInput::$variant)
+                        .map_err(|e| InputError::Invalid { action: name.to_owned(), message: e.to_string() });
+                })*
+                Err(InputError::UnknownAction(name.to_owned()))
+            }
+
+            /// Runs the action; outputs are a JSON object.
+            pub async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+                match self {
+                    $(ActionInput::$variant(input) => Execute::execute(input, ctx).await,)*
+                }
+            }
+
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(ActionInput::$variant(_) => <$ty as Action>::NAME,)*
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    CoreApprove => core::Approve, decision = true;
+    CoreLog => core::Log;
+    CoreWait => core::Wait;
+    Ec2DescribeInstance => ec2::DescribeInstance;
+    Ec2ProtectInstance => ec2::ProtectInstance;
+    Ec2DetachFromAutoscaling => ec2::DetachFromAutoscaling;
+    Ec2CaptureConsoleOutput => ec2::CaptureConsoleOutput;
+    Ec2IsolateInstance => ec2::IsolateInstance;
+    Ec2ReleaseIsolation => ec2::ReleaseIsolation;
+    Ec2DisableMetadata => ec2::DisableMetadata;
+    Ec2ReplaceInstanceProfile => ec2::ReplaceInstanceProfile;
+    Ec2DisassociateAddresses => ec2::DisassociateAddresses;
+    Ec2SnapshotVolumes => ec2::SnapshotVolumes;
+    Ec2TagResources => ec2::TagResources;
+    Ec2StopInstance => ec2::StopInstance;
+    Ec2ShareSnapshots => ec2::ShareSnapshots;
+    Ec2AttachEvidenceVolumes => ec2::AttachEvidenceVolumes;
+    SsmCheckManaged => ssm::CheckManaged;
+    SsmRunCommand => ssm::RunCommand;
+    CloudformationCreateStack => cloudformation::CreateStack;
+    CloudformationDeleteStack => cloudformation::DeleteStack;
+    SnsPublish => sns::Publish;
+    IamInventoryPrincipal => iam::InventoryPrincipal;
+    IamDisableAccessKey => iam::DisableAccessKey;
+    IamDeleteLoginProfile => iam::DeleteLoginProfile;
+    IamRevokeRoleSessions => iam::RevokeRoleSessions;
+    IamRevokeUserSessions => iam::RevokeUserSessions;
+    IamQuarantinePrincipal => iam::QuarantinePrincipal;
+    IamTagPrincipal => iam::TagPrincipal;
+}
+
+/// Looks an action up by name.
+pub fn find(name: &str) -> Option<&'static ActionInfo> {
+    ACTIONS.iter().find(|a| a.name == name)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    ACTIONS.iter().map(|a| a.name)
+}
+
+/// When the engine itself calls AWS (as opposed to a step's action).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineUse {
+    /// Every run: the caller identity for the journal's first record.
+    Always,
+    /// `limits.protected_tags`: tags of EC2 targets.
+    ProtectedEc2,
+    /// `limits.protected_tags`: tags of IAM users named by a `user_name` parameter.
+    ProtectedUsers,
+    /// `limits.protected_tags`: tags of IAM roles named by a `role_name` parameter.
+    ProtectedRoles,
+    /// A runbook `notify:` block.
+    Notify,
+    /// A drill's permission preflight.
+    Drill,
+    /// An assume-role template (`--assume-role`, `FIREBREAK_ASSUME_ROLE`).
+    AssumeRole,
+}
+
+/// A call the engine makes itself, declared like an action's: when, and where it applies
+/// (`{topic}` and `{role}` are filled by the policy from the runbook and the command line).
+#[derive(Debug, Clone, Copy)]
+pub struct EngineCall {
+    pub call: &'static str,
+    pub when: EngineUse,
+    pub resources: &'static [&'static str],
+}
+
+/// Every AWS call the engine makes outside steps (journaled under the pseudo-steps
+/// `interlocks` and `notify`, or in the first record and the preflight).
+pub const ENGINE_CALLS: &[EngineCall] = &[
+    EngineCall {
+        call: "sts:GetCallerIdentity",
+        when: EngineUse::Always,
+        resources: &["*"],
+    },
+    EngineCall {
+        call: "ec2:DescribeTags",
+        when: EngineUse::ProtectedEc2,
+        resources: &["*"],
+    },
+    EngineCall {
+        call: "iam:ListUserTags",
+        when: EngineUse::ProtectedUsers,
+        resources: &["arn:aws:iam::*:user/*"],
+    },
+    EngineCall {
+        call: "iam:ListRoleTags",
+        when: EngineUse::ProtectedRoles,
+        resources: &["arn:aws:iam::*:role/*"],
+    },
+    EngineCall {
+        call: "sns:Publish",
+        when: EngineUse::Notify,
+        resources: &["{topic}"],
+    },
+    EngineCall {
+        call: "iam:SimulatePrincipalPolicy",
+        when: EngineUse::Drill,
+        resources: &["*"],
+    },
+    EngineCall {
+        call: "iam:GetRole",
+        when: EngineUse::Drill,
+        resources: &["arn:aws:iam::*:role/*"],
+    },
+    EngineCall {
+        call: "sts:AssumeRole",
+        when: EngineUse::AssumeRole,
+        resources: &["{role}"],
+    },
+];
+
+/// How the runbooks will be run, beyond what they say themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunUses {
+    /// Drills (`run --dry-run`) with the permission preflight.
+    pub drills: bool,
+    /// Findings of other accounts through an assumed role.
+    pub assume_role: bool,
+}
+
+/// What the engine will call for this runbook, run this way.
+pub fn engine_uses(runbook: &Runbook, uses: RunUses) -> Vec<EngineUse> {
+    let mut all = vec![EngineUse::Always];
+    if !runbook.limits.protected_tags.is_empty() {
+        all.push(EngineUse::ProtectedEc2);
+        let used = runbook.used_parameters();
+        if used.contains("user_name") {
+            all.push(EngineUse::ProtectedUsers);
+        }
+        if used.contains("role_name") {
+            all.push(EngineUse::ProtectedRoles);
+        }
+    }
+    if runbook.notify.is_some() {
+        all.push(EngineUse::Notify);
+    }
+    if uses.drills {
+        all.push(EngineUse::Drill);
+    }
+    if uses.assume_role {
+        all.push(EngineUse::AssumeRole);
+    }
+    all
+}
+
+/// The engine's own calls for this runbook, run this way.
+pub fn engine_calls(runbook: &Runbook, uses: RunUses) -> Vec<&'static EngineCall> {
+    let wanted = engine_uses(runbook, uses);
+    ENGINE_CALLS
+        .iter()
+        .filter(|c| wanted.contains(&c.when))
+        .collect()
+}
+
+/// Every IAM action the runbooks need: the engine's own and each step's action's.
+pub fn permissions(runbooks: &[&Runbook], uses: RunUses) -> BTreeSet<String> {
+    let mut all = BTreeSet::new();
+    for runbook in runbooks {
+        all.extend(
+            engine_calls(runbook, uses)
+                .iter()
+                .map(|c| c.call.to_owned()),
+        );
+        for step in &runbook.steps {
+            if let Some(info) = find(&step.action) {
+                all.extend(info.permissions.iter().map(|p| p.to_string()));
+            }
+        }
+    }
+    all
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum InputError {
+    #[error("unknown action `{0}`")]
+    UnknownAction(String),
+    #[error("invalid input for `{action}`: {message}")]
+    Invalid { action: String, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for action in ACTIONS {
+            assert!(seen.insert(action.name), "duplicate {}", action.name);
+            let (service, verb) = action.name.split_once('.').expect("service.verb");
+            assert!(!service.is_empty() && !verb.is_empty());
+            for permission in action.permissions {
+                assert!(
+                    permission.contains(':') && !permission.contains('*'),
+                    "{permission}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parse_rejects_unknown_fields() {
+        assert!(ActionInput::parse("core.log", json!({"message": "hi"})).is_ok());
+        let err = ActionInput::parse("core.log", json!({"message": "hi", "x": 1})).unwrap_err();
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
+        assert_eq!(
+            ActionInput::parse("core.nope", json!({})).unwrap_err(),
+            InputError::UnknownAction("core.nope".into())
+        );
+    }
+}

@@ -1,0 +1,399 @@
+//! What an action sees while it runs: its identity in the run (run, step, item, idempotency
+//! key, mode, attempt), the AWS clients, files beside the runbook, and a way to report what it
+//! does — AWS calls, evidence, observations, approvals, progress — through [`RunHooks`], which
+//! the engine implements (journal, observer, approvals). Actions never write the journal
+//! themselves and know nothing of the engine that drives them.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::request_id::RequestId;
+use serde_json::{Value, json};
+
+use super::ActionError;
+use super::approval::{ApprovalRequest, Decision};
+use crate::aws::{AwsError, Clients, ErrorClass};
+use crate::journal::event::{ApiCall, Approval, ArtifactRecord, Evidence};
+use crate::journal::{Event, JournalError, Mode};
+
+/// What the engine provides to every step: the journal (redacted), secrets to redact, a person
+/// (or a policy) to approve, an observer for progress. Object-safe, so the engine can hand it
+/// over as `Arc<dyn RunHooks>`.
+pub trait RunHooks: Send + Sync {
+    /// Journals an event, redacted, durably before it returns. A failure means the run cannot
+    /// go on: an effect that cannot be recorded must not be followed by another.
+    fn record(&self, event: Event) -> Result<(), JournalError>;
+    /// Replaces the run's secrets in `text`.
+    fn redact(&self, text: &str) -> String;
+    /// Marks a value as secret for the rest of the run.
+    fn add_secret(&self, secret: &str);
+    /// Asks for (or decides) an approval; journaling the decision is the caller's job.
+    fn approve(
+        &self,
+        request: ApprovalRequest,
+    ) -> Pin<Box<dyn Future<Output = Decision> + Send + '_>>;
+    /// A progress note while a step waits (snapshots, stacks, commands), for whoever watches.
+    fn progress(&self, step: &str, item: Option<usize>, text: &str);
+}
+
+/// What every step of a run shares.
+pub struct RunContext {
+    pub clients: Clients,
+    /// The runbook's folder: files a runbook names (scripts, templates) are relative to it.
+    pub runbook_dir: PathBuf,
+    /// Where evidence files go: `<journal-dir>/<run-id>/evidence/`.
+    pub evidence_dir: PathBuf,
+    /// The journal chain's key, for actions that verify another run's journal.
+    pub journal_key: Option<Vec<u8>>,
+    pub hooks: Arc<dyn RunHooks>,
+}
+
+pub struct StepContext {
+    pub run_id: String,
+    pub step_id: String,
+    /// Position in a `for_each` fan-out.
+    pub item_index: Option<usize>,
+    /// Stable across crashes and resumes: `<run>.<step>[.<item>]`. Use it for client tokens
+    /// and idempotency tags.
+    pub idempotency_key: String,
+    pub mode: Mode,
+    pub attempt: u32,
+    run: Arc<RunContext>,
+}
+
+impl StepContext {
+    pub fn new(
+        run: Arc<RunContext>,
+        run_id: impl Into<String>,
+        step_id: impl Into<String>,
+        item_index: Option<usize>,
+        idempotency_key: impl Into<String>,
+        mode: Mode,
+        attempt: u32,
+    ) -> StepContext {
+        StepContext {
+            run_id: run_id.into(),
+            step_id: step_id.into(),
+            item_index,
+            idempotency_key: idempotency_key.into(),
+            mode,
+            attempt,
+            run,
+        }
+    }
+
+    pub fn clients(&self) -> &Clients {
+        &self.run.clients
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        self.run.hooks.redact(text)
+    }
+
+    /// The journal key, for verifying another run's journal.
+    pub fn journal_key(&self) -> Option<&[u8]> {
+        self.run.journal_key.as_deref()
+    }
+
+    /// The runbook's folder; paths in inputs (scripts, templates) are relative to it.
+    pub fn runbook_dir(&self) -> &Path {
+        &self.run.runbook_dir
+    }
+
+    /// Reads a file a runbook names (relative to the runbook), with its SHA-256 for the
+    /// journal. Absolute paths are refused, so a runbook names only files shipped beside it
+    /// (`scripts/collect.sh`, `../clean-room/forensic-vpc.yaml`).
+    pub fn read_runbook_file(&self, relative: &str) -> Result<(Vec<u8>, String), ActionError> {
+        use sha2::{Digest, Sha256};
+        let path = Path::new(relative);
+        if path.is_absolute() {
+            return Err(ActionError::Input(format!(
+                "`{relative}`: give files relative to the runbook, not absolute paths"
+            )));
+        }
+        let full = self.run.runbook_dir.join(path);
+        let bytes = std::fs::read(&full)
+            .map_err(|e| ActionError::Failed(format!("failed to read {}: {e}", full.display())))?;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        Ok((bytes, sha))
+    }
+
+    /// Journals something the action observed (stack events, command status…), so the record
+    /// shows what happened while the step waited.
+    pub fn record(&self, event: Event) -> Result<(), ActionError> {
+        self.run.hooks.record(event).map_err(ActionError::from)
+    }
+
+    /// A progress note while the step waits; shown live on a terminal, never journaled.
+    pub fn progress(&self, text: &str) {
+        self.run
+            .hooks
+            .progress(&self.step_id, self.item_index, &self.redact(text));
+    }
+
+    /// Marks a value as secret for the rest of the run.
+    pub fn add_secret(&self, secret: &str) {
+        self.run.hooks.add_secret(secret);
+    }
+
+    /// A client token derived from the idempotency key (at most 64 characters, as EC2 and
+    /// CloudFormation allow).
+    pub fn client_token(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(self.idempotency_key.as_bytes()));
+        format!("fb-{}", &digest[..40])
+    }
+
+    /// Asks for (or decides) an approval and journals the decision.
+    pub async fn approve(&self, prompt: &str) -> Result<Decision, ActionError> {
+        let prompt = self.redact(prompt);
+        let request = ApprovalRequest {
+            run_id: self.run_id.clone(),
+            step_id: self.step_id.clone(),
+            item_index: self.item_index,
+            prompt: prompt.clone(),
+        };
+        let decision = self.run.hooks.approve(request).await;
+        self.record(Event::Approval(Approval {
+            step: self.step_id.clone(),
+            item_index: self.item_index,
+            prompt,
+            approved: decision.approved,
+            refused: decision.refused,
+            by: decision.by.clone(),
+            user: crate::host::user(),
+        }))?;
+        Ok(decision)
+    }
+
+    /// A read-only AWS call (Describe*, Get*, List*): made in every mode, journaled (service,
+    /// operation, targets, outcome or error code, request id, duration, attempt) before it
+    /// returns.
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        targets: &[&str],
+        call: F,
+    ) -> Result<T, ActionError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let started = Instant::now();
+        let result = call().await;
+        let mut record = self.call_record(service, operation, targets, elapsed_ms(started));
+        match result {
+            Ok(output) => {
+                record.outcome = "ok".into();
+                record.request_id = Some(output.request_id().map(str::to_owned));
+                self.record(Event::ApiCall(record))?;
+                Ok(output)
+            }
+            Err(error) => {
+                let error = AwsError::from_sdk(service, operation, error);
+                set_error(&mut record, &error);
+                self.record(Event::ApiCall(record))?;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// A mutating EC2 call, which supports `DryRun`. `call(dry_run)` sends it. Live, it is sent
+    /// as is; in a drill it is sent with `DryRun=true` and the answer (`DryRunOperation`: would
+    /// succeed; `UnauthorizedOperation`: denied) is journaled, and `None` is returned.
+    pub async fn ec2_change<T, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        targets: &[&str],
+        call: F,
+    ) -> Result<Option<T>, ActionError>
+    where
+        F: FnOnce(bool) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match self.mode {
+            Mode::Live => self
+                .call("ec2", operation, targets, || call(false))
+                .await
+                .map(Some),
+            // A target that is a placeholder (made by a step that did not really run) cannot be
+            // checked by AWS either: say what would be called instead.
+            Mode::DryRun if targets.iter().any(|t| is_placeholder(t)) => {
+                self.would_call(
+                    "ec2",
+                    operation,
+                    targets,
+                    json!({ "targets": targets }),
+                    "not-sent (depends on a step that did not run)",
+                )?;
+                Ok(None)
+            }
+            Mode::DryRun => {
+                let started = Instant::now();
+                let result = call(true).await;
+                let mut record = self.call_record("ec2", operation, targets, elapsed_ms(started));
+                record.dry_run = Some(true);
+                let outcome = match result {
+                    Ok(_) => {
+                        // The service ignored DryRun: the change may have happened. Say so.
+                        record.outcome = "applied-despite-dry-run".into();
+                        Err(ActionError::Failed(format!(
+                            "ec2:{operation} with DryRun=true answered success instead of DryRunOperation; the change may have been applied"
+                        )))
+                    }
+                    Err(error) => {
+                        let error = AwsError::from_sdk("ec2", operation, error);
+                        set_error(&mut record, &error);
+                        match error.class {
+                            ErrorClass::DryRunWouldSucceed => {
+                                record.outcome = "would-succeed".into();
+                                Ok(None)
+                            }
+                            ErrorClass::AccessDenied => {
+                                record.outcome = "would-be-denied".into();
+                                Err(error.into())
+                            }
+                            _ => Err(error.into()),
+                        }
+                    }
+                };
+                self.record(Event::ApiCall(record))?;
+                outcome
+            }
+        }
+    }
+
+    /// A mutating call of a service without `DryRun` (IAM, SSM, CloudFormation, Auto Scaling…).
+    /// In a drill it is not sent: the journal records "would call" with the input, and `None`
+    /// is returned.
+    pub async fn change<T, E, F, Fut>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        targets: &[&str],
+        input: Value,
+        call: F,
+    ) -> Result<Option<T>, ActionError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        T: RequestId,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match self.mode {
+            Mode::Live => self.call(service, operation, targets, call).await.map(Some),
+            Mode::DryRun => {
+                self.would_call(service, operation, targets, input, "not-sent (dry run)")?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Journals a call that a drill does not send.
+    fn would_call(
+        &self,
+        service: &str,
+        operation: &str,
+        targets: &[&str],
+        input: Value,
+        outcome: &str,
+    ) -> Result<(), ActionError> {
+        let mut record = self.call_record(service, operation, targets, 0);
+        record.outcome = outcome.to_owned();
+        record.would_call = Some(format!("{service}:{operation}"));
+        record.input = Some(input);
+        self.record(Event::ApiCall(record))
+    }
+
+    fn call_record(
+        &self,
+        service: &str,
+        operation: &str,
+        targets: &[&str],
+        duration_ms: u64,
+    ) -> ApiCall {
+        ApiCall {
+            step: self.step_id.clone(),
+            item_index: self.item_index,
+            service: service.to_owned(),
+            operation: operation.to_owned(),
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            attempt: self.attempt,
+            duration_ms,
+            ..ApiCall::default()
+        }
+    }
+
+    /// Writes an evidence file under `<journal-dir>/<run-id>/evidence/` and journals its path,
+    /// size and SHA-256 (which `journal verify` re-checks). Written to a temporary name first
+    /// and renamed, so a crash never leaves a half file under the final name.
+    pub fn write_evidence(&self, name: &str, bytes: &[u8]) -> Result<Value, ActionError> {
+        use sha2::{Digest, Sha256};
+        let dir = &self.run.evidence_dir;
+        let failed = |what: &str, e: std::io::Error| {
+            ActionError::Failed(format!(
+                "failed to {what} evidence {name} in {}: {e}",
+                dir.display()
+            ))
+        };
+        std::fs::create_dir_all(dir).map_err(|e| failed("create the folder for", e))?;
+        // Never overwrite evidence: a step run again (after a crash) writes a second file, so
+        // the first record's hash still matches its file.
+        let mut path = dir.join(name);
+        let mut copy = 1;
+        while path.exists() {
+            copy += 1;
+            let (stem, extension) = match name.rsplit_once('.') {
+                Some((stem, extension)) => (stem, format!(".{extension}")),
+                None => (name, String::new()),
+            };
+            path = dir.join(format!("{stem}-{copy}{extension}"));
+        }
+        let temporary = dir.join(format!(".{name}.partial"));
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&temporary).map_err(|e| failed("create", e))?;
+            file.write_all(bytes).map_err(|e| failed("write", e))?;
+            file.sync_all().map_err(|e| failed("sync", e))?;
+        }
+        std::fs::rename(&temporary, &path).map_err(|e| failed("rename", e))?;
+        let artifact = ArtifactRecord {
+            path: path.display().to_string(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        };
+        self.record(Event::Evidence(Evidence {
+            step: self.step_id.clone(),
+            artifact: artifact.clone(),
+        }))?;
+        Ok(json!({"path": artifact.path, "size": artifact.size, "sha256": artifact.sha256}))
+    }
+}
+
+/// Drill outputs stand in for ids a step would have made: `<would be created by step x>`.
+pub fn is_placeholder(value: &str) -> bool {
+    value.starts_with("<would")
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis() as u64
+}
+
+fn set_error(record: &mut ApiCall, error: &AwsError) {
+    record.outcome = "error".into();
+    record.class = Some(error.class.as_str().to_owned());
+    record.code = Some(error.code.clone());
+    record.message = Some(error.message.clone());
+    record.request_id = Some(error.request_id.clone());
+}

@@ -1,0 +1,117 @@
+//! Everything that makes a well-formed YAML document a valid runbook, checked on the node tree
+//! so every error has a position and all of them are reported at once: structure (against the
+//! JSON Schema of the model), version, names, actions and their inputs, templates and what they
+//! reference, durations, parameter patterns and defaults. One file per concern: `params`,
+//! `steps` (the part that needs the action catalogue), `triggers`, `references` (templates).
+
+mod params;
+mod references;
+mod steps;
+mod triggers;
+
+use regex::Regex;
+
+use crate::diagnostic::{Diagnostic, Pos};
+use crate::runbook::model::structure_schema;
+use crate::runbook::node::{Kind, Node};
+use crate::runbook::schema_check::Checker;
+
+/// The format version this firebreak reads.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// Validates a parsed document. `source` is the text it came from (to place template errors
+/// precisely inside quoted scalars).
+pub fn validate(root: &Node, source: &str) -> Vec<Diagnostic> {
+    let mut v = Validator {
+        source_lines: source.lines().collect(),
+        out: Vec::new(),
+        params: Vec::new(),
+    };
+    v.run(root);
+    v.out.sort_by_key(|d| d.pos);
+    v.out.dedup();
+    v.out
+}
+
+struct Validator<'s> {
+    source_lines: Vec<&'s str>,
+    out: Vec<Diagnostic>,
+    /// Declared parameter names.
+    params: Vec<String>,
+}
+
+/// What a template may reference where it stands.
+struct Scope<'a> {
+    /// Step ids before the current step, with the line they are defined on.
+    earlier: &'a [(String, u32)],
+    /// Step ids from the current one on.
+    later: &'a [(String, u32)],
+    current: Option<&'a str>,
+    item: bool,
+    /// Parameter defaults may only read `run.*`.
+    run_only: bool,
+    /// Trigger parameters may only read `event.*`.
+    event_only: bool,
+}
+
+pub(super) fn identifier() -> Regex {
+    Regex::new(r"^[A-Za-z][A-Za-z0-9_]*$").expect("static regex")
+}
+
+impl Validator<'_> {
+    fn error(&mut self, pos: Pos, message: impl Into<String>) {
+        self.out.push(Diagnostic::new(pos, message));
+    }
+
+    fn run(&mut self, root: &Node) {
+        if !matches!(root.kind, Kind::Map(_)) {
+            self.error(
+                root.pos,
+                format!("a runbook must be a mapping, found {}", root.describe()),
+            );
+            return;
+        }
+        let structure = structure_schema();
+        Checker::new(&structure, false).check(root, "", &mut self.out);
+
+        if let Some(version) = root.get("version")
+            && let Kind::Int(v) = version.kind
+            && v != FORMAT_VERSION
+        {
+            self.out.push(
+                Diagnostic::new(
+                    version.pos,
+                    format!("unsupported runbook version {v}; this firebreak reads version {FORMAT_VERSION}"),
+                )
+                .with_help("set `version: 1`"),
+            );
+        }
+        if let Some(name) = root.get("name")
+            && let Some(text) = name.as_str()
+            && !Regex::new(r"^[a-z0-9][a-z0-9-]*$")
+                .expect("static regex")
+                .is_match(text)
+        {
+            self.error(
+                name.pos,
+                format!("runbook name `{text}` must be lowercase letters, digits and dashes"),
+            );
+        }
+        if let Some(parameters) = root.get("parameters") {
+            self.parameters(parameters);
+        }
+        if let Some(steps) = root.get("steps") {
+            self.steps(steps);
+        }
+        if let Some(triggers) = root.get("triggers") {
+            self.triggers(triggers, root.get("parameters"));
+        }
+    }
+}
+
+pub(super) fn last_line(text: &str) -> &str {
+    text.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+}

@@ -1,0 +1,106 @@
+//! What every step of a run shares — its id and mode, the journal, the redactor, approvals,
+//! the observer, the templates — and the hooks through which actions report to it: records are
+//! redacted and journaled, approvals decided, progress passed to the observer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use super::approvals::{self, Approvals};
+use super::observe::{Observer, Progress};
+use super::{EngineError, Mode};
+use crate::actions::{ActionError, ApprovalRequest, Decision, RunContext, RunHooks, StepContext};
+use crate::journal::{Event, JournalError, JournalSink};
+use crate::redact::Redactor;
+use crate::template::Templates;
+
+pub(crate) struct RunState {
+    pub run_id: String,
+    pub mode: Mode,
+    pub journal: Arc<dyn JournalSink>,
+    pub approvals: Approvals,
+    pub observer: Arc<dyn Observer>,
+    pub templates: Templates,
+    /// The resources the run acts on (for notifications and reports).
+    pub targets: Vec<String>,
+    /// Grows when actions meet secrets (e.g. a created access key), so nothing later prints them.
+    pub redactor: Mutex<Redactor>,
+}
+
+impl RunState {
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.lock().expect("redactor lock").redact(text)
+    }
+
+    /// Journals an event for the engine itself (failures end the run).
+    pub fn write(&self, event: Event) -> Result<(), EngineError> {
+        self.append(event).map_err(EngineError::from)
+    }
+
+    /// Redacts the payload, then appends it. Redaction works on the payload's values, so the
+    /// record keeps its kind and field order.
+    fn append(&self, event: Event) -> Result<(), JournalError> {
+        let payload = Value::Object(event.payload());
+        let redacted = self
+            .redactor
+            .lock()
+            .expect("redactor lock")
+            .redact_value(&payload);
+        let Value::Object(payload) = redacted else {
+            unreachable!("redacting an object keeps it an object")
+        };
+        self.journal
+            .append_fields(event.kind(), payload)
+            .map(|_| ())
+    }
+
+    /// Journals a step's own record (started, retried, finished) from inside the step.
+    pub fn write_step(&self, event: Event) -> Result<(), ActionError> {
+        self.append(event).map_err(ActionError::from)
+    }
+
+    pub fn observe(&self, progress: Progress<'_>) {
+        self.observer.on(&progress);
+    }
+
+    /// A context for the engine's own AWS calls (interlocks, notifications), journaled under a
+    /// pseudo-step such as `interlocks`.
+    pub fn engine_context(self: &Arc<Self>, run: &Arc<RunContext>, step: &str) -> StepContext {
+        StepContext::new(
+            run.clone(),
+            self.run_id.clone(),
+            step,
+            None,
+            format!("{}.{step}", self.run_id),
+            self.mode,
+            1,
+        )
+    }
+}
+
+impl RunHooks for RunState {
+    fn record(&self, event: Event) -> Result<(), JournalError> {
+        self.append(event)
+    }
+
+    fn redact(&self, text: &str) -> String {
+        RunState::redact(self, text)
+    }
+
+    fn add_secret(&self, secret: &str) {
+        self.redactor.lock().expect("redactor lock").add(secret);
+    }
+
+    fn approve(
+        &self,
+        request: ApprovalRequest,
+    ) -> Pin<Box<dyn Future<Output = Decision> + Send + '_>> {
+        Box::pin(async move { approvals::decide(&self.approvals, &request).await })
+    }
+
+    fn progress(&self, step: &str, item: Option<usize>, text: &str) {
+        self.observe(Progress::Waiting { step, item, text });
+    }
+}

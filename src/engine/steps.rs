@@ -1,0 +1,454 @@
+//! The step loop: each step in order (or its outcome replayed from the journal), its `when`,
+//! its fan-out over `for_each` with bounded concurrency, what a failure means for the run, and
+//! the run's end — notifications, the last record, locks released, the drill verdict.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::notify;
+use super::observe::Progress;
+use super::replay::Replay;
+use super::state::RunState;
+use super::unit::{Unit, continues};
+use super::{EngineError, Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
+use crate::actions::{ActionError, RunContext};
+use crate::journal::Event;
+use crate::journal::event::{
+    RunFinished, RunInterrupted, StepCounts, StepFailed, StepSkipped, StepStarted, StepSucceeded,
+};
+use crate::lock::LockSet;
+use crate::runbook::model::{DEFAULT_CONCURRENCY, NotifyEvent};
+use crate::runbook::{Runbook, Step, duration};
+use crate::template;
+
+/// A step without `timeout` gets this much.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Everything a run holds once admitted: what it shares, its locks, and the interlocks'
+/// refusal, if any.
+pub(super) struct Admitted {
+    pub state: Arc<RunState>,
+    pub run: Arc<RunContext>,
+    pub locks: LockSet,
+    pub refusal: Option<String>,
+    /// The template context the steps start from.
+    pub context: Value,
+}
+
+/// Runs the steps (unless refused) and ends the run.
+pub(super) async fn finish(
+    admitted: Admitted,
+    runbook: &Runbook,
+    replay: Option<&Replay>,
+    interrupted: Arc<AtomicBool>,
+) -> Result<RunOutcome, EngineError> {
+    let Admitted {
+        state,
+        run,
+        locks,
+        refusal,
+        context,
+    } = admitted;
+    let mut execution = Execution {
+        state: state.clone(),
+        run: run.clone(),
+        context,
+        replay,
+        interrupted,
+        summaries: Vec::new(),
+    };
+    let status = match &refusal {
+        Some(reason) => {
+            state.observe(Progress::Refused { reason });
+            RunStatus::Refused
+        }
+        None => execution.steps(runbook).await?,
+    };
+    let path = state
+        .journal
+        .path()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let journal_text = path.display().to_string();
+    let event = match status {
+        RunStatus::Succeeded => NotifyEvent::Succeeded,
+        RunStatus::Failed => NotifyEvent::Failed,
+        RunStatus::Refused => NotifyEvent::Refused,
+        RunStatus::Interrupted => NotifyEvent::Interrupted,
+    };
+    notify::send(
+        &state,
+        &run,
+        runbook,
+        &execution.context,
+        event,
+        &journal_text,
+    )
+    .await;
+    if status == RunStatus::Interrupted {
+        state.write(Event::RunInterrupted(RunInterrupted {
+            steps_done: execution.summaries.len(),
+        }))?;
+    } else {
+        let counts = |s: StepStatus| execution.summaries.iter().filter(|x| x.status == s).count();
+        state.write(Event::RunFinished(RunFinished {
+            status,
+            steps: StepCounts {
+                succeeded: counts(StepStatus::Succeeded),
+                failed: counts(StepStatus::Failed),
+                skipped: counts(StepStatus::Skipped),
+            },
+            head: state.journal.head(),
+            reason: refusal,
+        }))?;
+    }
+    state.observe(Progress::RunFinished {
+        run_id: &state.run_id,
+        status,
+        journal: &journal_text,
+    });
+    if let Err(e) = locks.release() {
+        tracing::warn!("failed to release locks: {e}");
+    }
+    let drill = (state.mode == Mode::DryRun).then(|| {
+        let records = crate::journal::read(&path).unwrap_or_default();
+        let ids: Vec<String> = runbook.steps.iter().map(|s| s.id.clone()).collect();
+        super::drill::verdict(&records, &ids)
+    });
+    Ok(RunOutcome {
+        run_id: state.run_id.clone(),
+        status,
+        mode: state.mode,
+        journal: path,
+        steps: execution.summaries,
+        drill,
+    })
+}
+
+struct Execution<'a> {
+    state: Arc<RunState>,
+    run: Arc<RunContext>,
+    /// The template context; grows with each step's outputs.
+    context: Value,
+    replay: Option<&'a Replay>,
+    interrupted: Arc<AtomicBool>,
+    summaries: Vec<StepSummary>,
+}
+
+/// How one step ended, before the run decides what that means.
+enum StepEnd {
+    Done(StepStatus, Value),
+    Refused,
+    Aborted,
+    Interrupted,
+}
+
+impl Execution<'_> {
+    async fn steps(&mut self, runbook: &Runbook) -> Result<RunStatus, EngineError> {
+        let mut any_failed = false;
+        for step in &runbook.steps {
+            if let Some(done) = self.replay.and_then(|r| r.steps.get(&step.id)) {
+                self.state.observe(Progress::StepReplayed {
+                    step: &step.id,
+                    status: done.status,
+                });
+                self.done(step, done.status, done.outputs.clone());
+                any_failed |= done.status == StepStatus::Failed;
+                continue;
+            }
+            if self.interrupted.load(Ordering::SeqCst) {
+                return Ok(RunStatus::Interrupted);
+            }
+            let began = Instant::now();
+            match self.step(step).await? {
+                StepEnd::Done(status, outputs) => {
+                    any_failed |= status == StepStatus::Failed;
+                    self.finished(step, status, began, &outputs);
+                    self.done(step, status, outputs);
+                }
+                end @ (StepEnd::Refused | StepEnd::Aborted) => {
+                    self.finished(step, StepStatus::Failed, began, &Value::Null);
+                    self.summaries.push(StepSummary {
+                        id: step.id.clone(),
+                        status: StepStatus::Failed,
+                        outputs: json!({}),
+                    });
+                    return Ok(match end {
+                        StepEnd::Refused => RunStatus::Refused,
+                        _ => RunStatus::Failed,
+                    });
+                }
+                StepEnd::Interrupted => return Ok(RunStatus::Interrupted),
+            }
+        }
+        Ok(if any_failed {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        })
+    }
+
+    fn finished(&self, step: &Step, status: StepStatus, began: Instant, _outputs: &Value) {
+        self.state.observe(Progress::StepFinished {
+            step: &step.id,
+            status,
+            elapsed: began.elapsed(),
+            error: None,
+        });
+    }
+
+    fn done(&mut self, step: &Step, status: StepStatus, outputs: Value) {
+        self.context["steps"][&step.id] = json!({"status": status, "outputs": outputs});
+        self.summaries.push(StepSummary {
+            id: step.id.clone(),
+            status,
+            outputs,
+        });
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<StepEnd, EngineError> {
+        if let Some(condition) = &step.when {
+            match self.state.templates.render_value(condition, &self.context) {
+                Ok(value) if !template::truthy(&value) => {
+                    self.state.write(Event::StepSkipped(StepSkipped {
+                        step: step.id.clone(),
+                        condition: condition.clone(),
+                        rendered: value,
+                    }))?;
+                    return Ok(StepEnd::Done(StepStatus::Skipped, json!({})));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return self.step_failed(step, ActionError::Input(e.to_string()), json!({}));
+                }
+            }
+        }
+        let timeout = step
+            .timeout
+            .as_deref()
+            .and_then(|t| duration::parse(t).ok())
+            .unwrap_or(DEFAULT_STEP_TIMEOUT);
+        let deadline = Instant::now() + timeout;
+        let Some(for_each) = &step.for_each else {
+            self.state.observe(Progress::StepStarted {
+                step: &step.id,
+                action: &step.action,
+                items: None,
+            });
+            let unit = Unit::new(
+                &self.state,
+                &self.run,
+                step,
+                None,
+                &self.context,
+                deadline,
+                timeout,
+            );
+            return match unit.run().await {
+                Ok(outputs) => Ok(StepEnd::Done(StepStatus::Succeeded, outputs)),
+                Err(error) => self.after_failure(step, error),
+            };
+        };
+        let items = match self.state.templates.render_tree(for_each, &self.context) {
+            Ok(Value::Array(items)) => items,
+            Ok(other) => {
+                let message = format!("`for_each` must render to a list, got {}", kind_of(&other));
+                return self.step_failed(step, ActionError::Input(message), json!({}));
+            }
+            Err(e) => {
+                return self.step_failed(step, ActionError::Input(e.to_string()), json!({}));
+            }
+        };
+        self.fan_out(step, items, deadline, timeout).await
+    }
+
+    async fn fan_out(
+        &mut self,
+        step: &Step,
+        items: Vec<Value>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<StepEnd, EngineError> {
+        let concurrency = step.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize;
+        self.state.observe(Progress::StepStarted {
+            step: &step.id,
+            action: &step.action,
+            items: Some(items.len()),
+        });
+        self.state.write(Event::StepStarted(StepStarted {
+            step: step.id.clone(),
+            item_index: None,
+            item: None,
+            action: step.action.clone(),
+            for_each: Some(items.clone()),
+            concurrency: Some(concurrency),
+            idempotency_key: format!("{}.{}", self.state.run_id, step.id),
+            attempts: None,
+            timeout: None,
+            input: None,
+        }))?;
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let mut results: Vec<Option<Result<Value, ActionError>>> = Vec::with_capacity(items.len());
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, item) in items.iter().enumerate() {
+            if let Some((_, outputs)) = self
+                .replay
+                .and_then(|r| r.items.get(&(step.id.clone(), index)))
+            {
+                results.push(Some(Ok(outputs.clone())));
+                continue;
+            }
+            results.push(None);
+            let permit = semaphore
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore open");
+            if self.interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            let unit = Unit::new(
+                &self.state,
+                &self.run,
+                step,
+                Some((index, item.clone())),
+                &self.context,
+                deadline,
+                timeout,
+            );
+            tasks.spawn(async move {
+                let result = unit.run().await;
+                drop(permit);
+                (index, result)
+            });
+        }
+        let total = items.len();
+        let mut done = results.iter().filter(|r| r.is_some()).count();
+        let mut failed = 0;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, result)) => {
+                    done += 1;
+                    failed += usize::from(result.is_err());
+                    self.state.observe(Progress::ItemFinished {
+                        step: &step.id,
+                        done,
+                        total,
+                        failed,
+                    });
+                    results[index] = Some(result);
+                }
+                Err(e) => {
+                    return Err(EngineError::Internal(format!(
+                        "a fan-out item of step `{}` panicked: {e}",
+                        step.id
+                    )));
+                }
+            }
+        }
+        if results.iter().any(Option::is_none) || results.len() < items.len() {
+            return Ok(StepEnd::Interrupted);
+        }
+        let mut outputs = Vec::with_capacity(items.len());
+        let mut failures = Vec::new();
+        let mut refused = false;
+        for (item, result) in items.iter().zip(results.into_iter().flatten()) {
+            match result {
+                Ok(value) => {
+                    outputs.push(json!({"item": item, "status": "succeeded", "outputs": value}))
+                }
+                Err(ActionError::Journal(e)) => return Err(EngineError::Journal(e)),
+                Err(error) => {
+                    refused |= error.is_refused();
+                    outputs.push(
+                        json!({"item": item, "status": "failed", "error": error.to_string()}),
+                    );
+                    failures.push(error);
+                }
+            }
+        }
+        let outputs = Value::Array(outputs);
+        if failures.is_empty() {
+            self.state.write(Event::StepSucceeded(StepSucceeded {
+                step: step.id.clone(),
+                item_index: None,
+                item: None,
+                outputs: outputs.clone(),
+            }))?;
+            return Ok(StepEnd::Done(StepStatus::Succeeded, outputs));
+        }
+        let summary = format!(
+            "{} of {} items failed; first: {}",
+            failures.len(),
+            items.len(),
+            failures[0]
+        );
+        let error = if refused {
+            ActionError::Refused(summary)
+        } else {
+            ActionError::Failed(summary)
+        };
+        self.step_failed(step, error, outputs)
+    }
+
+    /// Journals a step-level failure (for failures outside a unit: `when`, `for_each`,
+    /// aggregated fan-out) and decides what it means for the run.
+    fn step_failed(
+        &self,
+        step: &Step,
+        error: ActionError,
+        outputs: Value,
+    ) -> Result<StepEnd, EngineError> {
+        self.state.write(Event::StepFailed(StepFailed {
+            step: step.id.clone(),
+            item_index: None,
+            item: None,
+            class: error.class().to_owned(),
+            code: error.code().map(str::to_owned),
+            request_id: None,
+            message: error.to_string(),
+            outputs: Some(outputs.clone()),
+            continued: Some(continues(step, &error)),
+        }))?;
+        Ok(self.decide(step, &error, outputs))
+    }
+
+    /// A unit's failure (already journaled by the unit): the journal failing ends the run.
+    fn after_failure(&self, step: &Step, error: ActionError) -> Result<StepEnd, EngineError> {
+        let error = match error {
+            ActionError::Journal(e) => return Err(EngineError::Journal(e)),
+            other => other,
+        };
+        let outputs = error.outputs().cloned().unwrap_or_else(|| json!({}));
+        Ok(self.decide(step, &error, outputs))
+    }
+
+    fn decide(&self, step: &Step, error: &ActionError, outputs: Value) -> StepEnd {
+        let message = self.state.redact(&error.to_string());
+        self.state.observe(Progress::Notice {
+            text: &format!("step `{}` failed: {message}", step.id),
+        });
+        if error.is_refused() {
+            StepEnd::Refused
+        } else if continues(step, error) {
+            StepEnd::Done(StepStatus::Failed, outputs)
+        } else {
+            StepEnd::Aborted
+        }
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}

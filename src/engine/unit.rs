@@ -1,0 +1,204 @@
+//! One execution of an action — a single step, or one item of a fan-out: render its input,
+//! parse it, run it under the step's deadline with retries, and journal its start, each retry
+//! and its end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::state::RunState;
+use super::{fault, retry};
+use crate::actions::{ActionError, ActionInput, RunContext, StepContext};
+use crate::journal::Event;
+use crate::journal::event::{StepFailed, StepRetry, StepStarted, StepSucceeded};
+use crate::runbook::model::OnFailure;
+use crate::runbook::{Step, duration};
+
+/// Whether a failure lets the run go on: `on_failure: continue`, unless refused or the journal
+/// failed (nothing may happen that cannot be recorded).
+pub fn continues(step: &Step, error: &ActionError) -> bool {
+    step.on_failure == OnFailure::Continue && !error.is_refused() && !error.is_journal()
+}
+
+pub(super) struct Unit {
+    state: Arc<RunState>,
+    run: Arc<RunContext>,
+    step: Step,
+    item: Option<(usize, Value)>,
+    context: Value,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl Unit {
+    pub fn new(
+        state: &Arc<RunState>,
+        run: &Arc<RunContext>,
+        step: &Step,
+        item: Option<(usize, Value)>,
+        context: &Value,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Unit {
+        let mut context = context.clone();
+        if let Some((_, value)) = &item {
+            context["item"] = value.clone();
+        }
+        Unit {
+            state: state.clone(),
+            run: run.clone(),
+            step: step.clone(),
+            item,
+            context,
+            deadline,
+            timeout,
+        }
+    }
+
+    fn fault(&self, point: &str) {
+        match &self.item {
+            Some((index, _)) => fault::point(&format!("{point}:{}#{index}", self.step.id)),
+            None => fault::point(&format!("{point}:{}", self.step.id)),
+        }
+    }
+
+    fn item_index(&self) -> Option<usize> {
+        self.item.as_ref().map(|(i, _)| *i)
+    }
+
+    fn item_value(&self) -> Option<Value> {
+        self.item.as_ref().map(|(_, v)| v.clone())
+    }
+
+    fn key(&self) -> String {
+        match &self.item {
+            Some((index, _)) => format!("{}.{}.{index}", self.state.run_id, self.step.id),
+            None => format!("{}.{}", self.state.run_id, self.step.id),
+        }
+    }
+
+    fn render(&self) -> Result<(Value, ActionInput), ActionError> {
+        let template = serde_json::to_value(&self.step.input)
+            .map_err(|e| ActionError::Input(format!("the step's input is not JSON: {e}")))?;
+        let rendered = self
+            .state
+            .templates
+            .render_tree(&template, &self.context)
+            .map_err(|e| ActionError::Input(e.to_string()))?;
+        let parsed = ActionInput::parse(&self.step.action, rendered.clone())
+            .map_err(|e| ActionError::Input(e.to_string()))?;
+        Ok((rendered, parsed))
+    }
+
+    pub async fn run(self) -> Result<Value, ActionError> {
+        let key = self.key();
+        let input = self.render();
+        let started = StepStarted {
+            step: self.step.id.clone(),
+            item_index: self.item_index(),
+            item: self.item_value(),
+            action: self.step.action.clone(),
+            for_each: None,
+            concurrency: None,
+            idempotency_key: key.clone(),
+            attempts: Some(self.attempts()),
+            timeout: Some(duration::format(self.timeout)),
+            input: input.as_ref().ok().map(|(rendered, _)| rendered.clone()),
+        };
+        self.state.write_step(match self.item {
+            Some(_) => Event::ItemStarted(started),
+            None => Event::StepStarted(started),
+        })?;
+        self.fault("after-step-started");
+        let result = match input {
+            Ok((_, parsed)) => {
+                match tokio::time::timeout_at(self.deadline, self.attempts_loop(&parsed, &key))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(ActionError::TimedOut(format!(
+                        "step `{}` timed out after {} (its `timeout`)",
+                        self.step.id,
+                        duration::format(self.timeout)
+                    ))),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        self.fault("before-step-finished");
+        match &result {
+            Ok(outputs) => {
+                let done = StepSucceeded {
+                    step: self.step.id.clone(),
+                    item_index: self.item_index(),
+                    item: self.item_value(),
+                    outputs: outputs.clone(),
+                };
+                self.state.write_step(match self.item {
+                    Some(_) => Event::ItemSucceeded(done),
+                    None => Event::StepSucceeded(done),
+                })?;
+            }
+            Err(error) => {
+                let failed = StepFailed {
+                    step: self.step.id.clone(),
+                    item_index: self.item_index(),
+                    item: self.item_value(),
+                    class: error.class().to_owned(),
+                    code: error.code().map(str::to_owned),
+                    request_id: Some(error.request_id().map(str::to_owned)),
+                    message: error.to_string(),
+                    outputs: error.outputs().cloned(),
+                    continued: self.item.is_none().then(|| continues(&self.step, error)),
+                };
+                self.state.write_step(match self.item {
+                    Some(_) => Event::ItemFailed(failed),
+                    None => Event::StepFailed(failed),
+                })?;
+            }
+        }
+        self.fault("after-step-finished");
+        result
+    }
+
+    fn attempts(&self) -> u32 {
+        self.step.retry.as_ref().map_or(1, |r| r.attempts.max(1))
+    }
+
+    async fn attempts_loop(&self, input: &ActionInput, key: &str) -> Result<Value, ActionError> {
+        let attempts = self.attempts();
+        let mut attempt = 1;
+        loop {
+            let ctx = StepContext::new(
+                self.run.clone(),
+                self.state.run_id.clone(),
+                self.step.id.clone(),
+                self.item_index(),
+                key,
+                self.state.mode,
+                attempt,
+            );
+            match input.execute(&ctx).await {
+                Ok(outputs) => return Ok(outputs),
+                Err(error) if error.is_retryable() && attempt < attempts => {
+                    let delay = retry::backoff(attempt);
+                    self.state.write_step(Event::StepRetry(StepRetry {
+                        step: self.step.id.clone(),
+                        item_index: self.item_index(),
+                        item: self.item_value(),
+                        attempt,
+                        class: error.class().to_owned(),
+                        code: error.code().map(str::to_owned),
+                        message: error.to_string(),
+                        retry_in_ms: delay.as_millis() as u64,
+                    }))?;
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}

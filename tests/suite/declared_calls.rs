@@ -1,0 +1,604 @@
+//! Declared calls are true, both ways. Every shipped runbook (and the fixtures that reach the
+//! actions no shipped runbook uses) runs against moto through the counting proxy, and with the
+//! mock harness where moto cannot go (an SSM-managed instance, an assumed-role caller's drill):
+//!
+//! - every call a step journals is in its action's declared `CALLS`; every call the engine
+//!   journals for itself (`interlocks`, `notify`) is among its declared calls for that runbook;
+//! - every call at the wire (the proxy's record, the mocks' record) is declared by the runbook's
+//!   actions or the engine — so no call escapes the journal or the policy;
+//! - together, the runs exercise every call every action and the engine declare.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_smithy_mocks::mock;
+use firebreak::actions::{self, RunUses};
+use firebreak::engine::Approvals;
+use firebreak::runbook::Runbook;
+use serde_json::{Value, json};
+
+use crate::support::aws::MockAws;
+use crate::support::journal::ENGINE_STEPS;
+use crate::support::run::{Ran, Run, id};
+use crate::support::{moto, proxy, sandbox};
+
+/// Which declared calls the runs exercised: action (or `engine`) → calls.
+#[derive(Default)]
+struct Coverage {
+    seen: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Coverage {
+    /// Checks one run: journaled calls against their declarations, wire calls against the union
+    /// of the runbook's declarations.
+    fn check(&mut self, what: &str, runbook: &Runbook, uses: RunUses, ran: &Ran, wire: &[String]) {
+        let engine: BTreeSet<&str> = actions::engine_calls(runbook, uses)
+            .iter()
+            .map(|c| c.call)
+            .collect();
+        let step_action: BTreeMap<&str, &str> = runbook
+            .steps
+            .iter()
+            .map(|s| (s.id.as_str(), s.action.as_str()))
+            .collect();
+        for call in ran.journal.api_calls() {
+            let name = call.name();
+            if ENGINE_STEPS.contains(&call.step.as_str()) {
+                assert!(
+                    engine.contains(name.as_str()),
+                    "{what}: the engine called {name} under `{}`, not among its declared calls {engine:?}",
+                    call.step
+                );
+                self.seen.entry("engine".into()).or_default().insert(name);
+                continue;
+            }
+            let action = step_action
+                .get(call.step.as_str())
+                .unwrap_or_else(|| panic!("{what}: a call of unknown step `{}`", call.step));
+            let info = actions::find(action).unwrap();
+            assert!(
+                info.calls.contains(&name.as_str()),
+                "{what}: step `{}` ({action}) called {name}, which {action} does not declare in CALLS {:?}",
+                call.step,
+                info.calls
+            );
+            self.seen
+                .entry(action.to_string())
+                .or_default()
+                .insert(name);
+        }
+        let declared: BTreeSet<&str> = runbook
+            .steps
+            .iter()
+            .flat_map(|s| actions::find(&s.action).unwrap().calls.iter().copied())
+            .chain(engine.iter().copied())
+            .collect();
+        for name in wire {
+            assert!(
+                declared.contains(name.as_str()),
+                "{what}: {name} was sent but nothing the runbook uses declares it"
+            );
+            // Engine calls that are not journaled as `api_call` (the caller identity in the first
+            // record, the preflight, the assumed role) are seen at the wire.
+            if engine.contains(name.as_str()) {
+                self.seen
+                    .entry("engine".into())
+                    .or_default()
+                    .insert(name.clone());
+            }
+        }
+    }
+
+    /// Every declared call of every action and of the engine was exercised.
+    fn assert_complete(&self) {
+        let mut missing = Vec::new();
+        for info in actions::ACTIONS {
+            for call in info.calls {
+                if !self.seen.get(info.name).is_some_and(|s| s.contains(*call)) {
+                    missing.push(format!("{}: {call}", info.name));
+                }
+            }
+        }
+        for call in actions::ENGINE_CALLS {
+            if !self
+                .seen
+                .get("engine")
+                .is_some_and(|s| s.contains(call.call))
+            {
+                missing.push(format!("engine: {}", call.call));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "declared calls no run exercised:\n{}",
+            missing.join("\n")
+        );
+    }
+}
+
+fn wire() -> Vec<String> {
+    proxy::calls().iter().map(|c| c.name()).collect()
+}
+
+fn live() -> RunUses {
+    RunUses {
+        drills: false,
+        assume_role: false,
+    }
+}
+
+/// Runs `run` on moto through the proxy, checks it and adds what it exercised.
+async fn on_moto(coverage: &mut Coverage, what: &str, run: Run, uses: RunUses) -> Ran {
+    let dir = tempfile::tempdir().unwrap();
+    proxy::reset();
+    let runbook = firebreak::check::load(run.runbook_path()).unwrap().runbook;
+    let ran = run.start(dir.path()).await;
+    coverage.check(what, &runbook, uses, &ran, &wire());
+    std::mem::forget(dir); // later runs read this one's journal (release, clean room)
+    ran
+}
+
+/// Firebreak's groups planted in the VPC as an earlier (or someone else's) change could leave
+/// them: an isolation group with an inbound rule, an untrack group without its outbound rule.
+/// Isolation must bring both back to what they should be.
+async fn plant_groups(vpc: &str) {
+    let ec2 = sandbox::ec2().await;
+    let untrack = ec2
+        .create_security_group()
+        .group_name("firebreak-untrack")
+        .description("planted")
+        .vpc_id(vpc)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("firebreak:role")
+                        .value("untrack")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let described = ec2
+        .describe_security_groups()
+        .group_ids(untrack.group_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let egress = described.security_groups()[0]
+        .ip_permissions_egress()
+        .to_vec();
+    if !egress.is_empty() {
+        ec2.revoke_security_group_egress()
+            .group_id(untrack.group_id().unwrap())
+            .set_ip_permissions(Some(egress))
+            .send()
+            .await
+            .unwrap();
+    }
+    let group = ec2
+        .create_security_group()
+        .group_name("firebreak-isolation")
+        .description("planted")
+        .vpc_id(vpc)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("firebreak:role")
+                        .value("isolation")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.authorize_security_group_ingress()
+        .group_id(group.group_id().unwrap())
+        .ip_permissions(
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A user with an access key, a console password and an inline policy; a role with an inline
+/// policy in an instance profile.
+async fn seed_principals() -> String {
+    let iam = aws_sdk_iam::Client::new(&moto::direct_config().await);
+    iam.create_user().user_name("leaky").send().await.unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("leaky")
+        .send()
+        .await
+        .unwrap();
+    iam.create_login_profile()
+        .user_name("leaky")
+        .password("Correct-Horse-9!")
+        .send()
+        .await
+        .unwrap();
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}).to_string();
+    iam.put_user_policy()
+        .user_name("leaky")
+        .policy_name("reads")
+        .policy_document(&policy)
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("web-1-app")
+        .policy_name("reads")
+        .policy_document(&policy)
+        .send()
+        .await
+        .unwrap();
+    key.access_key().unwrap().access_key_id().to_owned()
+}
+
+#[tokio::test]
+async fn every_call_is_declared_and_every_declared_call_is_made() {
+    let _moto = moto::exclusive().await;
+    let mut coverage = Coverage::default();
+
+    // The single-instance runbook, live, with a planted group whose rule must go.
+    let ids = sandbox::seed("web-1");
+    let instance = id(&ids, "instance_id");
+    plant_groups(&id(&ids, "vpc_id")).await;
+    let contained = on_moto(
+        &mut coverage,
+        "ec2-instance-compromise",
+        Run::repo("runbooks/ec2-instance-compromise.yaml").params(&[
+            ("instance_id", &instance),
+            ("case_id", "case-1"),
+            (
+                "quarantine_profile_arn",
+                &id(&ids, "quarantine_profile_arn"),
+            ),
+        ]),
+        live(),
+    )
+    .await;
+    contained.assert_succeeded();
+
+    // Its release, from the verified journal.
+    let journal = contained.run.journal.display().to_string();
+    on_moto(
+        &mut coverage,
+        "ec2-release",
+        Run::repo("runbooks/ec2-release.yaml")
+            .params(&[("journal", &journal), ("instance_id", &instance)]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+
+    // The clean room for the case's snapshots: stack, copies, volumes, the hashing command.
+    let snapshots: Vec<String> = contained.outputs("snapshot")["snapshot_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    on_moto(
+        &mut coverage,
+        "forensic-clean-room",
+        Run::repo("runbooks/forensic-clean-room.yaml").params(&[
+            ("case_id", "case-1"),
+            ("snapshot_ids", &snapshots.join(",")),
+            ("availability_zone", "us-east-1a"),
+            ("s3_prefix_list_id", "pl-0123456789abcdef0"),
+            (
+                "investigator_principal_arn",
+                "arn:aws:iam::123456789012:role/ir-team",
+            ),
+        ]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+
+    // Isolated again, then released from the tags isolation leaves on the interfaces; the case's
+    // snapshots shared in place with another account.
+    on_moto(
+        &mut coverage,
+        "isolate again",
+        Run::fixture("ec2/isolate.yaml").param("instance_id", &instance),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    on_moto(
+        &mut coverage,
+        "release from tags, share in place",
+        Run::fixture("ec2/release-and-share.yaml").params(&[
+            ("instance_id", &instance),
+            ("snapshot_ids", &snapshots.join(",")),
+            ("case_id", "case-1"),
+        ]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+
+    // The credential runbooks, on seeded principals.
+    let key = seed_principals().await;
+    on_moto(
+        &mut coverage,
+        "iam-access-key-compromise",
+        Run::repo("runbooks/iam-access-key-compromise.yaml")
+            .params(&[("access_key_id", &key), ("user_name", "leaky")]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    on_moto(
+        &mut coverage,
+        "iam-role-credential-exfiltration",
+        Run::repo("runbooks/iam-role-credential-exfiltration.yaml")
+            .params(&[("role_name", "web-1-app"), ("instance_id", &instance)]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    on_moto(
+        &mut coverage,
+        "incident-kickoff",
+        Run::repo("runbooks/incident-kickoff.yaml")
+            .params(&[("summary", "declared calls"), ("resources", &instance)]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+
+    // The fleet runbook on a fresh pair of instances; a drill of it with the preflight.
+    moto::reset();
+    let first = sandbox::seed("web-1");
+    let second = sandbox::seed("web-2");
+    let fleet = format!(
+        "{},{}",
+        id(&first, "instance_id"),
+        id(&second, "instance_id")
+    );
+    let drills = RunUses {
+        drills: true,
+        assume_role: false,
+    };
+    on_moto(
+        &mut coverage,
+        "ec2-fleet-containment (drill)",
+        Run::repo("runbooks/ec2-fleet-containment.yaml")
+            .params(&[("instance_ids", &fleet), ("case_id", "case-2")])
+            .dry_run()
+            .preflight(),
+        drills,
+    )
+    .await;
+    on_moto(
+        &mut coverage,
+        "ec2-fleet-containment",
+        Run::repo("runbooks/ec2-fleet-containment.yaml")
+            .params(&[("instance_ids", &fleet), ("case_id", "case-2")]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+
+    // What no shipped runbook uses: standby in Auto Scaling, quarantine variants, a stack torn
+    // down, a message published, a wait; a finding of another account through an assumed role.
+    moto::reset();
+    let ids = sandbox::seed("web-1");
+    let instance = id(&ids, "instance_id");
+    on_moto(
+        &mut coverage,
+        "autoscaling standby",
+        Run::fixture("ec2/autoscaling.yaml")
+            .params(&[("instance_id", &instance), ("mode", "standby")]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    let other_key = seed_principals().await;
+    on_moto(
+        &mut coverage,
+        "a key disabled by its id alone",
+        Run::fixture("iam/disable-key.yaml").param("access_key_id", &other_key),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    on_moto(
+        &mut coverage,
+        "iam variants",
+        Run::fixture("iam/variants.yaml"),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    on_moto(
+        &mut coverage,
+        "clean room torn down",
+        Run::fixture("clean-room/create-then-delete.yaml").param("case_id", "case-3"),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    let sns = aws_sdk_sns::Client::new(&moto::direct_config().await);
+    let topic = sns.create_topic().name("ir").send().await.unwrap();
+    on_moto(
+        &mut coverage,
+        "notify",
+        Run::fixture("notify/notify.yaml").params(&[
+            ("topic_arn", topic.topic_arn().unwrap()),
+            ("instance_id", &instance),
+            ("api_token", "tok-declared-calls"),
+        ]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    let mut event: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repo(
+            "tests/fixtures/journals/format-1/runbooks/other-account.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = json!(instance);
+    on_moto(
+        &mut coverage,
+        "assumed role",
+        Run::fixture("engine/slow.yaml")
+            .params(&[("wait", "10ms")])
+            .event(event)
+            .settings(|s| firebreak::engine::Settings {
+                assume_role: Some("arn:aws:iam::{{event.account}}:role/firebreak-responder".into()),
+                ..s
+            }),
+        RunUses {
+            drills: false,
+            assume_role: true,
+        },
+    )
+    .await;
+
+    // Where moto cannot go: an instance SSM manages (the collection branch), and a drill by an
+    // assumed-role caller (the preflight looks its role up).
+    mocked_ssm_branch(&mut coverage).await;
+    mocked_assumed_role_drill(&mut coverage).await;
+
+    coverage.assert_complete();
+}
+
+async fn mocked_ssm_branch(coverage: &mut Coverage) {
+    use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
+    use aws_sdk_ssm::operation::get_command_invocation::GetCommandInvocationOutput;
+    use aws_sdk_ssm::operation::list_commands::ListCommandsOutput;
+    use aws_sdk_ssm::operation::send_command::SendCommandOutput;
+    use aws_sdk_ssm::types::{
+        Command, CommandInvocationStatus, InstanceInformation, PingStatus, PlatformType,
+    };
+    const INSTANCE: &str = "i-0123456789abcdef0";
+    let aws = MockAws::new()
+        .ssm([
+            mock!(aws_sdk_ssm::Client::describe_instance_information).then_output(|| {
+                DescribeInstanceInformationOutput::builder()
+                    .instance_information_list(
+                        InstanceInformation::builder()
+                            .instance_id(INSTANCE)
+                            .ping_status(PingStatus::Online)
+                            .platform_type(PlatformType::Linux)
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(aws_sdk_ssm::Client::list_commands)
+                .then_output(|| ListCommandsOutput::builder().build()),
+            mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+                SendCommandOutput::builder()
+                    .command(Command::builder().command_id("cmd-1").build())
+                    .build()
+            }),
+            mock!(aws_sdk_ssm::Client::get_command_invocation).then_output(|| {
+                GetCommandInvocationOutput::builder()
+                    .command_id("cmd-1")
+                    .instance_id(INSTANCE)
+                    .status(CommandInvocationStatus::Success)
+                    .build()
+            }),
+        ])
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::fixture("ssm/managed.yaml")
+        .param("instance_id", INSTANCE)
+        .clients(aws.clients.clone());
+    let runbook = firebreak::check::load(run.runbook_path()).unwrap().runbook;
+    let ran = run.start(dir.path()).await;
+    ran.assert_succeeded();
+    coverage.check("ssm managed (mocked)", &runbook, live(), &ran, &aws.calls());
+}
+
+async fn mocked_assumed_role_drill(coverage: &mut Coverage) {
+    use aws_sdk_iam::operation::get_role::GetRoleOutput;
+    use aws_sdk_iam::operation::simulate_principal_policy::SimulatePrincipalPolicyOutput;
+    use aws_sdk_iam::types::{EvaluationResult, PolicyEvaluationDecisionType, Role};
+    let aws = MockAws::new()
+        .sts([
+            mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
+                aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
+                    .account("123456789012")
+                    .arn("arn:aws:sts::123456789012:assumed-role/firebreak-responder/drill")
+                    .user_id("AROATEST:drill")
+                    .build()
+            }),
+        ])
+        .iam([
+            mock!(aws_sdk_iam::Client::get_role).then_output(|| {
+                GetRoleOutput::builder()
+                    .role(
+                        Role::builder()
+                            .role_name("firebreak-responder")
+                            .arn("arn:aws:iam::123456789012:role/ops/firebreak-responder")
+                            .path("/ops/")
+                            .role_id("AROATEST")
+                            .create_date(aws_smithy_types::DateTime::from_secs(0))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+            mock!(aws_sdk_iam::Client::simulate_principal_policy).then_compute_output(|input| {
+                let results = input
+                    .action_names()
+                    .iter()
+                    .map(|action| {
+                        EvaluationResult::builder()
+                            .eval_action_name(action)
+                            .eval_decision(PolicyEvaluationDecisionType::Allowed)
+                            .build()
+                            .unwrap()
+                    })
+                    .collect();
+                SimulatePrincipalPolicyOutput::builder()
+                    .set_evaluation_results(Some(results))
+                    .build()
+            }),
+        ])
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::repo("runbooks/incident-kickoff.yaml")
+        .param("summary", "drill")
+        .dry_run()
+        .preflight()
+        .approvals(Approvals::Yes)
+        .clients(aws.clients.clone());
+    let runbook = firebreak::check::load(run.runbook_path()).unwrap().runbook;
+    let ran = run.start(dir.path()).await;
+    ran.assert_succeeded();
+    let drills = RunUses {
+        drills: true,
+        assume_role: false,
+    };
+    coverage.check(
+        "assumed-role drill (mocked)",
+        &runbook,
+        drills,
+        &ran,
+        &aws.calls(),
+    );
+}

@@ -1,0 +1,320 @@
+//! `runbooks/ec2-instance-compromise.yaml` end to end against moto: every effect, a re-run that
+//! changes nothing, and a crash at every journal boundary followed by `resume`.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{firebreak, moto, sandbox};
+use aws_sdk_ec2::types::{Filter, InstanceAttributeName};
+use serde_json::Value;
+
+const RUNBOOK: &str = "runbooks/ec2-instance-compromise.yaml";
+
+fn contain(dir: &Path, ids: &Value, fault: Option<&str>) -> (Option<i32>, Value, String) {
+    let mut command = firebreak();
+    command
+        .envs(moto::env())
+        .env("FIREBREAK_JOURNAL_DIR", dir)
+        .args(["run", RUNBOOK, "--yes", "--output", "json"])
+        .args([
+            "-p",
+            &format!("instance_id={}", ids["instance_id"].as_str().unwrap()),
+        ])
+        .args(["-p", "case_id=case-42"])
+        .args([
+            "-p",
+            &format!(
+                "quarantine_profile_arn={}",
+                ids["quarantine_profile_arn"].as_str().unwrap()
+            ),
+        ]);
+    if let Some(point) = fault {
+        command.env("FIREBREAK_FAULT", point);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn mutating_calls(journal: &Path) -> Vec<String> {
+    crate::support::journal::values(journal)
+        .iter()
+        .filter(|r| r["type"] == "api_call")
+        .filter_map(|r| r["operation"].as_str().map(str::to_owned))
+        .filter(|op| {
+            !["Describe", "Get", "List"]
+                .iter()
+                .any(|p| op.starts_with(p))
+        })
+        .collect()
+}
+
+/// Everything the runbook promises, checked in moto.
+async fn assert_contained(ids: &Value, outcome_journal: &Path) {
+    let config = moto::direct_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let autoscaling = aws_sdk_autoscaling::Client::new(&config);
+    let instance = ids["instance_id"].as_str().unwrap();
+
+    // Every interface in the no-rule group, and in no other firebreak or original group.
+    let isolation = ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("tag:firebreak:role")
+                .values("isolation")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        isolation.security_groups().len(),
+        1,
+        "one isolation group per VPC"
+    );
+    let isolation = isolation.security_groups()[0]
+        .group_id()
+        .unwrap()
+        .to_owned();
+    for group in [
+        isolation.as_str(),
+        ids["security_groups"]["web"].as_str().unwrap(),
+        ids["security_groups"]["admin"].as_str().unwrap(),
+    ] {
+        let count = ec2
+            .describe_network_interfaces()
+            .filters(
+                Filter::builder()
+                    .name("attachment.instance-id")
+                    .values(instance)
+                    .build(),
+            )
+            .filters(Filter::builder().name("group-id").values(group).build())
+            .send()
+            .await
+            .unwrap()
+            .network_interfaces()
+            .len();
+        assert_eq!(
+            count,
+            if group == isolation { 2 } else { 0 },
+            "interfaces in {group}"
+        );
+    }
+    // Termination protection on; volumes kept on termination.
+    let protection = ec2
+        .describe_instance_attribute()
+        .instance_id(instance)
+        .attribute(InstanceAttributeName::DisableApiTermination)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        protection.disable_api_termination().and_then(|v| v.value()),
+        Some(true)
+    );
+    let described = ec2
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    let described = &described.reservations()[0].instances()[0];
+    for mapping in described.block_device_mappings() {
+        assert_eq!(
+            mapping.ebs().and_then(|e| e.delete_on_termination()),
+            Some(false),
+            "{mapping:?}"
+        );
+    }
+    // Metadata endpoint off.
+    assert_eq!(
+        described
+            .metadata_options()
+            .and_then(|m| m.http_endpoint())
+            .map(|e| e.as_str()),
+        Some("disabled")
+    );
+    // Out of its Auto Scaling group.
+    let membership = autoscaling
+        .describe_auto_scaling_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        membership.auto_scaling_instances().is_empty(),
+        "still in a group: {membership:?}"
+    );
+    // Elastic IP disassociated.
+    let addresses = ec2
+        .describe_addresses()
+        .allocation_ids(ids["eip_allocation_id"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(addresses.addresses()[0].association_id().is_none());
+    // Profile replaced by the quarantine one.
+    let associations = ec2
+        .describe_iam_instance_profile_associations()
+        .filters(
+            Filter::builder()
+                .name("instance-id")
+                .values(instance)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let current: Vec<&str> = associations
+        .iam_instance_profile_associations()
+        .iter()
+        .filter(|a| a.state().is_some_and(|s| s.as_str() == "associated"))
+        .filter_map(|a| a.iam_instance_profile().and_then(|p| p.arn()))
+        .collect();
+    assert_eq!(current, [ids["quarantine_profile_arn"].as_str().unwrap()]);
+    // Exactly one snapshot per volume, tagged with the case.
+    let snapshots = ec2
+        .describe_snapshots()
+        .filters(
+            Filter::builder()
+                .name("tag:firebreak:case")
+                .values("case-42")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut volumes: Vec<&str> = snapshots
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.volume_id())
+        .collect();
+    volumes.sort();
+    let mut expected: Vec<&str> = ids["volume_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    expected.sort();
+    assert_eq!(volumes, expected, "one snapshot per volume");
+    // Stopped.
+    assert_eq!(
+        described.state().and_then(|s| s.name()).map(|n| n.as_str()),
+        Some("stopped")
+    );
+    // The journal verifies, evidence included.
+    let verified = firebreak()
+        .args(["journal", "verify"])
+        .arg(outcome_journal)
+        .output()
+        .unwrap();
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
+
+#[tokio::test]
+async fn contains_the_seeded_instance_and_a_rerun_changes_nothing() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, outcome, stderr) = contain(dir.path(), &ids, None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+    assert_contained(&ids, &journal).await;
+
+    // The console output is evidence with a matching hash.
+    let records = crate::support::journal::values(&journal);
+    let evidence: Vec<&Value> = records.iter().filter(|r| r["type"] == "evidence").collect();
+    assert!(!evidence.is_empty());
+    let artifact = &evidence[0]["artifact"];
+    let bytes = std::fs::read(artifact["path"].as_str().unwrap()).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        artifact["sha256"],
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+
+    let (code, again, stderr) = contain(dir.path(), &ids, None);
+    assert_eq!(code, Some(0), "{stderr}");
+    let second = PathBuf::from(again["journal"].as_str().unwrap());
+    assert_eq!(
+        mutating_calls(&second),
+        Vec::<String>::new(),
+        "a re-run must change nothing"
+    );
+    assert_contained(&ids, &second).await;
+}
+
+#[tokio::test]
+async fn crash_at_every_boundary_then_resume_completes_exactly_once() {
+    if !cfg!(feature = "fault-injection") {
+        panic!("run with `cargo test --features fault-injection` (scripts/test does)");
+    }
+    let steps = [
+        "describe",
+        "protect",
+        "detach_asg",
+        "console",
+        "isolate",
+        "metadata",
+        "profile",
+        "addresses",
+        "snapshot",
+        "tag",
+        "approve_stop",
+        "stop",
+    ];
+    let mut points = vec!["after-run-started".to_string()];
+    for step in steps {
+        for point in [
+            "after-step-started",
+            "before-step-finished",
+            "after-step-finished",
+        ] {
+            points.push(format!("{point}:{step}"));
+        }
+    }
+    for point in &points {
+        let _moto = moto::exclusive().await;
+        let ids = sandbox::seed("web-1");
+        let dir = tempfile::tempdir().unwrap();
+        let (code, _, _) = contain(dir.path(), &ids, Some(point));
+        assert_eq!(code, None, "{point}: the process should have aborted");
+        let journal = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .unwrap();
+        let resumed = firebreak()
+            .envs(moto::env())
+            .env("FIREBREAK_JOURNAL_DIR", dir.path())
+            .args(["resume", "--yes"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "{point}: {}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        let records = crate::support::journal::values(&journal);
+        for step in steps {
+            let done = records
+                .iter()
+                .filter(|r| r["type"] == "step_succeeded" && r["step"] == step)
+                .count();
+            assert_eq!(done, 1, "{point}: step {step} succeeded {done} times");
+        }
+        assert_contained(&ids, &journal).await;
+    }
+}

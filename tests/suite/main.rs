@@ -1,0 +1,39 @@
+//! The integration tests, one binary (one link of the AWS SDK instead of thirty): against moto
+//! behind the counting/fault proxy, with mocked clients where moto cannot answer, and the built
+//! binary for the command line. The harness is `tests/support/`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod approval_tty;
+mod aws_errors;
+mod aws_smoke;
+mod clean_room;
+mod cli;
+mod crash_matrix;
+mod declared_calls;
+mod dispatch;
+mod drill;
+mod ec2_addresses;
+mod ec2_autoscaling;
+mod ec2_console;
+mod ec2_contain;
+mod ec2_isolate;
+mod ec2_metadata;
+mod ec2_mocked;
+mod ec2_profile;
+mod ec2_protect;
+mod ec2_runbook;
+mod ec2_snapshot;
+mod ec2_stop;
+mod ec2_tag;
+mod engine_mocks;
+mod iam_credentials;
+mod iam_mocks;
+mod journal_format;
+mod layering;
+mod notify;
+mod policy;
+mod report;
+mod run;
+mod ssm;

@@ -1,0 +1,187 @@
+//! `firebreak policy`: exactly the permissions `plan` lists, scoped, for every shipped runbook.
+
+use std::collections::BTreeSet;
+
+use crate::support::{firebreak, repo};
+use serde_json::Value;
+
+fn shipped() -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(repo("runbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn json(args: &[&str]) -> Value {
+    let out = firebreak().args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A plan needs parameters; give every required one a value that passes its pattern.
+fn plan_args(path: &std::path::Path) -> Vec<String> {
+    let loaded = firebreak::check::load(path).unwrap();
+    let mut args = vec!["plan".to_string(), path.display().to_string()];
+    for (name, param) in &loaded.runbook.parameters {
+        if param.default.is_some() {
+            continue;
+        }
+        let value: String = match (name.as_str(), param.kind) {
+            (_, firebreak::runbook::ParamType::List) if name.contains("snapshot") => {
+                "snap-0123456789abcdef0".into()
+            }
+            (_, firebreak::runbook::ParamType::List) => "i-0123456789abcdef0".into(),
+            ("access_key_id", _) => "AKIAABCDEFGHIJKLMNOP".into(),
+            ("availability_zone", _) => "us-east-1a".into(),
+            ("s3_prefix_list_id", _) => "pl-0123456789abcdef0".into(),
+            ("investigator_principal_arn", _) => "arn:aws:iam::123456789012:role/ir".into(),
+            (n, _) if n.contains("instance") => "i-0123456789abcdef0".into(),
+            _ => "case-1".into(),
+        };
+        args.push("-p".into());
+        args.push(format!("{name}={value}"));
+    }
+    args.push("--output".into());
+    args.push("json".into());
+    args
+}
+
+fn granted(policy: &Value, path: &std::path::Path) -> BTreeSet<String> {
+    let mut granted = BTreeSet::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow");
+        for action in statement["Action"].as_array().unwrap() {
+            let action = action.as_str().unwrap();
+            assert!(
+                !action.contains('*'),
+                "{}: wildcard action {action}",
+                path.display()
+            );
+            granted.insert(action.to_owned());
+        }
+    }
+    granted
+}
+
+/// A live run's plan matches `policy --no-drills`; a drill's plan (`plan --dry-run`) matches the
+/// default policy, which covers drills too.
+#[test]
+fn policy_grants_exactly_what_plan_lists() {
+    for path in shipped() {
+        for (plan_flag, policy_flag) in [(None, Some("--no-drills")), (Some("--dry-run"), None)] {
+            let mut args = plan_args(&path);
+            args.extend(plan_flag.map(str::to_owned));
+            let plan = json(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            let planned: BTreeSet<String> =
+                serde_json::from_value(plan["permissions"].clone()).unwrap();
+            let mut policy_args = vec!["policy", path.to_str().unwrap(), "--output", "json"];
+            policy_args.extend(policy_flag);
+            let policy = json(&policy_args);
+            assert_eq!(
+                granted(&policy, &path),
+                planned,
+                "{} ({plan_flag:?} / {policy_flag:?}): policy and plan disagree",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The engine's own calls are in the policy: identity, the interlocks' tag reads, the
+/// preflight, and an assumed role when one is given.
+#[test]
+fn the_engines_own_calls_are_granted() {
+    let policy = json(&[
+        "policy",
+        "runbooks/iam-access-key-compromise.yaml",
+        "--assume-role",
+        "arn:aws:iam::{{event.account}}:role/firebreak-responder",
+        "--output",
+        "json",
+    ]);
+    let calls = granted(&policy, std::path::Path::new("iam-access-key-compromise"));
+    for call in [
+        "sts:GetCallerIdentity",
+        "ec2:DescribeTags",
+        "iam:ListUserTags",
+        "iam:SimulatePrincipalPolicy",
+        "iam:GetRole",
+        "sts:AssumeRole",
+    ] {
+        assert!(calls.contains(call), "{call} missing: {calls:?}");
+    }
+    let assume = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "sts:AssumeRole")
+        })
+        .unwrap();
+    assert_eq!(
+        assume["Resource"],
+        serde_json::json!(["arn:aws:iam::*:role/firebreak-responder"]),
+        "the role glob is the template with `*` for each expression"
+    );
+    let isolate = json(&[
+        "policy",
+        "runbooks/ec2-instance-compromise.yaml",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        granted(&isolate, std::path::Path::new("ec2-instance-compromise"))
+            .contains("ec2:RevokeSecurityGroupIngress")
+    );
+}
+
+#[test]
+fn sensitive_operations_are_scoped() {
+    let policy = json(&[
+        "policy",
+        "runbooks/ec2-instance-compromise.yaml",
+        "--output",
+        "json",
+    ]);
+    let statement_for = |action: &str| -> Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
+            .unwrap_or_else(|| panic!("no statement for {action}"))
+            .clone()
+    };
+    let snapshot = statement_for("ec2:CreateSnapshot");
+    assert_eq!(
+        snapshot["Condition"]["Null"]["aws:RequestTag/firebreak:case"],
+        "false"
+    );
+    let revoke = statement_for("ec2:RevokeSecurityGroupEgress");
+    assert_eq!(
+        revoke["Condition"]["StringEquals"]["aws:ResourceTag/firebreak:managed"],
+        "true"
+    );
+    let pass = statement_for("iam:PassRole");
+    assert!(
+        pass["Condition"]["StringEquals"]["iam:PassedToService"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "ec2.amazonaws.com")
+    );
+    let modify = statement_for("ec2:ModifyInstanceAttribute");
+    assert_ne!(modify["Resource"], serde_json::json!(["*"]));
+}

@@ -1,0 +1,140 @@
+//! SSM evidence collection: `ssm.run_command` against moto (sent once, even across a crash;
+//! the script's hash journaled) and `ssm.check_managed` with aws-smithy-mocks (moto answers
+//! DescribeInstanceInformation with HTTP 500).
+
+use std::path::Path;
+
+use aws_sdk_ssm::operation::describe_instance_information::DescribeInstanceInformationOutput;
+use aws_sdk_ssm::types::{InstanceInformation, PingStatus, PlatformType};
+use aws_smithy_mocks::{Rule, mock};
+
+use crate::support::aws::MockAws;
+use crate::support::run::Run;
+use crate::support::{firebreak, moto, sandbox};
+use serde_json::Value;
+
+fn sha256_of(path: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[tokio::test]
+async fn run_command_sends_once_even_across_a_crash_and_reports_status() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let instance = ids["instance_id"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &[(&str, &str)], args: &[&str]| {
+        let mut command = firebreak();
+        command
+            .envs(moto::env())
+            .env("FIREBREAK_JOURNAL_DIR", dir.path())
+            .args(args);
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    let param = format!("instance_id={instance}");
+    let crashed = run(
+        &[("FIREBREAK_FAULT", "before-step-finished:collect")],
+        &["run", "tests/fixtures/ssm/collect.yaml", "-p", &param],
+    );
+    assert_eq!(
+        crashed.status.code(),
+        None,
+        "the fault should abort the run"
+    );
+    let journal = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .unwrap();
+    let resumed = run(
+        &[],
+        &["resume", journal.to_str().unwrap(), "--output", "json"],
+    );
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let outcome: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    let outputs = &outcome["steps"][0]["outputs"];
+    assert_eq!(outputs["status"], "Success");
+    assert_eq!(outputs["invocations"][0]["instance_id"], instance);
+    assert_eq!(
+        outputs["script_sha256"],
+        sha256_of("runbooks/scripts/collect-volatile-linux.sh")
+    );
+
+    // One command in SSM, one SendCommand in the journal, although the step ran twice.
+    let ssm = aws_sdk_ssm::Client::new(&moto::direct_config().await);
+    let commands = ssm
+        .list_commands()
+        .instance_id(instance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(commands.commands().len(), 1);
+    assert_eq!(
+        commands.commands()[0].command_id(),
+        outputs["command_id"].as_str()
+    );
+    let records = crate::support::journal::values(Path::new(&journal));
+    let sends = records
+        .iter()
+        .filter(|r| r["type"] == "api_call" && r["operation"] == "SendCommand")
+        .count();
+    assert_eq!(sends, 1);
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["type"] == "step_started")
+            .count(),
+        2,
+        "the step ran again on resume"
+    );
+}
+
+fn ssm_with(output: DescribeInstanceInformationOutput) -> Rule {
+    mock!(aws_sdk_ssm::Client::describe_instance_information).then_output(move || output.clone())
+}
+
+async fn check_managed(describe: Rule) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = MockAws::new().ssm([describe]).build();
+    let ran = Run::yaml(
+        dir.path(),
+        "version: 1\nname: check\nsteps:\n  - id: check\n    action: ssm.check_managed\n    with: { instance_id: i-0123456789abcdef0 }\n  - id: collect\n    action: core.log\n    when: \"{{steps.check.outputs.online}}\"\n    with: { message: managed }\n",
+    )
+    .clients(aws.clients.clone())
+    .start(dir.path())
+    .await;
+    ran.outcome
+}
+
+#[tokio::test]
+async fn check_managed_reports_online_instances_and_guards_collection() {
+    let online = DescribeInstanceInformationOutput::builder()
+        .instance_information_list(
+            InstanceInformation::builder()
+                .instance_id("i-0123456789abcdef0")
+                .ping_status(PingStatus::Online)
+                .platform_type(PlatformType::Linux)
+                .platform_name("Amazon Linux")
+                .agent_version("3.3.0")
+                .build(),
+        )
+        .build();
+    let outcome = check_managed(ssm_with(online)).await;
+    assert_eq!(outcome["steps"][0]["outputs"]["online"], true);
+    assert_eq!(outcome["steps"][0]["outputs"]["platform_type"], "Linux");
+    assert_eq!(outcome["steps"][1]["status"], "succeeded");
+
+    let unmanaged = DescribeInstanceInformationOutput::builder().build();
+    let outcome = check_managed(ssm_with(unmanaged)).await;
+    assert_eq!(outcome["steps"][0]["outputs"]["managed"], false);
+    assert_eq!(outcome["steps"][1]["status"], "skipped");
+}
