@@ -1,74 +1,34 @@
 //! The forensic clean room against moto: the real template creates once (even across a crash),
 //! and `forensic-clean-room` runs end to end on the snapshots of an `ec2-instance-compromise` run.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::support::{firebreak, moto, sandbox};
-use aws_sdk_ec2::types::Filter;
+use crate::support::{crash, firebreak, moto, sandbox};
 use serde_json::Value;
-
-async fn s3_prefix_list() -> String {
-    let ec2 = sandbox::ec2().await;
-    let lists = ec2
-        .describe_managed_prefix_lists()
-        .filters(
-            Filter::builder()
-                .name("prefix-list-name")
-                .values("com.amazonaws.us-east-1.s3")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    lists.prefix_lists()[0].prefix_list_id().unwrap().to_owned()
-}
-
-fn journal_in(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .unwrap()
-}
 
 #[tokio::test]
 async fn the_clean_room_template_creates_once_even_across_a_crash() {
     let _moto = moto::exclusive().await;
-    let prefix_list = s3_prefix_list().await;
+    let prefix_list = sandbox::s3_prefix_list().await;
     let dir = tempfile::tempdir().unwrap();
-    let base = || {
-        let mut command = firebreak();
-        command
-            .envs(moto::env())
-            .env("FIREBREAK_JOURNAL_DIR", dir.path());
-        command
-    };
-    let crashed = base()
-        .env("FIREBREAK_FAULT", "before-step-finished:clean_room")
-        .args(["run", "tests/fixtures/clean-room/stack-only.yaml"])
-        .args(["-p", "case_id=case-7", "-p", "availability_zone=us-east-1a"])
-        .args(["-p", &format!("s3_prefix_list_id={prefix_list}")])
-        .output()
-        .unwrap();
-    assert_eq!(
-        crashed.status.code(),
-        None,
-        "{}",
-        String::from_utf8_lossy(&crashed.stderr)
+    let prefix = format!("s3_prefix_list_id={prefix_list}");
+    let journal = crash::crash_at(
+        "before-step-finished:clean_room",
+        dir.path(),
+        &[
+            "run",
+            "tests/fixtures/clean-room/stack-only.yaml",
+            "-p",
+            "case_id=case-7",
+            "-p",
+            "availability_zone=us-east-1a",
+            "-p",
+            &prefix,
+        ],
     );
-    let journal = journal_in(dir.path());
-    let resumed = base()
-        .args(["resume", "--output", "json"])
-        .arg(&journal)
-        .output()
-        .unwrap();
-    assert_eq!(
-        resumed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
-    let outcome: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    let resumed = crash::resume(dir.path(), &journal, &["--output", "json"]);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    let outcome: Value = serde_json::from_str(&resumed.stdout).unwrap();
     let outputs = &outcome["steps"][0]["outputs"];
     assert_eq!(outputs["status"], "CREATE_COMPLETE");
     assert_eq!(
@@ -149,7 +109,7 @@ async fn forensic_clean_room_runs_on_the_snapshots_of_a_containment_run() {
         serde_json::from_value(snapshot_step["outputs"]["snapshot_ids"].clone()).unwrap();
     assert_eq!(snapshots.len(), 2);
 
-    let prefix_list = s3_prefix_list().await;
+    let prefix_list = sandbox::s3_prefix_list().await;
     let room = firebreak()
         .envs(moto::env())
         .env("FIREBREAK_JOURNAL_DIR", dir.path())

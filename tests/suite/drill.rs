@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::support::{firebreak, moto, sandbox};
-use aws_sdk_ec2::types::{Filter, InstanceAttributeName};
+use aws_sdk_ec2::types::InstanceAttributeName;
 use serde_json::{Value, json};
 
 /// Everything a drill could touch, described.
@@ -233,21 +233,7 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         .snapshot_id()
         .unwrap()
         .to_owned();
-    let prefix_list = ec2
-        .describe_managed_prefix_lists()
-        .filters(
-            Filter::builder()
-                .name("prefix-list-name")
-                .values("com.amazonaws.us-east-1.s3")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .prefix_lists()[0]
-        .prefix_list_id()
-        .unwrap()
-        .to_owned();
+    let prefix_list = sandbox::s3_prefix_list().await;
 
     let dir = tempfile::tempdir().unwrap();
     let (before, metadata_before) = state(&instance).await;

@@ -1,7 +1,7 @@
 //! `ec2.disassociate_addresses` against moto: every Elastic IP of the instance, on any of its
 //! interfaces, is disassociated with its prior association recorded; a rerun changes nothing.
 
-use crate::support::run::{ec2_fixture as run, id};
+use crate::support::run::{drill_on, id, live_on};
 use crate::support::{moto, sandbox};
 use aws_sdk_ec2::types::Filter;
 use serde_json::{Value, json};
@@ -73,13 +73,7 @@ async fn disassociates_every_address_and_a_rerun_changes_nothing() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let first = run(
-        dir.path(),
-        "addresses.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let first = live_on(dir.path(), "addresses.yaml", &instance).await;
     first.assert_succeeded();
     let out = first.outputs("addresses");
     assert_eq!(out["changed"], true, "{out}");
@@ -126,13 +120,7 @@ async fn disassociates_every_address_and_a_rerun_changes_nothing() {
         "{after:?}"
     );
 
-    let second = run(
-        dir.path(),
-        "addresses.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let second = live_on(dir.path(), "addresses.yaml", &instance).await;
     second.assert_succeeded().assert_no_mutating_calls();
     let out = second.outputs("addresses");
     assert_eq!(out["changed"], false, "{out}");
@@ -149,13 +137,7 @@ async fn a_drill_sends_dry_runs_and_changes_nothing() {
     let before = associations(&ec2, &[&primary]).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let drill = run(
-        dir.path(),
-        "addresses.yaml",
-        &[("instance_id", &instance)],
-        true,
-    )
-    .await;
+    let drill = drill_on(dir.path(), "addresses.yaml", &instance).await;
     drill.assert_succeeded();
     let out = drill.outputs("addresses");
     assert_eq!(out["dry_run"], true, "{out}");

@@ -1,7 +1,7 @@
 //! `ec2.detach_from_autoscaling` against moto: protected from scale-in first, then detached or
 //! put in standby; a second run changes nothing; a drill sends nothing.
 
-use crate::support::run::{ec2_fixture as run, id};
+use crate::support::run::{drill_on, ec2_fixture as run, id, live_on};
 use crate::support::{moto, sandbox};
 use serde_json::json;
 
@@ -53,13 +53,7 @@ async fn detaches_after_protecting_and_a_rerun_changes_nothing() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let first = run(
-        dir.path(),
-        "autoscaling.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let first = live_on(dir.path(), "autoscaling.yaml", &instance).await;
     first.assert_succeeded();
     let out = first.outputs("detach");
     assert_eq!(out["in_group"], true, "{out}");
@@ -88,13 +82,7 @@ async fn detaches_after_protecting_and_a_rerun_changes_nothing() {
         "not decremented"
     );
 
-    let second = run(
-        dir.path(),
-        "autoscaling.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let second = live_on(dir.path(), "autoscaling.yaml", &instance).await;
     second.assert_succeeded().assert_no_mutating_calls();
     let out = second.outputs("detach");
     assert_eq!(out["in_group"], false, "{out}");
@@ -165,13 +153,7 @@ async fn an_already_protected_instance_is_only_detached() {
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let ran = run(
-        dir.path(),
-        "autoscaling.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let ran = live_on(dir.path(), "autoscaling.yaml", &instance).await;
     ran.assert_succeeded();
     let out = ran.outputs("detach");
     assert_eq!(out["protected_from_scale_in_before"], true, "{out}");
@@ -188,13 +170,7 @@ async fn a_drill_sends_nothing_to_autoscaling() {
     let client = autoscaling().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let drill = run(
-        dir.path(),
-        "autoscaling.yaml",
-        &[("instance_id", &instance)],
-        true,
-    )
-    .await;
+    let drill = drill_on(dir.path(), "autoscaling.yaml", &instance).await;
     drill.assert_succeeded();
     let out = drill.outputs("detach");
     assert_eq!(out["dry_run"], true, "{out}");

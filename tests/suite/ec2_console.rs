@@ -4,17 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::{firebreak, moto, sandbox};
+use crate::support::{crash, firebreak, moto, sandbox};
 use serde_json::Value;
+
+use crate::support::json::str_of;
 use sha2::{Digest, Sha256};
 
 const FIXTURE: &str = "tests/fixtures/ec2/console.yaml";
-
-fn str_of(value: &Value) -> &str {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("{value} is not a string"))
-}
 
 fn verify(journal: &Path) -> (Option<i32>, String) {
     let out = firebreak()
@@ -134,59 +130,27 @@ async fn console_output_is_saved_hashed_journaled_and_verified() {
     assert_eq!(verify(&journal).0, Some(0));
 }
 
-#[cfg(not(feature = "fault-injection"))]
-#[test]
-fn crash_and_resume_needs_the_fault_injection_feature() {
-    panic!(
-        "run this test with `cargo test --features fault-injection --test ec2_console` \
-         (scripts/test does)"
-    );
-}
-
 /// A crash after the artifact was written and journaled, before the step's outcome: the step
 /// runs again on resume and writes the artifact again under the same name; the journal then
 /// names it twice and `verify` holds the file to the last record.
-#[cfg(feature = "fault-injection")]
 #[tokio::test]
 async fn a_capture_run_again_after_a_crash_still_verifies() {
     let _moto = moto::exclusive().await;
     let ids = sandbox::seed("web-1");
     let instance = str_of(&ids["instance_id"]);
     let dir = tempfile::tempdir().unwrap();
-    let crashed = firebreak()
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", dir.path())
-        .env("FIREBREAK_FAULT", "before-step-finished:console")
-        .args(["run", FIXTURE, "--yes"])
-        .args(["-p", &format!("instance_id={instance}")])
-        .output()
-        .unwrap();
-    assert!(
-        crashed.status.code().is_none(),
-        "the process should have aborted"
+    let param = format!("instance_id={instance}");
+    let journal = crash::crash_at(
+        "before-step-finished:console",
+        dir.path(),
+        &["run", FIXTURE, "--yes", "-p", &param],
     );
-    let journal = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("a journal");
     let (code, stdout) = verify(&journal);
     assert_eq!(code, Some(1), "intact, not finished: {stdout}");
     assert!(stdout.contains("evidence: 1 artifacts ok"), "{stdout}");
 
-    let resumed = firebreak()
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", dir.path())
-        .args(["resume", "--yes", "--output", "json"])
-        .arg(&journal)
-        .output()
-        .unwrap();
-    assert_eq!(
-        resumed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
+    let resumed = crash::resume(dir.path(), &journal, &[]);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
     let records = crate::support::journal::values(&journal);
     let evidence: Vec<&Value> = records.iter().filter(|r| r["type"] == "evidence").collect();
     assert_eq!(evidence.len(), 2, "written once per attempt");

@@ -7,7 +7,6 @@
 use std::path::Path;
 
 use crate::support::{firebreak, moto, sandbox};
-use aws_sdk_ec2::types::Filter;
 use serde_json::Value;
 
 fn run(dir: &Path, args: &[&str]) -> (i32, Value, String) {
@@ -21,28 +20,6 @@ fn run(dir: &Path, args: &[&str]) -> (i32, Value, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let outcome = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code().unwrap_or(-1), outcome, stderr)
-}
-
-async fn interfaces_in(ec2: &aws_sdk_ec2::Client, instance: &str, group: &str) -> Vec<String> {
-    let output = ec2
-        .describe_network_interfaces()
-        .filters(
-            Filter::builder()
-                .name("attachment.instance-id")
-                .values(instance)
-                .build(),
-        )
-        .filters(Filter::builder().name("group-id").values(group).build())
-        .send()
-        .await
-        .unwrap();
-    let mut ids: Vec<String> = output
-        .network_interfaces()
-        .iter()
-        .filter_map(|e| e.network_interface_id().map(str::to_owned))
-        .collect();
-    ids.sort();
-    ids
 }
 
 fn mutating_calls(journal: &Path) -> Vec<String> {
@@ -78,10 +55,21 @@ async fn every_interface_ends_in_the_no_rule_group_and_release_restores_them() {
     let outputs = &outcome["steps"][0]["outputs"];
     let isolation = outputs["isolation_group"].as_str().unwrap();
     let untrack = outputs["untrack_group"].as_str().unwrap();
-    assert_eq!(interfaces_in(&ec2, instance, isolation).await, enis);
-    assert!(interfaces_in(&ec2, instance, web).await.is_empty());
-    assert!(interfaces_in(&ec2, instance, admin).await.is_empty());
-    assert!(interfaces_in(&ec2, instance, untrack).await.is_empty());
+    assert_eq!(
+        sandbox::interfaces_in(&ec2, instance, isolation).await,
+        enis
+    );
+    assert!(sandbox::interfaces_in(&ec2, instance, web).await.is_empty());
+    assert!(
+        sandbox::interfaces_in(&ec2, instance, admin)
+            .await
+            .is_empty()
+    );
+    assert!(
+        sandbox::interfaces_in(&ec2, instance, untrack)
+            .await
+            .is_empty()
+    );
     // The originals are in the outputs, per interface.
     let originals: Vec<(String, Vec<String>)> = outputs["interfaces"]
         .as_array()
@@ -160,11 +148,17 @@ async fn every_interface_ends_in_the_no_rule_group_and_release_restores_them() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(released["steps"][1]["outputs"]["source"], "journal");
-    assert!(interfaces_in(&ec2, instance, isolation).await.is_empty());
+    assert!(
+        sandbox::interfaces_in(&ec2, instance, isolation)
+            .await
+            .is_empty()
+    );
     for (eni, groups) in &originals {
         for group in groups {
             assert!(
-                interfaces_in(&ec2, instance, group).await.contains(eni),
+                sandbox::interfaces_in(&ec2, instance, group)
+                    .await
+                    .contains(eni),
                 "{eni} is not back in {group}"
             );
         }

@@ -2,7 +2,7 @@
 //! not already so, the other setting is kept, and a second run changes nothing. (moto ignores
 //! DryRun on ModifyInstanceMetadataOptions: the drill is tested with mocks in ec2_mocked.rs.)
 
-use crate::support::run::{ec2_fixture as run, id};
+use crate::support::run::{ec2_fixture as run, id, live_on};
 use crate::support::{moto, sandbox};
 
 /// (HttpEndpoint, HttpTokens) as moto reports them.
@@ -36,13 +36,7 @@ async fn disables_the_endpoint_and_a_rerun_changes_nothing() {
     assert_eq!(options(&ec2, &instance).await, pair("enabled", "optional"));
 
     let dir = tempfile::tempdir().unwrap();
-    let first = run(
-        dir.path(),
-        "metadata.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let first = live_on(dir.path(), "metadata.yaml", &instance).await;
     first.assert_succeeded();
     let out = first.outputs("metadata");
     assert_eq!(out["changed"], true, "{out}");
@@ -56,13 +50,7 @@ async fn disables_the_endpoint_and_a_rerun_changes_nothing() {
     // sends the current value along.
     assert_eq!(options(&ec2, &instance).await, pair("disabled", "optional"));
 
-    let second = run(
-        dir.path(),
-        "metadata.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let second = live_on(dir.path(), "metadata.yaml", &instance).await;
     second.assert_succeeded().assert_no_mutating_calls();
     let out = second.outputs("metadata");
     assert_eq!(out["changed"], false, "{out}");

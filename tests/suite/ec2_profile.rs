@@ -1,9 +1,8 @@
 //! `ec2.replace_instance_profile` against moto: the original profile is tagged on the instance
 //! before it is replaced or disassociated, so reruns (and later runs) still report it.
 
-use crate::support::run::{ec2_fixture as run, id};
+use crate::support::run::{ec2_fixture as run, id, live_on};
 use crate::support::{moto, sandbox};
-use aws_sdk_ec2::types::Filter;
 use serde_json::json;
 
 const TAG: &str = "firebreak:original-instance-profile";
@@ -13,24 +12,7 @@ async fn profile_state(
     ec2: &aws_sdk_ec2::Client,
     instance: &str,
 ) -> (Option<String>, Option<String>) {
-    let associations = ec2
-        .describe_iam_instance_profile_associations()
-        .filters(
-            Filter::builder()
-                .name("instance-id")
-                .values(instance)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let associated = associations
-        .iam_instance_profile_associations()
-        .iter()
-        .find(|a| a.state().is_some_and(|s| s.as_str() == "associated"))
-        .and_then(|a| a.iam_instance_profile())
-        .and_then(|p| p.arn())
-        .map(str::to_owned);
+    let associated = sandbox::associated_profile(ec2, instance).await;
     let described = ec2
         .describe_instances()
         .instance_ids(instance)
@@ -97,13 +79,7 @@ async fn replaces_then_disassociates_and_always_reports_the_original() {
 
     // A later run without a replacement removes the quarantine profile; the original stays
     // the one recorded, and what it removed is reported as `previous`.
-    let third = run(
-        dir.path(),
-        "profile-disassociate.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let third = live_on(dir.path(), "profile-disassociate.yaml", &instance).await;
     third.assert_succeeded();
     let out = third.outputs("profile");
     assert_eq!(out["done"], "disassociated", "{out}");
@@ -115,13 +91,7 @@ async fn replaces_then_disassociates_and_always_reports_the_original() {
         (None, Some(original.clone()))
     );
 
-    let fourth = run(
-        dir.path(),
-        "profile-disassociate.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let fourth = live_on(dir.path(), "profile-disassociate.yaml", &instance).await;
     fourth.assert_succeeded().assert_no_mutating_calls();
     let out = fourth.outputs("profile");
     assert_eq!(out["done"], "already-disassociated", "{out}");
@@ -137,13 +107,7 @@ async fn disassociates_without_a_replacement() {
     let ec2 = sandbox::ec2().await;
     let dir = tempfile::tempdir().unwrap();
 
-    let ran = run(
-        dir.path(),
-        "profile-disassociate.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let ran = live_on(dir.path(), "profile-disassociate.yaml", &instance).await;
     ran.assert_succeeded();
     let out = ran.outputs("profile");
     assert_eq!(out["done"], "disassociated", "{out}");

@@ -1,7 +1,7 @@
 //! `ec2.protect_instance` against moto: termination protection, shutdown behaviour and
 //! DeleteOnTermination are set, only where they differ, and a second run changes nothing.
 
-use crate::support::run::{ec2_fixture as run, id};
+use crate::support::run::{drill_on, id, live_on};
 use crate::support::{moto, sandbox};
 use aws_sdk_ec2::types::InstanceAttributeName;
 use serde_json::json;
@@ -83,13 +83,7 @@ async fn protects_only_what_differs_and_a_rerun_changes_nothing() {
     assert!(volumes_before.iter().any(|(_, delete)| !delete));
 
     let dir = tempfile::tempdir().unwrap();
-    let first = run(
-        dir.path(),
-        "protect.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let first = live_on(dir.path(), "protect.yaml", &instance).await;
     first.assert_succeeded();
     let out = first.outputs("protect");
     assert_eq!(out["changed"], true, "{out}");
@@ -141,13 +135,7 @@ async fn protects_only_what_differs_and_a_rerun_changes_nothing() {
         Some("OperationNotPermitted")
     );
 
-    let second = run(
-        dir.path(),
-        "protect.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let second = live_on(dir.path(), "protect.yaml", &instance).await;
     second.assert_succeeded().assert_no_mutating_calls();
     let out = second.outputs("protect");
     assert_eq!(out["changed"], false, "{out}");
@@ -171,13 +159,7 @@ async fn a_drill_sends_dry_runs_and_changes_nothing() {
     let before = state(&ec2, &instance).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let drill = run(
-        dir.path(),
-        "protect.yaml",
-        &[("instance_id", &instance)],
-        true,
-    )
-    .await;
+    let drill = drill_on(dir.path(), "protect.yaml", &instance).await;
     drill.assert_succeeded();
     assert_eq!(drill.outcome["mode"], "dry-run");
     let out = drill.outputs("protect");

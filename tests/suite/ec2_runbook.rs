@@ -3,38 +3,39 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{firebreak, moto, sandbox};
+use crate::support::run::id;
+use crate::support::{crash, firebreak, moto, output, sandbox};
 use aws_sdk_ec2::types::{Filter, InstanceAttributeName};
 use serde_json::Value;
 
 const RUNBOOK: &str = "runbooks/ec2-instance-compromise.yaml";
 
-fn contain(dir: &Path, ids: &Value, fault: Option<&str>) -> (Option<i32>, Value, String) {
-    let mut command = firebreak();
-    command
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", dir)
-        .args(["run", RUNBOOK, "--yes", "--output", "json"])
-        .args([
-            "-p",
-            &format!("instance_id={}", ids["instance_id"].as_str().unwrap()),
-        ])
-        .args(["-p", "case_id=case-42"])
-        .args([
-            "-p",
-            &format!(
-                "quarantine_profile_arn={}",
-                ids["quarantine_profile_arn"].as_str().unwrap()
-            ),
-        ]);
-    if let Some(point) = fault {
-        command.env("FIREBREAK_FAULT", point);
-    }
-    let out = command.output().unwrap();
+/// `firebreak run` of the runbook on the seeded instance, approvals given.
+fn contain_args(ids: &Value) -> Vec<String> {
+    vec![
+        "run".into(),
+        RUNBOOK.into(),
+        "--yes".into(),
+        "--output".into(),
+        "json".into(),
+        "-p".into(),
+        format!("instance_id={}", id(ids, "instance_id")),
+        "-p".into(),
+        "case_id=case-42".into(),
+        "-p".into(),
+        format!(
+            "quarantine_profile_arn={}",
+            id(ids, "quarantine_profile_arn")
+        ),
+    ]
+}
+
+fn contain(dir: &Path, ids: &Value) -> (Option<i32>, Value, String) {
+    let out = output(crash::command(dir).args(contain_args(ids)));
     (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.code,
+        serde_json::from_str(&out.stdout).unwrap_or(Value::Null),
+        out.stderr,
     )
 }
 
@@ -59,45 +60,15 @@ async fn assert_contained(ids: &Value, outcome_journal: &Path) {
     let instance = ids["instance_id"].as_str().unwrap();
 
     // Every interface in the no-rule group, and in no other firebreak or original group.
-    let isolation = ec2
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("tag:firebreak:role")
-                .values("isolation")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        isolation.security_groups().len(),
-        1,
-        "one isolation group per VPC"
-    );
-    let isolation = isolation.security_groups()[0]
-        .group_id()
-        .unwrap()
-        .to_owned();
+    let isolation = sandbox::firebreak_groups(&ec2, "isolation").await;
+    assert_eq!(isolation.len(), 1, "one isolation group per VPC");
+    let isolation = isolation[0].clone();
     for group in [
         isolation.as_str(),
         ids["security_groups"]["web"].as_str().unwrap(),
         ids["security_groups"]["admin"].as_str().unwrap(),
     ] {
-        let count = ec2
-            .describe_network_interfaces()
-            .filters(
-                Filter::builder()
-                    .name("attachment.instance-id")
-                    .values(instance)
-                    .build(),
-            )
-            .filters(Filter::builder().name("group-id").values(group).build())
-            .send()
-            .await
-            .unwrap()
-            .network_interfaces()
-            .len();
+        let count = sandbox::interfaces_in(&ec2, instance, group).await.len();
         assert_eq!(
             count,
             if group == isolation { 2 } else { 0 },
@@ -158,24 +129,8 @@ async fn assert_contained(ids: &Value, outcome_journal: &Path) {
         .unwrap();
     assert!(addresses.addresses()[0].association_id().is_none());
     // Profile replaced by the quarantine one.
-    let associations = ec2
-        .describe_iam_instance_profile_associations()
-        .filters(
-            Filter::builder()
-                .name("instance-id")
-                .values(instance)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let current: Vec<&str> = associations
-        .iam_instance_profile_associations()
-        .iter()
-        .filter(|a| a.state().is_some_and(|s| s.as_str() == "associated"))
-        .filter_map(|a| a.iam_instance_profile().and_then(|p| p.arn()))
-        .collect();
-    assert_eq!(current, [ids["quarantine_profile_arn"].as_str().unwrap()]);
+    let current = sandbox::associated_profile(&ec2, instance).await;
+    assert_eq!(current.as_deref(), ids["quarantine_profile_arn"].as_str());
     // Exactly one snapshot per volume, tagged with the case.
     let snapshots = ec2
         .describe_snapshots()
@@ -226,7 +181,7 @@ async fn contains_the_seeded_instance_and_a_rerun_changes_nothing() {
     let _moto = moto::exclusive().await;
     let ids = sandbox::seed("web-1");
     let dir = tempfile::tempdir().unwrap();
-    let (code, outcome, stderr) = contain(dir.path(), &ids, None);
+    let (code, outcome, stderr) = contain(dir.path(), &ids);
     assert_eq!(code, Some(0), "{stderr}");
     let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
     assert_contained(&ids, &journal).await;
@@ -243,7 +198,7 @@ async fn contains_the_seeded_instance_and_a_rerun_changes_nothing() {
         hex::encode(sha2::Sha256::digest(&bytes))
     );
 
-    let (code, again, stderr) = contain(dir.path(), &ids, None);
+    let (code, again, stderr) = contain(dir.path(), &ids);
     assert_eq!(code, Some(0), "{stderr}");
     let second = PathBuf::from(again["journal"].as_str().unwrap());
     assert_eq!(
@@ -256,9 +211,7 @@ async fn contains_the_seeded_instance_and_a_rerun_changes_nothing() {
 
 #[tokio::test]
 async fn crash_at_every_boundary_then_resume_completes_exactly_once() {
-    if !cfg!(feature = "fault-injection") {
-        panic!("run with `cargo test --features fault-injection` (scripts/test does)");
-    }
+    crash::assert_fault_injection();
     let steps = [
         "describe",
         "protect",
@@ -287,26 +240,11 @@ async fn crash_at_every_boundary_then_resume_completes_exactly_once() {
         let _moto = moto::exclusive().await;
         let ids = sandbox::seed("web-1");
         let dir = tempfile::tempdir().unwrap();
-        let (code, _, _) = contain(dir.path(), &ids, Some(point));
-        assert_eq!(code, None, "{point}: the process should have aborted");
-        let journal = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-            .unwrap();
-        let resumed = firebreak()
-            .envs(moto::env())
-            .env("FIREBREAK_JOURNAL_DIR", dir.path())
-            .args(["resume", "--yes"])
-            .arg(&journal)
-            .output()
-            .unwrap();
-        assert_eq!(
-            resumed.status.code(),
-            Some(0),
-            "{point}: {}",
-            String::from_utf8_lossy(&resumed.stderr)
-        );
+        let args = contain_args(&ids);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let journal = crash::crash_at(point, dir.path(), &args);
+        let resumed = crash::resume(dir.path(), &journal, &[]);
+        assert_eq!(resumed.code, Some(0), "{point}: {}", resumed.stderr);
         let records = crate::support::journal::values(&journal);
         for step in steps {
             let done = records

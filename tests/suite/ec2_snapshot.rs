@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::{firebreak, moto, sandbox};
+use crate::support::{crash, firebreak, moto, sandbox};
 use aws_sdk_ec2::types::{Filter, Snapshot};
 use serde_json::Value;
+
+use crate::support::json::{str_of, strings};
 
 const FIXTURE: &str = "tests/fixtures/ec2/snapshot.yaml";
 
@@ -32,21 +34,6 @@ fn outcome(out: &Output) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-fn str_of(value: &Value) -> &str {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("{value} is not a string"))
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("{value} is not a list"))
-        .iter()
-        .map(|v| str_of(v).to_owned())
-        .collect()
 }
 
 /// Snapshots in moto carrying `key=value` (never an unfiltered list: moto ships ~1,300).
@@ -184,18 +171,8 @@ async fn one_snapshot_per_volume_with_every_tag() {
     assert_eq!(verified.status.code(), Some(0));
 }
 
-#[cfg(not(feature = "fault-injection"))]
-#[test]
-fn crash_and_resume_needs_the_fault_injection_feature() {
-    panic!(
-        "run this test with `cargo test --features fault-injection --test ec2_snapshot` \
-         (scripts/test does)"
-    );
-}
-
 /// The process dies after the snapshots were made but before the step's outcome is journaled;
 /// `resume` runs the step again with the same idempotency key and must find them.
-#[cfg(feature = "fault-injection")]
 #[tokio::test]
 async fn a_resumed_step_finds_its_snapshots_instead_of_making_more() {
     let _moto = moto::exclusive().await;
@@ -203,30 +180,20 @@ async fn a_resumed_step_finds_its_snapshots_instead_of_making_more() {
     let instance = str_of(&ids["instance_id"]);
     let dir = tempfile::tempdir().unwrap();
 
-    let mut command = firebreak();
-    let crashed = command
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", dir.path())
-        .env("FIREBREAK_FAULT", "before-step-finished:snapshot")
-        .args(["run", FIXTURE, "--yes", "--output", "json"])
-        .args([
+    let param = format!("instance_id={instance}");
+    let journal = crash::crash_at(
+        "before-step-finished:snapshot",
+        dir.path(),
+        &[
+            "run",
+            FIXTURE,
+            "--yes",
             "-p",
-            &format!("instance_id={instance}"),
+            &param,
             "-p",
             "case_id=case-1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        crashed.status.code().is_none(),
-        "the process should have aborted: {}",
-        String::from_utf8_lossy(&crashed.stderr)
+        ],
     );
-    let journal = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("a journal");
     let run_id = journal.file_stem().unwrap().to_str().unwrap().to_owned();
     let key = format!("{run_id}.snapshot");
     let before = snapshots_tagged("firebreak:idempotency-key", &key).await;
@@ -237,20 +204,9 @@ async fn a_resumed_step_finds_its_snapshots_instead_of_making_more() {
         .collect();
     before_ids.sort();
 
-    let resumed = firebreak()
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", dir.path())
-        .args(["resume", "--yes", "--output", "json"])
-        .arg(&journal)
-        .output()
-        .unwrap();
-    assert_eq!(
-        resumed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
-    let outcome = outcome(&resumed);
+    let resumed = crash::resume(dir.path(), &journal, &["--output", "json"]);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    let outcome: Value = serde_json::from_str(&resumed.stdout).unwrap();
     let outputs = &outcome["steps"][0]["outputs"];
     assert_eq!(outputs["created"], 0, "{outputs}");
     assert_eq!(outputs["reused"], 2, "{outputs}");
@@ -425,7 +381,22 @@ mod slow {
         EbsInstanceBlockDevice, Instance, InstanceBlockDeviceMapping, Reservation, SnapshotState,
     };
     use aws_smithy_mocks::{Rule, mock};
-    use firebreak::engine::{Mode, RunStatus};
+    use firebreak::engine::{Mode, RunOutcome, RunStatus};
+
+    /// The fixture for the instance and case 9 on EC2 mocked by `rules`.
+    async fn snapshot_case_9(
+        dir: &std::path::Path,
+        rules: &[&aws_smithy_mocks::Rule],
+    ) -> RunOutcome {
+        crate::support::run::mocked(
+            FIXTURE,
+            &[("instance_id", INSTANCE), ("case_id", "case-9")],
+            Mode::Live,
+            dir,
+            rules,
+        )
+        .await
+    }
 
     const INSTANCE: &str = "i-0123456789abcdef0";
     const VOL: &str = "vol-0123456789abcdef1";
@@ -503,14 +474,7 @@ mod slow {
             })
             .build();
         let dir = tempfile::tempdir().unwrap();
-        let outcome = crate::support::run::mocked(
-            FIXTURE,
-            &[("instance_id", INSTANCE), ("case_id", "case-9")],
-            Mode::Live,
-            dir.path(),
-            &[&describe, &lookup, &create, &poll],
-        )
-        .await;
+        let outcome = snapshot_case_9(dir.path(), &[&describe, &lookup, &create, &poll]).await;
         assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
         assert_eq!(create.num_calls(), 2);
         assert_eq!(poll.num_calls(), 3, "polled until both were completed");
@@ -556,14 +520,7 @@ mod slow {
                     .build()
             });
         let dir = tempfile::tempdir().unwrap();
-        let outcome = crate::support::run::mocked(
-            FIXTURE,
-            &[("instance_id", INSTANCE), ("case_id", "case-9")],
-            Mode::Live,
-            dir.path(),
-            &[&describe, &lookup, &create, &poll],
-        )
-        .await;
+        let outcome = snapshot_case_9(dir.path(), &[&describe, &lookup, &create, &poll]).await;
         assert_eq!(outcome.status, RunStatus::Failed, "{outcome:?}");
         let records = crate::support::journal::values(&outcome.journal);
         let failed = records
@@ -618,14 +575,7 @@ mod slow {
                     .build()
             });
         let dir = tempfile::tempdir().unwrap();
-        let outcome = crate::support::run::mocked(
-            FIXTURE,
-            &[("instance_id", INSTANCE), ("case_id", "case-9")],
-            Mode::Live,
-            dir.path(),
-            &[&describe, &lookup, &create, &poll],
-        )
-        .await;
+        let outcome = snapshot_case_9(dir.path(), &[&describe, &lookup, &create, &poll]).await;
         assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
         assert_eq!(create.num_calls(), 1, "only vol-2 was missing");
         let outputs = &outcome.steps[0].outputs;

@@ -2,7 +2,7 @@
 //! run changes nothing. (moto stops at once; the polling wait is tested with mocks in
 //! ec2_mocked.rs.)
 
-use crate::support::run::{ec2_fixture as run, id};
+use crate::support::run::{drill_on, ec2_fixture as run, id, live_on};
 use crate::support::{moto, sandbox};
 
 async fn state(ec2: &aws_sdk_ec2::Client, instance: &str) -> String {
@@ -29,13 +29,7 @@ async fn stops_and_waits_and_a_rerun_changes_nothing() {
     assert_eq!(state(&ec2, &instance).await, "running");
 
     let dir = tempfile::tempdir().unwrap();
-    let first = run(
-        dir.path(),
-        "stop.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let first = live_on(dir.path(), "stop.yaml", &instance).await;
     first.assert_succeeded();
     let out = first.outputs("stop");
     assert_eq!(out["changed"], true, "{out}");
@@ -50,13 +44,7 @@ async fn stops_and_waits_and_a_rerun_changes_nothing() {
     assert_eq!(mutating, ["StopInstances"]);
     assert_eq!(state(&ec2, &instance).await, "stopped");
 
-    let second = run(
-        dir.path(),
-        "stop.yaml",
-        &[("instance_id", &instance)],
-        false,
-    )
-    .await;
+    let second = live_on(dir.path(), "stop.yaml", &instance).await;
     second.assert_succeeded().assert_no_mutating_calls();
     let out = second.outputs("stop");
     assert_eq!(out["changed"], false, "{out}");
@@ -99,7 +87,7 @@ async fn a_drill_sends_a_dry_run_and_changes_nothing() {
     let ec2 = sandbox::ec2().await;
 
     let dir = tempfile::tempdir().unwrap();
-    let drill = run(dir.path(), "stop.yaml", &[("instance_id", &instance)], true).await;
+    let drill = drill_on(dir.path(), "stop.yaml", &instance).await;
     drill.assert_succeeded();
     let out = drill.outputs("stop");
     assert_eq!(out["dry_run"], true, "{out}");

@@ -11,23 +11,10 @@ use aws_smithy_mocks::mock;
 use firebreak::engine::{Mode, RunStatus};
 use serde_json::Value;
 
+use crate::support::json::{str_of, strings};
+
 const FIXTURE: &str = "tests/fixtures/ec2/tag.yaml";
 const MANY: &str = "tests/fixtures/ec2/tag-many.yaml";
-
-fn str_of(value: &Value) -> &str {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("{value} is not a string"))
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("{value} is not a list"))
-        .iter()
-        .map(|v| str_of(v).to_owned())
-        .collect()
-}
 
 /// Resource id → value of tag `key`, from DescribeTags.
 async fn tagged_with(key: &str) -> BTreeMap<String, String> {

@@ -9,29 +9,31 @@ use aws_sdk_ec2::types::{
     IpPermission, IpRange, NetworkInterface, NetworkInterfaceAttachment, Reservation,
     SecurityGroup,
 };
+use aws_smithy_mocks::Rule;
 use aws_smithy_mocks::mock;
 use aws_smithy_types::error::ErrorMetadata;
-use firebreak::engine::{self, Approvals, Mode, RunStatus, Settings};
+use firebreak::engine::{RunOutcome, RunStatus};
+
+use crate::support::aws::MockAws;
+use crate::support::run::Run;
 use serde_json::Value;
 
 const INSTANCE: &str = "i-0123456789abcdef0";
 
-fn settings(dir: &Path, clients: firebreak::aws::Clients) -> Settings {
-    Settings {
-        approvals: Approvals::Yes,
-        clients: Some(clients),
-        ..Settings::new(dir.to_path_buf())
-    }
+/// Runs `runbook` (text) on EC2 mocked by `rules`.
+async fn run_on(dir: &Path, runbook: &str, rules: &[&Rule]) -> RunOutcome {
+    let aws = MockAws::new()
+        .ec2(rules.iter().map(|r| (*r).clone()))
+        .build();
+    Run::yaml(dir, runbook)
+        .clients(aws.clients.clone())
+        .start(dir)
+        .await
+        .run
 }
 
 fn records(path: &Path) -> Vec<Value> {
     crate::support::journal::values(path)
-}
-
-fn runbook(dir: &Path, body: &str) -> firebreak::check::LoadedRunbook {
-    let path = dir.join("runbook.yaml");
-    std::fs::write(&path, body).unwrap();
-    firebreak::check::load(&path).unwrap()
 }
 
 fn instance_output() -> DescribeInstancesOutput {
@@ -90,19 +92,7 @@ async fn throttling_is_retried_with_every_attempt_journaled() {
         .build();
     let associations = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
         .then_output(|| aws_sdk_ec2::operation::describe_iam_instance_profile_associations::DescribeIamInstanceProfileAssociationsOutput::builder().build());
-    let aws = crate::support::aws::MockAws::new()
-        .ec2([describe.clone(), associations.clone()])
-        .build();
-    let clients = aws.clients.clone();
-    let outcome = engine::start(
-        runbook(dir.path(), DESCRIBE_WITH_RETRY),
-        &[],
-        None,
-        Mode::Live,
-        &settings(dir.path(), clients),
-    )
-    .await
-    .unwrap();
+    let outcome = run_on(dir.path(), DESCRIBE_WITH_RETRY, &[&describe, &associations]).await;
     assert_eq!(outcome.status, RunStatus::Succeeded);
     assert_eq!(outcome.steps[0].outputs["vpc_id"], "vpc-0aaa");
     let records = records(&outcome.journal);
@@ -138,19 +128,7 @@ async fn access_denied_is_never_retried() {
                 .build(),
         )
     });
-    let aws = crate::support::aws::MockAws::new()
-        .ec2([describe.clone()])
-        .build();
-    let clients = aws.clients.clone();
-    let outcome = engine::start(
-        runbook(dir.path(), DESCRIBE_WITH_RETRY),
-        &[],
-        None,
-        Mode::Live,
-        &settings(dir.path(), clients),
-    )
-    .await
-    .unwrap();
+    let outcome = run_on(dir.path(), DESCRIBE_WITH_RETRY, &[&describe]).await;
     assert_eq!(outcome.status, RunStatus::Failed);
     assert_eq!(describe.num_calls(), 1);
     let records = records(&outcome.journal);
@@ -242,26 +220,19 @@ async fn partial_isolation_fails_closed_and_reports_each_interface() {
     let modify_first = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
         .match_requests(|input| input.network_interface_id() == Some("eni-0first"))
         .then_output(|| ModifyNetworkInterfaceAttributeOutput::builder().build());
-    let aws = crate::support::aws::MockAws::new()
-        .ec2([
-            describe.clone(),
-            groups.clone(),
-            interfaces.clone(),
-            tags.clone(),
-            modify_second.clone(),
-            modify_first.clone(),
-        ])
-        .build();
-    let clients = aws.clients.clone();
-    let outcome = engine::start(
-        runbook(dir.path(), ISOLATE),
-        &[],
-        None,
-        Mode::Live,
-        &settings(dir.path(), clients),
+    let outcome = run_on(
+        dir.path(),
+        ISOLATE,
+        &[
+            &describe,
+            &groups,
+            &interfaces,
+            &tags,
+            &modify_second,
+            &modify_first,
+        ],
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(outcome.status, RunStatus::Failed);
     // The first interface moved twice (untrack, then isolation) and was never moved back.
     assert_eq!(

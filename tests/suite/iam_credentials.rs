@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{firebreak, moto, sandbox};
+use crate::support::{crash, firebreak, moto, sandbox};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -536,17 +536,8 @@ async fn service_linked_roles_are_refused_before_any_change() {
     verify(&journal);
 }
 
-#[cfg(not(feature = "fault-injection"))]
-#[test]
-fn the_revoke_crash_test_needs_the_fault_injection_feature() {
-    panic!(
-        "run these tests with `cargo test --features fault-injection --test iam_credentials` (scripts/test does)"
-    );
-}
-
 /// A crash after PutRolePolicy and before the step's outcome is journaled: the resumed step
 /// finds its own policy (by statement id) and keeps the first cutoff, a second later.
-#[cfg(feature = "fault-injection")]
 #[tokio::test]
 async fn a_resumed_revocation_keeps_its_first_cutoff() {
     let _moto = moto::exclusive().await;
@@ -564,15 +555,11 @@ async fn a_resumed_revocation_keeps_its_first_cutoff() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let crashed = run_with(
+    let journal = &crash::crash_at(
+        "before-step-finished:revoke_sessions",
         dir.path(),
         &["run", ROLE_FIXTURE, "-p", "role_name=web-app"],
-        &[("FIREBREAK_FAULT", "before-step-finished:revoke_sessions")],
     );
-    assert_eq!(crashed.code, None, "the process should have aborted");
-    let journals = jsonl_files(dir.path());
-    assert_eq!(journals.len(), 1);
-    let journal = &journals[0];
     let cutoff = role_cutoff(&iam, "web-app").await;
     assert!(
         records(journal)
@@ -583,19 +570,8 @@ async fn a_resumed_revocation_keeps_its_first_cutoff() {
 
     // A fresh cutoff would now be a later second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let resumed = firebreak()
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", dir.path())
-        .arg("resume")
-        .arg(journal)
-        .output()
-        .unwrap();
-    assert_eq!(
-        resumed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
+    let resumed = crash::resume(dir.path(), journal, &[]);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
     assert_eq!(role_cutoff(&iam, "web-app").await, cutoff);
     let all = records(journal);
     let finished: Vec<&Value> = all

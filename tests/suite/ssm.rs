@@ -10,7 +10,7 @@ use aws_smithy_mocks::{Rule, mock};
 
 use crate::support::aws::MockAws;
 use crate::support::run::Run;
-use crate::support::{firebreak, moto, sandbox};
+use crate::support::{crash, moto, sandbox};
 use serde_json::Value;
 
 fn sha256_of(path: &str) -> String {
@@ -24,43 +24,15 @@ async fn run_command_sends_once_even_across_a_crash_and_reports_status() {
     let ids = sandbox::seed("web-1");
     let instance = ids["instance_id"].as_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let run = |extra: &[(&str, &str)], args: &[&str]| {
-        let mut command = firebreak();
-        command
-            .envs(moto::env())
-            .env("FIREBREAK_JOURNAL_DIR", dir.path())
-            .args(args);
-        for (k, v) in extra {
-            command.env(k, v);
-        }
-        command.output().unwrap()
-    };
     let param = format!("instance_id={instance}");
-    let crashed = run(
-        &[("FIREBREAK_FAULT", "before-step-finished:collect")],
+    let journal = crash::crash_at(
+        "before-step-finished:collect",
+        dir.path(),
         &["run", "tests/fixtures/ssm/collect.yaml", "-p", &param],
     );
-    assert_eq!(
-        crashed.status.code(),
-        None,
-        "the fault should abort the run"
-    );
-    let journal = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .unwrap();
-    let resumed = run(
-        &[],
-        &["resume", journal.to_str().unwrap(), "--output", "json"],
-    );
-    assert_eq!(
-        resumed.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
-    let outcome: Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    let resumed = crash::resume(dir.path(), &journal, &["--output", "json"]);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    let outcome: Value = serde_json::from_str(&resumed.stdout).unwrap();
     let outputs = &outcome["steps"][0]["outputs"];
     assert_eq!(outputs["status"], "Success");
     assert_eq!(outputs["invocations"][0]["instance_id"], instance);

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod crash;
 pub mod http;
 pub mod journal;
+pub mod json;
 pub mod moto;
 pub mod proxy;
 pub mod run;

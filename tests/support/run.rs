@@ -288,3 +288,13 @@ pub async fn mocked(
         .await
         .run
 }
+
+/// `tests/fixtures/ec2/<fixture>` on moto for one instance, live.
+pub async fn live_on(dir: &Path, fixture: &str, instance: &str) -> Ran {
+    ec2_fixture(dir, fixture, &[("instance_id", instance)], false).await
+}
+
+/// `tests/fixtures/ec2/<fixture>` on moto for one instance, as a drill.
+pub async fn drill_on(dir: &Path, fixture: &str, instance: &str) -> Ran {
+    ec2_fixture(dir, fixture, &[("instance_id", instance)], true).await
+}

@@ -30,3 +30,72 @@ pub fn seed_with(name: &str, extra: &[&str]) -> Value {
 pub async fn ec2() -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&super::moto::direct_config().await)
 }
+
+fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
+}
+
+/// The instance's interfaces whose own groups include `group`, sorted (the `group-id` filter
+/// reads an interface's own groups exactly; moto's group lists do not).
+pub async fn interfaces_in(ec2: &aws_sdk_ec2::Client, instance: &str, group: &str) -> Vec<String> {
+    let output = ec2
+        .describe_network_interfaces()
+        .filters(filter("attachment.instance-id", instance))
+        .filters(filter("group-id", group))
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = output
+        .network_interfaces()
+        .iter()
+        .filter_map(|e| e.network_interface_id().map(str::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The ARN of the instance profile associated with the instance now, if any.
+pub async fn associated_profile(ec2: &aws_sdk_ec2::Client, instance: &str) -> Option<String> {
+    ec2.describe_iam_instance_profile_associations()
+        .filters(filter("instance-id", instance))
+        .send()
+        .await
+        .unwrap()
+        .iam_instance_profile_associations()
+        .iter()
+        .find(|a| a.state().is_some_and(|s| s.as_str() == "associated"))
+        .and_then(|a| a.iam_instance_profile())
+        .and_then(|p| p.arn())
+        .map(str::to_owned)
+}
+
+/// The security groups carrying `firebreak:role=<role>`.
+pub async fn firebreak_groups(ec2: &aws_sdk_ec2::Client, role: &str) -> Vec<String> {
+    ec2.describe_security_groups()
+        .filters(filter("tag:firebreak:role", role))
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id().map(str::to_owned))
+        .collect()
+}
+
+/// The region's S3 prefix list id (the clean room's template needs it).
+pub async fn s3_prefix_list() -> String {
+    ec2()
+        .await
+        .describe_managed_prefix_lists()
+        .filters(filter("prefix-list-name", "com.amazonaws.us-east-1.s3"))
+        .send()
+        .await
+        .unwrap()
+        .prefix_lists()[0]
+        .prefix_list_id()
+        .unwrap()
+        .to_owned()
+}
