@@ -7,8 +7,9 @@
 //! Floors, from the ground up; a module imports only from its own floor or below (a test keeps
 //! it so: `tests/layering.rs`):
 //! - leaves: [`journal`] (the hash-chained record and its typed vocabulary), [`aws`] (SDK
-//!   configuration, error classification), [`lock`], [`template`], [`diagnostic`], [`redact`],
-//!   [`event`] (reading finding events), [`host`]
+//!   configuration, error classification), [`lock`] and [`lease`] (who holds a resource, whether
+//!   a run is alive), [`template`], [`diagnostic`], [`redact`], [`event`] (reading finding
+//!   events), [`host`]
 //! - [`runbook`] — the format only: model, YAML with positions, parameters, durations
 //! - [`report`] — case reports built from a journal
 //! - [`actions`] — the closed catalogue, and the context an action runs in
@@ -26,6 +27,7 @@ pub mod engine;
 pub mod event;
 pub mod host;
 pub mod journal;
+pub mod lease;
 pub mod lock;
 pub mod plan;
 pub mod policy;

@@ -1,15 +1,19 @@
 //! Per-resource locks, so two runs never act on the same resource at once.
 //!
-//! A lock is a file in `<journal_dir>/locks/` naming its holder (run, pid, host, mode). A lock
-//! whose process is gone is *stale*: the run crashed mid-way, and the resource may be half
-//! changed. Only a resume of that run, or an explicit `force`, takes a stale lock over — and a
-//! takeover is reported so the engine can journal it. A lock whose process may be alive is never
-//! taken over. Processes on other hosts cannot be checked and count as alive.
+//! A lock is a file in `<journal_dir>/locks/` naming the run that holds it. Whether that run is
+//! alive is its lease's business ([`crate::lease`]: a kernel lock held for the life of the
+//! run's process), never a process id or a host name. A lock held by a run that is neither live
+//! nor parked is *stale*: the run crashed mid-way, and the resource may be half changed. Only a
+//! resume of that run, or an explicit `force`, takes a stale lock over — and a takeover is
+//! reported so the engine can journal it. A live run's lock is never taken over; a parked run
+//! (waiting for a person's decision) keeps its locks until it is resumed. A drill never holds a
+//! lock that blocks containment: a live run takes a drill's lock over.
 //!
 //! Locks are acquired in sorted order and all-or-nothing: a refusal rolls back the locks taken
-//! in the same call, so two runs racing for overlapping sets cannot both end up half-locked.
+//! in the same call, so two runs racing for overlapping sets cannot both end up half-locked. A
+//! lock file appears whole or not at all (written aside, then linked into place).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,32 +23,33 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::journal::Mode;
+use crate::lease;
 
 /// Who asks for the locks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockOwner {
     pub run_id: String,
-    pub pid: u32,
+    /// Informational: where the holder ran.
     pub host: String,
     pub mode: Mode,
 }
 
 impl LockOwner {
-    /// This process on this host.
-    pub fn current(run_id: impl Into<String>, mode: Mode) -> Result<Self, LockError> {
-        Ok(LockOwner {
+    /// This run, on this host.
+    pub fn new(run_id: impl Into<String>, mode: Mode) -> Self {
+        LockOwner {
             run_id: run_id.into(),
-            pid: std::process::id(),
             host: crate::host::host(),
             mode,
-        })
+        }
     }
 }
 
-/// When a held lock may be taken over. Live holders are never displaced, whatever this says.
+/// When a held lock may be taken over. Live and parked holders are never displaced, whatever
+/// this says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TakeoverPolicy {
-    /// The run being resumed: its stale locks are ours to take.
+    /// The run being resumed: its stale or parked locks are ours to take.
     pub resume_of: Option<String>,
     /// Take over stale locks of other runs (an operator decided the crashed run is abandoned).
     pub force: bool,
@@ -54,14 +59,18 @@ pub struct TakeoverPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockHolder {
     pub run_id: String,
-    pub pid: u32,
+    /// Informational; liveness is the run's lease.
+    #[serde(default)]
     pub host: String,
     pub mode: Mode,
     pub resource: String,
     pub acquired_at: String,
+    /// The run waits for a person's decision: its locks stay until it is resumed.
+    #[serde(default)]
+    pub parked: bool,
 }
 
-/// A stale lock this call took over, for the engine to journal.
+/// A lock this call took over, for the engine to journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakenOver {
     pub resource: String,
@@ -72,14 +81,20 @@ pub struct TakenOver {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "failed to lock {resource}: held by run {holder_run_id} (pid {holder_pid} on \
-         {holder_host}), which may still be running"
+        "failed to lock {resource}: held by run {holder_run_id} (on {holder_host}), which is running"
     )]
     Held {
         resource: String,
         holder_run_id: String,
-        holder_pid: u32,
         holder_host: String,
+    },
+    #[error(
+        "failed to lock {resource}: run {holder_run_id} holds it while it waits for a person's \
+         decision; approve or deny that run first"
+    )]
+    Parked {
+        resource: String,
+        holder_run_id: String,
     },
     #[error(
         "failed to lock {resource}: stale lock of {} whose process is gone; only a resume of \
@@ -113,6 +128,19 @@ pub enum LockError {
     },
 }
 
+impl LockError {
+    /// Another run holds the resource (as opposed to the lock directory failing).
+    pub fn is_held(&self) -> bool {
+        matches!(
+            self,
+            LockError::Held { .. }
+                | LockError::Parked { .. }
+                | LockError::Stale { .. }
+                | LockError::Contended { .. }
+        )
+    }
+}
+
 fn describe_run(run_id: &Option<String>) -> String {
     match run_id {
         Some(id) => format!("run {id}"),
@@ -120,7 +148,8 @@ fn describe_run(run_id: &Option<String>) -> String {
     }
 }
 
-/// Locks held by this run. Released by [`LockSet::release`], or best-effort on drop.
+/// Locks held by this run. Released by [`LockSet::release`] (or best-effort on drop), or kept
+/// for a person's decision by [`LockSet::park`].
 #[derive(Debug, Default)]
 pub struct LockSet {
     held: Vec<OwnedLock>,
@@ -133,8 +162,9 @@ struct OwnedLock {
     path: PathBuf,
     /// What we wrote: a file with other content is no longer ours to remove.
     content: Vec<u8>,
-    /// The stale lock this replaced, put back if the whole acquisition is rolled back.
+    /// The lock this replaced, put back if the whole acquisition is rolled back.
     replaced: Option<Vec<u8>>,
+    holder: LockHolder,
 }
 
 impl LockSet {
@@ -143,7 +173,7 @@ impl LockSet {
         self.held.iter().map(|l| l.resource.as_str()).collect()
     }
 
-    /// The stale locks taken over while acquiring.
+    /// The locks taken over while acquiring.
     pub fn taken_over(&self) -> Vec<TakenOver> {
         self.taken_over.clone()
     }
@@ -151,6 +181,29 @@ impl LockSet {
     /// Removes every lock file this set still owns. Tries all, returns the first failure.
     pub fn release(mut self) -> Result<(), LockError> {
         self.release_all()
+    }
+
+    /// Keeps the locks for a run that waits for a person: each is marked parked, so no other
+    /// run takes it while the process is gone, and the run's own resume takes them back.
+    pub fn park(mut self) -> Result<(), LockError> {
+        let mut first_err = None;
+        for lock in std::mem::take(&mut self.held) {
+            let holder = LockHolder {
+                parked: true,
+                ..lock.holder.clone()
+            };
+            let parked = encode(&holder).and_then(|content| {
+                if still_ours(&lock) {
+                    replace(&lock.path, &content)
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = parked {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     fn release_all(&mut self) -> Result<(), LockError> {
@@ -163,8 +216,8 @@ impl LockSet {
         first_err.map_or(Ok(()), Err)
     }
 
-    /// Undoes a partial acquisition: own locks removed, taken-over stale locks put back, so a
-    /// refused run leaves the lock directory as it found it.
+    /// Undoes a partial acquisition: own locks removed, taken-over locks put back, so a refused
+    /// run leaves the lock directory as it found it.
     fn roll_back(&mut self) {
         for lock in std::mem::take(&mut self.held) {
             let _ = match &lock.replaced {
@@ -182,7 +235,8 @@ impl Drop for LockSet {
     }
 }
 
-/// Locks every resource in `resources` for `owner`, or none of them.
+/// Locks every resource in `resources` for `owner`, or none of them. `dir` is the journal
+/// directory: locks live in `dir/locks`, leases in `dir/live`.
 pub fn acquire(
     dir: &Path,
     resources: &[String],
@@ -196,7 +250,7 @@ pub fn acquire(
     wanted.dedup();
     let mut set = LockSet::default();
     for resource in wanted {
-        if let Err(e) = acquire_one(&locks, resource, owner, &policy, &mut set) {
+        if let Err(e) = acquire_one(dir, &locks, resource, owner, &policy, &mut set) {
             set.roll_back();
             return Err(e);
         }
@@ -207,6 +261,7 @@ pub fn acquire(
 /// Tries to create the lock; if it is held, decides whether to take it over. Retries when the
 /// lock changes between looking and acting (its holder released or replaced it).
 fn acquire_one(
+    journal_dir: &Path,
     locks: &Path,
     resource: &str,
     owner: &LockOwner,
@@ -215,7 +270,8 @@ fn acquire_one(
 ) -> Result<(), LockError> {
     const ATTEMPTS: usize = 5;
     let path = locks.join(lock_file_name(resource));
-    let content = encode(owner, resource)?;
+    let holder = holder_for(owner, resource)?;
+    let content = encode(&holder)?;
     for _ in 0..ATTEMPTS {
         match create_new(&path, &content) {
             Ok(()) => {
@@ -224,6 +280,7 @@ fn acquire_one(
                     path,
                     content,
                     replaced: None,
+                    holder,
                 });
                 return Ok(());
             }
@@ -241,10 +298,10 @@ fn acquire_one(
             Err(e) if e.kind() == ErrorKind::NotFound => continue, // released meanwhile
             Err(_) => None,                                        // unreadable: garbled
         };
-        let holder = seen
+        let previous = seen
             .as_deref()
             .and_then(|b| serde_json::from_slice::<LockHolder>(b).ok());
-        decide(resource, holder.as_ref(), owner, policy)?;
+        decide(journal_dir, resource, previous.as_ref(), owner, policy)?;
         // Narrow the window in which a new holder could appear between reading and replacing.
         if fs::read(&path).ok() != seen {
             continue;
@@ -255,10 +312,11 @@ fn acquire_one(
             path,
             content,
             replaced: seen,
+            holder,
         });
         set.taken_over.push(TakenOver {
             resource: resource.to_owned(),
-            previous: holder,
+            previous,
         });
         return Ok(());
     }
@@ -269,6 +327,7 @@ fn acquire_one(
 
 /// `Ok` when `owner` may take over the lock of `holder` (`None`: garbled), else the refusal.
 fn decide(
+    journal_dir: &Path,
     resource: &str,
     holder: Option<&LockHolder>,
     owner: &LockOwner,
@@ -279,52 +338,62 @@ fn decide(
         holder_run_id: run_id.map(str::to_owned),
     };
     let Some(holder) = holder else {
-        // An unknown holder may have been live, so a dry run must not displace it.
+        // An unknown holder may have been live, so a drill must not displace it.
         return if policy.force && owner.mode == Mode::Live {
             Ok(())
         } else {
             Err(stale(None))
         };
     };
-    if holder.host != owner.host || process_alive(holder.pid) {
+    // The run itself (its resume holds its own lease, so liveness says nothing here).
+    let own_run = holder.run_id == owner.run_id
+        || policy.resume_of.as_deref() == Some(holder.run_id.as_str());
+    if own_run {
+        return Ok(());
+    }
+    // A drill changes nothing: containment never waits for one.
+    if holder.mode == Mode::DryRun && owner.mode == Mode::Live {
+        return Ok(());
+    }
+    if lease::is_live(journal_dir, &holder.run_id) {
         return Err(LockError::Held {
             resource: resource.to_owned(),
             holder_run_id: holder.run_id.clone(),
-            holder_pid: holder.pid,
             holder_host: holder.host.clone(),
+        });
+    }
+    if holder.parked {
+        return Err(LockError::Parked {
+            resource: resource.to_owned(),
+            holder_run_id: holder.run_id.clone(),
         });
     }
     if owner.mode == Mode::DryRun && holder.mode == Mode::Live {
         return Err(stale(Some(&holder.run_id)));
     }
-    let own_run = holder.run_id == owner.run_id
-        || policy.resume_of.as_deref() == Some(holder.run_id.as_str());
-    if own_run || policy.force {
+    if policy.force {
         Ok(())
     } else {
         Err(stale(Some(&holder.run_id)))
     }
 }
 
-/// Whether `pid` names a process on this host. A process of another user (`EPERM`) is alive;
-/// a reused pid looks alive too, which errs on the side of refusing.
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false; // 0 and negatives address process groups, not a holder
-    }
-    // SAFETY: signal 0 delivers nothing; it only checks that the process exists.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
-    }
-    io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 /// The lock file name for a resource id: readable, filesystem-safe, and unique thanks to a
 /// hash of the raw id (`a/b` and `a_b` sanitize alike). Long ids (ARNs) are shortened to stay
 /// under file name limits.
+/// The lock key of a target: it names the account and region the resource lives in, so the same
+/// instance id or IAM user name in two accounts is two resources. IAM is global (no region) and
+/// its names are case-insensitive, so IAM keys are lower case.
+pub fn resource_key(account: &str, region: &str, target: &str) -> String {
+    if target.starts_with("iam-user/") || target.starts_with("iam-role/") {
+        format!("aws:{account}:{}", target.to_lowercase())
+    } else if target.starts_with("AKIA") || target.starts_with("ASIA") {
+        format!("aws:{account}:{target}")
+    } else {
+        format!("aws:{account}:{region}:{target}")
+    }
+}
+
 pub fn lock_file_name(resource: &str) -> String {
     const MAX_READABLE: usize = 160;
     let readable: String = resource
@@ -339,47 +408,69 @@ pub fn lock_file_name(resource: &str) -> String {
     format!("{readable}-{hash}.lock")
 }
 
-fn encode(owner: &LockOwner, resource: &str) -> Result<Vec<u8>, LockError> {
+fn holder_for(owner: &LockOwner, resource: &str) -> Result<LockHolder, LockError> {
     let format =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let acquired_at = OffsetDateTime::now_utc()
         .format(format)
         .map_err(|source| LockError::Clock { source })?;
-    let holder = LockHolder {
+    Ok(LockHolder {
         run_id: owner.run_id.clone(),
-        pid: owner.pid,
         host: owner.host.clone(),
         mode: owner.mode,
         resource: resource.to_owned(),
         acquired_at,
-    };
-    let mut bytes = serde_json::to_vec(&holder).map_err(|source| LockError::Encode {
-        resource: resource.to_owned(),
+        parked: false,
+    })
+}
+
+fn encode(holder: &LockHolder) -> Result<Vec<u8>, LockError> {
+    let mut bytes = serde_json::to_vec(holder).map_err(|source| LockError::Encode {
+        resource: holder.resource.clone(),
         source,
     })?;
     bytes.push(b'\n');
     Ok(bytes)
 }
 
-/// Creates `path` only if absent (atomic `O_EXCL`), then writes `content`.
-fn create_new(path: &Path, content: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    let written = file.write_all(content).and_then(|()| file.sync_data());
-    if written.is_err() {
-        let _ = fs::remove_file(path);
+/// A file name beside `path` for writing aside.
+fn aside(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(
+        ".{name}.{}.{:016x}.tmp",
+        std::process::id(),
+        fastrand::u64(..)
+    ))
+}
+
+fn write_aside(path: &Path, content: &[u8]) -> io::Result<PathBuf> {
+    let tmp = aside(path);
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(content).and_then(|()| file.sync_data()));
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    written
+}
+
+/// Creates `path` with `content` only if absent: written aside, then hard-linked into place
+/// (which fails if the name exists), so no reader ever sees an empty or partial lock.
+fn create_new(path: &Path, content: &[u8]) -> io::Result<()> {
+    let tmp = write_aside(path, content)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    linked
 }
 
 /// Replaces `path` atomically: readers see the old lock or the new one, never a partial file.
 fn replace(path: &Path, content: &[u8]) -> Result<(), LockError> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = path.with_file_name(format!(
-        ".{name}.{}.{:016x}.tmp",
-        std::process::id(),
-        fastrand::u64(..)
-    ));
-    create_new(&tmp, content).map_err(io_err("write lock file", &tmp))?;
+    let tmp = write_aside(path, content).map_err(io_err("write lock file", path))?;
     fs::rename(&tmp, path).map_err(|source| {
         let _ = fs::remove_file(&tmp);
         LockError::Io {
@@ -422,38 +513,47 @@ fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> LockEr
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
-
     use super::*;
+    use crate::lease::RunLease;
 
     fn owner(run_id: &str, mode: Mode) -> LockOwner {
-        LockOwner::current(run_id, mode).unwrap()
+        LockOwner::new(run_id, mode)
+    }
+
+    /// M6: the same IAM user in two accounts is two resources; `Alice` and `alice` are one.
+    #[test]
+    fn keys_name_account_and_region_and_iam_is_case_insensitive() {
+        let key = |account, region, target| resource_key(account, region, target);
+        assert_ne!(
+            key("111111111111", "us-east-1", "iam-user/alice"),
+            key("222222222222", "us-east-1", "iam-user/alice")
+        );
+        assert_eq!(
+            key("111111111111", "us-east-1", "iam-user/Alice"),
+            key("111111111111", "eu-west-1", "iam-user/alice")
+        );
+        assert_ne!(
+            key("111111111111", "us-east-1", "i-0123456789abcdef0"),
+            key("111111111111", "us-west-2", "i-0123456789abcdef0")
+        );
     }
 
     fn ids(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
     }
 
-    /// A pid that belonged to a process which has exited and been reaped.
-    fn dead_pid() -> u32 {
-        let mut child = Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
-    }
-
     fn lock_path(dir: &Path, resource: &str) -> PathBuf {
         dir.join("locks").join(lock_file_name(resource))
     }
 
-    /// Writes a lock file as if `run_id` (pid `pid` on this host) held `resource`.
-    fn plant(dir: &Path, resource: &str, run_id: &str, pid: u32, mode: Mode) {
-        let holder = LockOwner {
-            pid,
-            ..owner(run_id, mode)
+    /// Writes a lock file as if `run_id` held `resource`.
+    fn plant(dir: &Path, resource: &str, run_id: &str, mode: Mode, parked: bool) {
+        let holder = LockHolder {
+            parked,
+            ..holder_for(&owner(run_id, mode), resource).unwrap()
         };
         fs::create_dir_all(dir.join("locks")).unwrap();
-        fs::write(lock_path(dir, resource), encode(&holder, resource).unwrap()).unwrap();
+        fs::write(lock_path(dir, resource), encode(&holder).unwrap()).unwrap();
     }
 
     fn holder_of(dir: &Path, resource: &str) -> LockHolder {
@@ -467,20 +567,19 @@ mod tests {
     #[test]
     fn acquire_writes_holders_and_release_removes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let me = owner("run-a", Mode::Live);
-        let res = ids(&["i-2", "arn:aws:iam::1:role/x", "i-2"]);
-        let set = acquire(dir.path(), &res, &me, TakeoverPolicy::default()).unwrap();
-        assert_eq!(set.resources(), ["arn:aws:iam::1:role/x", "i-2"]);
-        assert!(set.taken_over().is_empty());
-        let holder = holder_of(dir.path(), "arn:aws:iam::1:role/x");
+        let set = acquire(
+            dir.path(),
+            &ids(&["i-2", "i-1", "i-2"]),
+            &owner("run-a", Mode::Live),
+            TakeoverPolicy::default(),
+        )
+        .unwrap();
+        assert_eq!(set.resources(), ["i-1", "i-2"]);
+        let holder = holder_of(dir.path(), "i-1");
         assert_eq!(
-            (holder.run_id.as_str(), holder.pid, holder.mode),
-            ("run-a", std::process::id(), Mode::Live)
+            (holder.run_id.as_str(), holder.mode, holder.parked),
+            ("run-a", Mode::Live, false)
         );
-        assert_eq!(holder.resource, "arn:aws:iam::1:role/x");
-        let text = fs::read_to_string(lock_path(dir.path(), "i-2")).unwrap();
-        assert!(text.starts_with(r#"{"run_id":"run-a","pid":"#), "{text}");
-        assert!(text.contains(r#""mode":"live","resource":"i-2","acquired_at":""#));
         set.release().unwrap();
         assert_eq!(lock_files(dir.path()), 0);
     }
@@ -488,233 +587,248 @@ mod tests {
     #[test]
     fn dropping_the_set_releases() {
         let dir = tempfile::tempdir().unwrap();
-        let me = owner("run-a", Mode::Live);
-        drop(acquire(dir.path(), &ids(&["i-1"]), &me, TakeoverPolicy::default()).unwrap());
+        drop(
+            acquire(
+                dir.path(),
+                &ids(&["i-1"]),
+                &owner("run-a", Mode::Live),
+                TakeoverPolicy::default(),
+            )
+            .unwrap(),
+        );
         assert_eq!(lock_files(dir.path()), 0);
     }
 
     #[test]
-    fn a_second_owner_is_refused_with_the_holder() {
+    fn a_live_holder_is_never_displaced_even_by_force() {
         let dir = tempfile::tempdir().unwrap();
-        let res = ids(&["i-1"]);
+        let _lease = RunLease::acquire(dir.path(), "run-a").unwrap();
         let _held = acquire(
             dir.path(),
-            &res,
+            &ids(&["i-1"]),
             &owner("run-a", Mode::Live),
             TakeoverPolicy::default(),
         )
         .unwrap();
+        let forced = TakeoverPolicy {
+            resume_of: None,
+            force: true,
+        };
         let err = acquire(
             dir.path(),
-            &res,
+            &ids(&["i-1"]),
             &owner("run-b", Mode::Live),
-            TakeoverPolicy::default(),
+            forced,
         )
         .unwrap_err();
-        match &err {
-            LockError::Held {
-                resource,
-                holder_run_id,
-                holder_pid,
-                ..
-            } => {
-                assert_eq!(
-                    (resource.as_str(), holder_run_id.as_str()),
-                    ("i-1", "run-a")
-                );
-                assert_eq!(*holder_pid, std::process::id());
-            }
-            other => panic!("expected Held, got {other}"),
-        }
         assert!(
-            err.to_string()
-                .starts_with("failed to lock i-1: held by run run-a")
+            matches!(&err, LockError::Held { holder_run_id, .. } if holder_run_id == "run-a"),
+            "{err}"
         );
+        assert!(err.is_held());
     }
 
     #[test]
-    fn the_same_run_takes_over_after_its_process_is_gone() {
+    fn a_crashed_runs_lock_goes_to_its_resume_or_to_force() {
         let dir = tempfile::tempdir().unwrap();
-        plant(dir.path(), "i-1", "run-a", dead_pid(), Mode::Live);
-        let policy = TakeoverPolicy {
+        plant(dir.path(), "i-1", "run-old", Mode::Live, false);
+        let err = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-new", Mode::Live),
+            TakeoverPolicy::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, LockError::Stale { holder_run_id: Some(id), .. } if id == "run-old"),
+            "{err}"
+        );
+        let resume = TakeoverPolicy {
+            resume_of: Some("run-old".into()),
+            force: false,
+        };
+        let set = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-old", Mode::Live),
+            resume,
+        )
+        .unwrap();
+        assert_eq!(
+            set.taken_over()[0].previous.as_ref().unwrap().run_id,
+            "run-old"
+        );
+        drop(set);
+        plant(dir.path(), "i-1", "run-old", Mode::Live, false);
+        let forced = TakeoverPolicy {
+            resume_of: None,
+            force: true,
+        };
+        let set = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-new", Mode::Live),
+            forced,
+        )
+        .unwrap();
+        assert_eq!(holder_of(dir.path(), "i-1").run_id, "run-new");
+        drop(set);
+    }
+
+    #[test]
+    fn a_parked_runs_locks_wait_for_its_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-a", Mode::Live),
+            TakeoverPolicy::default(),
+        )
+        .unwrap();
+        set.park().unwrap();
+        assert!(holder_of(dir.path(), "i-1").parked, "kept, marked parked");
+        let forced = TakeoverPolicy {
+            resume_of: None,
+            force: true,
+        };
+        let err = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-b", Mode::Live),
+            forced,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, LockError::Parked { holder_run_id, .. } if holder_run_id == "run-a"),
+            "{err}"
+        );
+        let resume = TakeoverPolicy {
             resume_of: Some("run-a".into()),
             force: false,
         };
-        let me = owner("run-a", Mode::Live);
-        let set = acquire(dir.path(), &ids(&["i-1"]), &me, policy).unwrap();
-        assert_eq!(holder_of(dir.path(), "i-1").pid, std::process::id());
-        let taken = set.taken_over();
-        assert_eq!(taken.len(), 1);
-        assert_eq!(taken[0].previous.as_ref().unwrap().run_id, "run-a");
-        set.release().unwrap();
-        assert_eq!(lock_files(dir.path()), 0, "no temp files left behind");
-    }
-
-    #[test]
-    fn a_dead_foreign_lock_is_stale_unless_forced() {
-        let dir = tempfile::tempdir().unwrap();
-        let pid = dead_pid();
-        plant(dir.path(), "i-1", "run-old", pid, Mode::Live);
-        let me = owner("run-new", Mode::Live);
-        let err = acquire(dir.path(), &ids(&["i-1"]), &me, TakeoverPolicy::default()).unwrap_err();
-        assert!(
-            matches!(&err, LockError::Stale { holder_run_id: Some(r), .. } if r == "run-old"),
-            "{err}"
-        );
-        let force = TakeoverPolicy {
-            resume_of: None,
-            force: true,
-        };
-        let set = acquire(dir.path(), &ids(&["i-1"]), &me, force).unwrap();
-        let previous = set.taken_over()[0].previous.clone().unwrap();
-        assert_eq!((previous.run_id.as_str(), previous.pid), ("run-old", pid));
-        assert_eq!(holder_of(dir.path(), "i-1").run_id, "run-new");
-    }
-
-    #[test]
-    fn force_never_takes_over_a_live_holder() {
-        let dir = tempfile::tempdir().unwrap();
-        plant(dir.path(), "i-1", "run-a", std::process::id(), Mode::Live);
-        let force = TakeoverPolicy {
-            resume_of: Some("run-a".into()),
-            force: true,
-        };
-        let err = acquire(
+        let set = acquire(
             dir.path(),
             &ids(&["i-1"]),
             &owner("run-a", Mode::Live),
-            force,
+            resume,
         )
-        .unwrap_err();
-        assert!(matches!(err, LockError::Held { .. }), "{err}");
+        .unwrap();
+        assert!(!holder_of(dir.path(), "i-1").parked);
+        set.release().unwrap();
     }
 
     #[test]
-    fn a_holder_on_another_host_counts_as_alive() {
+    fn a_drill_never_blocks_a_live_run_and_never_displaces_one() {
         let dir = tempfile::tempdir().unwrap();
-        let elsewhere = LockOwner {
-            pid: dead_pid(),
-            host: "some-other-host".into(),
-            ..owner("run-a", Mode::Live)
-        };
-        fs::create_dir_all(dir.path().join("locks")).unwrap();
-        fs::write(
-            lock_path(dir.path(), "i-1"),
-            encode(&elsewhere, "i-1").unwrap(),
+        let _drill_lease = RunLease::acquire(dir.path(), "run-drill").unwrap();
+        plant(dir.path(), "i-1", "run-drill", Mode::DryRun, false);
+        let set = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-live", Mode::Live),
+            TakeoverPolicy::default(),
         )
         .unwrap();
-        let force = TakeoverPolicy {
+        assert_eq!(
+            set.taken_over()[0].previous.as_ref().unwrap().mode,
+            Mode::DryRun
+        );
+        drop(set);
+        plant(dir.path(), "i-2", "run-crashed", Mode::Live, false);
+        let forced = TakeoverPolicy {
             resume_of: None,
             force: true,
         };
         let err = acquire(
             dir.path(),
-            &ids(&["i-1"]),
-            &owner("run-b", Mode::Live),
-            force,
+            &ids(&["i-2"]),
+            &owner("run-drill-2", Mode::DryRun),
+            forced,
         )
         .unwrap_err();
-        assert!(
-            matches!(&err, LockError::Held { holder_host, .. } if holder_host == "some-other-host"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_dry_run_never_takes_over_a_live_runs_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let force = TakeoverPolicy {
-            resume_of: None,
-            force: true,
-        };
-        let dry = owner("run-dry", Mode::DryRun);
-        assert_eq!(serde_json::to_value(dry.mode).unwrap(), "dry-run");
-        plant(dir.path(), "alive", "run-a", std::process::id(), Mode::Live);
-        let err = acquire(dir.path(), &ids(&["alive"]), &dry, force.clone()).unwrap_err();
-        assert!(matches!(err, LockError::Held { .. }), "{err}");
-
-        plant(dir.path(), "dead", "run-b", dead_pid(), Mode::Live);
-        let err = acquire(dir.path(), &ids(&["dead"]), &dry, force.clone()).unwrap_err();
         assert!(matches!(err, LockError::Stale { .. }), "{err}");
-
-        // A crashed dry run's lock is fair game for another forced dry run.
-        plant(dir.path(), "dry", "run-c", dead_pid(), Mode::DryRun);
-        assert!(acquire(dir.path(), &ids(&["dry"]), &dry, force).is_ok());
     }
 
     #[test]
     fn a_garbled_lock_is_stale_from_an_unknown_run() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("locks")).unwrap();
-        fs::write(lock_path(dir.path(), "i-1"), "{not json").unwrap();
-        let me = owner("run-a", Mode::Live);
-        let err = acquire(dir.path(), &ids(&["i-1"]), &me, TakeoverPolicy::default()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                LockError::Stale {
-                    holder_run_id: None,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        fs::write(lock_path(dir.path(), "i-1"), b"{not json").unwrap();
+        let err = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-b", Mode::Live),
+            TakeoverPolicy::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("unknown run"), "{err}");
-        let force = TakeoverPolicy {
+        let forced = TakeoverPolicy {
             resume_of: None,
             force: true,
         };
-        let set = acquire(dir.path(), &ids(&["i-1"]), &me, force).unwrap();
+        let set = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-b", Mode::Live),
+            forced,
+        )
+        .unwrap();
         assert_eq!(set.taken_over()[0].previous, None);
     }
 
     #[test]
     fn a_refusal_rolls_back_the_locks_already_taken() {
         let dir = tempfile::tempdir().unwrap();
-        plant(dir.path(), "b", "run-x", std::process::id(), Mode::Live);
-        plant(dir.path(), "a", "run-old", dead_pid(), Mode::Live);
-        let stale_before = fs::read(lock_path(dir.path(), "a")).unwrap();
-        let force = TakeoverPolicy {
+        plant(dir.path(), "a", "run-old", Mode::Live, false);
+        let before = fs::read(lock_path(dir.path(), "a")).unwrap();
+        let _lease = RunLease::acquire(dir.path(), "run-live").unwrap();
+        plant(dir.path(), "c", "run-live", Mode::Live, false);
+        let forced = TakeoverPolicy {
             resume_of: None,
             force: true,
         };
-        let me = owner("run-new", Mode::Live);
-        let err = acquire(dir.path(), &ids(&["c", "b", "a", "0"]), &me, force).unwrap_err();
-        assert!(
-            matches!(&err, LockError::Held { resource, .. } if resource == "b"),
-            "{err}"
-        );
-        assert!(!lock_path(dir.path(), "0").exists());
-        assert!(!lock_path(dir.path(), "c").exists());
+        let err = acquire(
+            dir.path(),
+            &ids(&["a", "b", "c"]),
+            &owner("run-b", Mode::Live),
+            forced,
+        )
+        .unwrap_err();
+        assert!(matches!(err, LockError::Held { .. }), "{err}");
         assert_eq!(
             fs::read(lock_path(dir.path(), "a")).unwrap(),
-            stale_before,
-            "a taken-over stale lock is put back"
+            before,
+            "the taken-over lock is put back"
         );
-        assert_eq!(holder_of(dir.path(), "b").run_id, "run-x");
-        assert_eq!(lock_files(dir.path()), 2);
+        assert!(
+            !lock_path(dir.path(), "b").exists(),
+            "the new lock is removed"
+        );
     }
 
     #[test]
     fn release_leaves_a_lock_that_is_no_longer_ours() {
         let dir = tempfile::tempdir().unwrap();
-        let me = owner("run-a", Mode::Live);
-        let set = acquire(dir.path(), &ids(&["i-1"]), &me, TakeoverPolicy::default()).unwrap();
-        plant(dir.path(), "i-1", "run-b", std::process::id(), Mode::Live);
+        let set = acquire(
+            dir.path(),
+            &ids(&["i-1"]),
+            &owner("run-a", Mode::Live),
+            TakeoverPolicy::default(),
+        )
+        .unwrap();
+        plant(dir.path(), "i-1", "run-b", Mode::Live, false);
         set.release().unwrap();
         assert_eq!(holder_of(dir.path(), "i-1").run_id, "run-b");
     }
 
     #[test]
     fn lock_file_names_are_safe_and_distinct() {
-        let name = lock_file_name("arn:aws:ec2:us-east-1:123:instance/i-0abc");
-        assert!(
-            name.starts_with("arn_aws_ec2_us-east-1_123_instance_i-0abc-"),
-            "{name}"
-        );
-        assert!(name.ends_with(".lock"));
-        assert_ne!(lock_file_name("a/b"), lock_file_name("a_b"));
-        assert!(lock_file_name(&"x".repeat(2000)).len() < 200);
-        assert!(lock_file_name("../..").starts_with(".._..-"));
+        let a = lock_file_name("a/b");
+        let b = lock_file_name("a_b");
+        assert_ne!(a, b);
+        assert!(a.starts_with("a_b-") && a.ends_with(".lock"), "{a}");
+        let long = lock_file_name(&"x".repeat(400));
+        assert!(long.len() < 200, "{}", long.len());
+        assert!(!lock_file_name("../../etc/passwd").contains('/'));
     }
 }

@@ -1,10 +1,36 @@
 //! Keeping secrets out of everything firebreak prints or writes. A [`Redactor`] knows the
 //! secret values of a run (sensitive parameters, and values actions mark secret) and replaces
 //! them wherever they appear, including inside rendered templates.
+//!
+//! A secret shorter than [`MIN_SUBSTRING`] is only replaced where it is a whole value: replacing
+//! `"unset"` or `"1"` inside every string would rewrite instance ids, step outputs and counts
+//! the journal is read back by (resume, release), and would tell a reader the secret's value by
+//! where it was cut. Numbers and booleans are structure (indexes, counts, attempts), and so are
+//! the envelope fields that say what a record is about: neither is ever rewritten.
 
 use serde_json::Value;
 
 pub const REDACTED: &str = "[redacted]";
+
+/// Secrets at least this long are replaced wherever they appear inside a string; shorter ones
+/// only as whole values.
+pub const MIN_SUBSTRING: usize = 8;
+
+/// Fields the engine writes about a record itself, never data a secret can be in.
+const STRUCTURAL: &[&str] = &[
+    "type",
+    "step",
+    "action",
+    "run_id",
+    "item_index",
+    "attempt",
+    "service",
+    "operation",
+    "idempotency_key",
+    "status",
+    "mode",
+    "check",
+];
 
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
@@ -34,7 +60,11 @@ impl Redactor {
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
+            if secret.len() < MIN_SUBSTRING {
+                if out == *secret {
+                    return REDACTED.to_owned();
+                }
+            } else if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), REDACTED);
             }
         }
@@ -49,14 +79,18 @@ impl Redactor {
             }
             Value::Object(map) => Value::Object(
                 // Keys are structure (parameter and field names), not data: left as they are so
-                // a short secret cannot mangle them.
+                // a short secret cannot mangle them; so are the structural fields' values.
                 map.iter()
-                    .map(|(k, v)| (k.clone(), self.redact_value(v)))
+                    .map(|(k, v)| {
+                        let value = if STRUCTURAL.contains(&k.as_str()) {
+                            v.clone()
+                        } else {
+                            self.redact_value(v)
+                        };
+                        (k.clone(), value)
+                    })
                     .collect(),
             ),
-            Value::Number(n) if self.secrets.iter().any(|s| *s == n.to_string()) => {
-                Value::String(REDACTED.to_owned())
-            }
             other => other.clone(),
         }
     }
@@ -77,8 +111,36 @@ mod tests {
             "a [redacted] b [redacted]"
         );
         assert_eq!(
-            r.redact_value(&json!({"k": ["x hunter2"], "hunter2": 1})),
-            json!({"k": ["x [redacted]"], "hunter2": 1})
+            r.redact_value(&json!({"k": ["x hunter2-long"], "hunter2-long": 1})),
+            json!({"k": ["x [redacted]"], "hunter2-long": 1})
         );
+    }
+
+    /// M11: a short secret (the kickoff's `pager_token: unset`, a PIN `1`) is replaced only
+    /// where it is the whole value: ids, outputs and counts that contain it stay readable.
+    #[test]
+    fn short_secrets_only_as_whole_values_and_structure_never() {
+        let mut r = Redactor::default();
+        r.add("unset");
+        r.add("1");
+        r.add("hunter2");
+        let record = json!({
+            "step": "unset",
+            "item_index": 1,
+            "attempt": 1,
+            "input": {"instance_id": "i-01unset1", "token": "unset", "pin": "1", "n": 1},
+            "message": "the token hunter2 was unset",
+        });
+        assert_eq!(
+            r.redact_value(&record),
+            json!({
+                "step": "unset",
+                "item_index": 1,
+                "attempt": 1,
+                "input": {"instance_id": "i-01unset1", "token": "[redacted]", "pin": "[redacted]", "n": 1},
+                "message": "the token hunter2 was unset",
+            })
+        );
+        assert_eq!(r.redact("hunter2"), "[redacted]");
     }
 }

@@ -16,8 +16,10 @@ pub struct ApprovalRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub approved: bool,
-    /// Denied for lack of anyone to ask: the run is refused.
+    /// Denied without anyone asked (kept for journals of earlier engines; never set now).
     pub refused: bool,
-    /// Who or what decided: `flag (--yes)`, `operator`, `no terminal and no --yes`, `drill`.
+    /// Nobody could be asked: the run parks at this step until a person resumes it.
+    pub parked: bool,
+    /// Who or what decided: `flag (--yes)`, `operator`, `drill`, or why nobody could.
     pub by: String,
 }

@@ -106,8 +106,12 @@ pub enum EngineUse {
     Always,
     /// `limits.protected_tags`: tags of EC2 targets.
     ProtectedEc2,
-    /// `limits.protected_tags`: tags of IAM users named by a `user_name` parameter.
+    /// `limits.protected_tags`: tags of IAM users named by a `user_name` parameter, or owning
+    /// the key an `access_key_id` parameter names.
     ProtectedUsers,
+    /// An `access_key_id` parameter: the key's owner, looked up before the interlocks so it is
+    /// locked and protection-checked like the key.
+    AccessKeyOwner,
     /// `limits.protected_tags`: tags of IAM roles named by a `role_name` parameter.
     ProtectedRoles,
     /// A runbook `notify:` block.
@@ -139,6 +143,11 @@ pub const ENGINE_CALLS: &[EngineCall] = &[
         call: "ec2:DescribeTags",
         when: EngineUse::ProtectedEc2,
         resources: &["*"],
+    },
+    EngineCall {
+        call: "iam:GetAccessKeyLastUsed",
+        when: EngineUse::AccessKeyOwner,
+        resources: &["arn:aws:iam::*:user/*"],
     },
     EngineCall {
         call: "iam:ListUserTags",
@@ -184,10 +193,13 @@ pub struct RunUses {
 /// What the engine will call for this runbook, run this way.
 pub fn engine_uses(runbook: &Runbook, uses: RunUses) -> Vec<EngineUse> {
     let mut all = vec![EngineUse::Always];
+    let used = runbook.used_parameters();
+    if used.contains("access_key_id") {
+        all.push(EngineUse::AccessKeyOwner);
+    }
     if !runbook.limits.protected_tags.is_empty() {
         all.push(EngineUse::ProtectedEc2);
-        let used = runbook.used_parameters();
-        if used.contains("user_name") {
+        if used.contains("user_name") || used.contains("access_key_id") {
             all.push(EngineUse::ProtectedUsers);
         }
         if used.contains("role_name") {

@@ -168,6 +168,7 @@ impl StepContext {
             refused: decision.refused,
             by: decision.by.clone(),
             user: crate::host::user(),
+            parked: decision.parked.then_some(true),
         }))?;
         Ok(decision)
     }

@@ -25,6 +25,13 @@ impl Action for Approve {
 impl Execute for Approve {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
         let decision = ctx.approve(&self.prompt).await?;
+        if decision.parked {
+            return Err(ActionError::Parked(format!(
+                "\"{}\" ({})",
+                ctx.redact(&self.prompt),
+                decision.by
+            )));
+        }
         if decision.refused {
             return Err(ActionError::Refused(format!(
                 "approval \"{}\" denied: {}",

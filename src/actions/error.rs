@@ -11,6 +11,9 @@ pub enum ActionError {
     /// A safety interlock said no (approval denied, protected resource…): the run is refused.
     #[error("refused: {0}")]
     Refused(String),
+    /// A person's decision is needed and nobody could be asked: the run parks here.
+    #[error("waiting for a person: {0}")]
+    Parked(String),
     /// The step's `timeout` ran out (the message names it).
     #[error("{0}")]
     TimedOut(String),
@@ -70,6 +73,7 @@ impl ActionError {
         match self.root() {
             ActionError::Aws(e) => e.class.as_str(),
             ActionError::Refused(_) => "refused",
+            ActionError::Parked(_) => "parked",
             ActionError::TimedOut(_) => "timeout",
             ActionError::Input(_) | ActionError::Failed(_) => "failed",
             ActionError::Journal(_) => "journal",
@@ -91,6 +95,11 @@ impl ActionError {
 
     pub fn is_refused(&self) -> bool {
         matches!(self.root(), ActionError::Refused(_))
+    }
+
+    /// Nobody could decide: the run parks, whatever the step's `on_failure` says.
+    pub fn is_parked(&self) -> bool {
+        matches!(self.root(), ActionError::Parked(_))
     }
 
     /// The journal failed: the run stops, whatever the step's `on_failure` says.

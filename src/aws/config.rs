@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 /// Attempts per API call made by the SDK itself (standard mode: exponential backoff with
 /// jitter, throttling and transient errors only). Step-level `retry` comes on top.
@@ -63,6 +64,56 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The region the clients call (the EC2 client's, as every client shares one config).
+    pub fn region(&self) -> Option<String> {
+        self.ec2.config().region().map(|r| r.to_string())
+    }
+
+    /// The same clients calling `region` instead: a finding is contained where it is.
+    pub fn in_region(&self, region: &str) -> Clients {
+        let region = Region::new(region.to_owned());
+        macro_rules! moved {
+            ($client:expr, $krate:ident) => {
+                $krate::Client::from_conf(
+                    $client.config().to_builder().region(region.clone()).build(),
+                )
+            };
+        }
+        Clients {
+            ec2: moved!(self.ec2, aws_sdk_ec2),
+            iam: moved!(self.iam, aws_sdk_iam),
+            ssm: moved!(self.ssm, aws_sdk_ssm),
+            cloudformation: moved!(self.cloudformation, aws_sdk_cloudformation),
+            sts: moved!(self.sts, aws_sdk_sts),
+            autoscaling: moved!(self.autoscaling, aws_sdk_autoscaling),
+            sns: moved!(self.sns, aws_sdk_sns),
+        }
+    }
+
+    /// The same clients signing with other credentials (an assumed role's).
+    pub fn with_credentials(&self, credentials: SharedCredentialsProvider) -> Clients {
+        macro_rules! signed {
+            ($client:expr, $krate:ident) => {
+                $krate::Client::from_conf(
+                    $client
+                        .config()
+                        .to_builder()
+                        .credentials_provider(credentials.clone())
+                        .build(),
+                )
+            };
+        }
+        Clients {
+            ec2: signed!(self.ec2, aws_sdk_ec2),
+            iam: signed!(self.iam, aws_sdk_iam),
+            ssm: signed!(self.ssm, aws_sdk_ssm),
+            cloudformation: signed!(self.cloudformation, aws_sdk_cloudformation),
+            sts: signed!(self.sts, aws_sdk_sts),
+            autoscaling: signed!(self.autoscaling, aws_sdk_autoscaling),
+            sns: signed!(self.sns, aws_sdk_sns),
+        }
+    }
+
     pub fn new(config: &SdkConfig) -> Clients {
         Clients {
             ec2: aws_sdk_ec2::Client::new(config),

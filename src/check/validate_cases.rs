@@ -484,12 +484,88 @@ fn trigger_unknown_filter() {
     case(
         "trigger filter",
         &format!(
-            "{TRIGGERED}  - name: gd\n    pattern:\n      detail:\n        type: [{{ prefx: \"UnauthorizedAccess:\" }}]\n    parameters: {{ instance_id: \"{{{{event.detail.id}}}}\" }}\n"
+            "{TRIGGERED}  - name: gd\n    pattern:\n      detail:\n        type: [{{ prefx: \"UnauthorizedAccess:\" }}]\n      source: [aws.guardduty]\n    parameters: {{ instance_id: \"{{{{event.detail.id}}}}\" }}\n"
         ),
         11,
         18,
         "unknown pattern filter `prefx`",
     );
+}
+
+/// M6: a step that reads the event acts on a value no pattern checked and no lock covers.
+#[test]
+fn steps_cannot_read_the_event() {
+    case(
+        "event in a step",
+        "steps:\n  - id: a\n    action: core.log\n    with: { message: \"{{event.detail.title}}\" }\n",
+        6,
+        25,
+        "steps cannot read the event directly (`event.detail.title`)",
+    );
+}
+
+const SECURITY_HUB: &str = "  - name: sh\n    pattern:\n      source: [aws.securityhub]\n      detail-type: [\"Security Hub Findings - Imported\"]\n";
+const SET_ID: &str = "    parameters: { instance_id: \"{{event.detail.id}}\" }\n";
+
+/// H9: a Security Hub trigger that does not name its products fires on posture findings.
+#[test]
+fn security_hub_trigger_without_product_arn() {
+    case(
+        "security hub, any product",
+        &format!("{TRIGGERED}{SECURITY_HUB}{SET_ID}"),
+        10,
+        7,
+        "must name the products it trusts",
+    );
+}
+
+#[test]
+fn security_hub_trigger_by_product_name() {
+    case(
+        "security hub, product name",
+        &format!(
+            "{TRIGGERED}{SECURITY_HUB}      detail: {{ findings: {{ ProductName: [GuardDuty], ProductArn: [{{ suffix: \"::product/aws/guardduty\" }}] }} }}\n{SET_ID}"
+        ),
+        12,
+        29,
+        "`ProductName` does not identify who wrote a finding",
+    );
+}
+
+#[test]
+fn security_hub_trigger_by_product_arn_prefix() {
+    case(
+        "security hub, arn prefix",
+        &format!(
+            "{TRIGGERED}{SECURITY_HUB}      detail: {{ findings: {{ ProductArn: [{{ prefix: \"arn:aws:securityhub\" }}] }} }}\n{SET_ID}"
+        ),
+        12,
+        42,
+        "`ProductArn` must name products exactly",
+    );
+}
+
+#[test]
+fn trigger_without_a_source() {
+    case(
+        "no source",
+        &format!(
+            "{TRIGGERED}  - name: any\n    pattern:\n      detail-type: [\"GuardDuty Finding\"]\n{SET_ID}"
+        ),
+        10,
+        7,
+        "must name its event `source`",
+    );
+}
+
+#[test]
+fn security_hub_trigger_naming_guardduty_is_valid() {
+    let text = format!(
+        "{HEAD}{TRIGGERED}{SECURITY_HUB}      detail: {{ findings: {{ ProductArn: [{{ suffix: \"::product/aws/guardduty\" }}, \"arn:aws:securityhub:us-east-1:111122223333:product/111122223333/default\"] }} }}\n{SET_ID}"
+    );
+    if let Err(d) = from_str(&text) {
+        panic!("{d:?}");
+    }
 }
 
 #[test]

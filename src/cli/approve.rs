@@ -11,14 +11,15 @@ use tokio::sync::Mutex;
 use crate::actions::{ApprovalRequest, Decision};
 use crate::engine::{Approvals, Approver};
 
-/// What the command line implies: `--yes`, else a terminal to ask on, else nobody (denied).
+/// What the command line implies: `--yes`, else a terminal to ask on, else nobody (the run
+/// parks at its approvals).
 pub fn from_flags(yes: bool) -> Approvals {
     if yes {
         Approvals::Yes
     } else if std::io::stdin().is_terminal() {
         Approvals::Person(Arc::new(TerminalApprover::default()))
     } else {
-        Approvals::Deny
+        Approvals::Nobody
     }
 }
 
@@ -56,6 +57,7 @@ impl Approver for TerminalApprover {
             Decision {
                 approved,
                 refused: false,
+                parked: false,
                 by: "operator".into(),
             }
         })

@@ -3,10 +3,18 @@
 use serde_json::Value;
 
 use super::{DispatchArgs, Exit, GlobalArgs, OutputFormat};
-use crate::engine::{Mode, RunStatus, Settings};
+use crate::engine::{Mode, Settings};
 use crate::trigger::dispatch::{self, Outcome};
 
 pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
+    if args.yes {
+        eprintln!(
+            "error: dispatch never approves for a person: an event is not a decision. A run that \
+             needs one waits for it (exit 4, status awaiting_approval); a person gives it with \
+             `firebreak resume RUN_ID --yes` at a terminal. Drop --yes."
+        );
+        return Exit::Invalid;
+    }
     let events = match super::read_event(&args.event) {
         Ok(Value::Array(events)) => events,
         Ok(event) => vec![event],
@@ -26,14 +34,17 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
     let base = super::run::settings(
         global,
         args.journal_dir.as_ref(),
-        args.yes,
+        false,
         false,
         !args.no_preflight,
     );
     // Break-glass is a person's decision on the command line, never something an event can ask for.
+    // Nobody is asked: runs that need a person's decision wait for one.
     let settings = Settings {
+        approvals: crate::engine::Approvals::Nobody,
         max_targets: args.interlocks.max_targets,
         assume_role: args.interlocks.assume_role.clone(),
+        assume_role_external_id: args.interlocks.assume_role_external_id.clone(),
         override_protection: None,
         ..base
     };
@@ -49,13 +60,16 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
 
     let mut exit = Exit::Ok;
     let mut worse = |candidate: Exit| {
+        // Worst wins: a person must look at a failure before a refusal, at a refusal before a
+        // decision that waits; an internal error or an interruption above all.
         let rank = |e: Exit| match e {
             Exit::Ok => 0,
-            Exit::StepFailed => 1,
-            Exit::Refused => 2,
-            Exit::Invalid => 3,
-            Exit::Internal => 4,
-            Exit::Interrupted => 5,
+            Exit::AwaitingApproval => 1,
+            Exit::StepFailed => 2,
+            Exit::Refused => 3,
+            Exit::Invalid => 4,
+            Exit::Internal => 5,
+            Exit::Interrupted => 6,
         };
         if rank(candidate) > rank(exit) {
             exit = candidate;
@@ -64,12 +78,9 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
     for report in &reports {
         for matched in &report.matched {
             match &matched.outcome {
-                Outcome::Ran { run } | Outcome::Resumed { run } => worse(match run.status {
-                    RunStatus::Succeeded => Exit::Ok,
-                    RunStatus::Failed => Exit::StepFailed,
-                    RunStatus::Refused => Exit::Refused,
-                    RunStatus::Interrupted => Exit::Interrupted,
-                }),
+                Outcome::Ran { run } | Outcome::Resumed { run } => {
+                    worse(super::run::exit_of(run.status))
+                }
                 Outcome::Duplicate { .. } => {}
                 Outcome::Invalid { .. } => worse(Exit::Invalid),
                 Outcome::Refused { .. } => worse(Exit::Refused),

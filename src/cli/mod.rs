@@ -31,6 +31,9 @@ pub enum Exit {
     Invalid = 2,
     /// Refused by a safety interlock: lock held, approval denied, limits.
     Refused = 3,
+    /// A step waits for a person's decision nobody could give: containment done so far stays,
+    /// the run's locks are kept, and `firebreak resume RUN --yes` at a terminal carries on.
+    AwaitingApproval = 4,
     /// A bug in firebreak (a panicked task): please report it; the journal says how far the
     /// run got and `resume` carries on.
     Internal = 70,
@@ -43,7 +46,8 @@ Exit codes:
   0    success
   1    a step failed (see the journal)
   2    invalid input: usage, runbook, parameters or event
-  3    refused by a safety interlock: lock held, approval denied, limits
+  3    refused by a safety interlock: lock held, limits, protected resource, wrong account
+  4    waiting for a person's approval (no terminal, no --yes, or an event): resume it with --yes
   70   internal error (a bug in firebreak; the journal shows how far the run got)
   130  interrupted (Ctrl-C); `firebreak resume` carries on";
 
@@ -260,9 +264,18 @@ pub struct InterlockArgs {
     #[arg(long, value_name = "N")]
     pub max_targets: Option<u32>,
     /// Role to assume for findings of another account, a template over event.*,
-    /// e.g. 'arn:aws:iam::{{event.account}}:role/firebreak-responder'
+    /// e.g. 'arn:aws:iam::{{event.account}}:role/firebreak-responder' (without an event: the
+    /// role's ARN, and the run acts in its account)
     #[arg(long, value_name = "ARN_TEMPLATE", env = "FIREBREAK_ASSUME_ROLE")]
     pub assume_role: Option<String>,
+    /// The external id the role's trust policy asks for
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "FIREBREAK_ASSUME_ROLE_EXTERNAL_ID",
+        requires = "assume_role"
+    )]
+    pub assume_role_external_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -277,7 +290,9 @@ pub struct DispatchArgs {
     pub dry_run: bool,
     #[arg(long, requires = "dry_run")]
     pub no_preflight: bool,
-    #[arg(long, short = 'y')]
+    /// Refused: an event never approves for a person (a run that needs a decision waits for
+    /// one, exit 4; `firebreak resume RUN --yes` at a terminal gives it)
+    #[arg(long, short = 'y', hide = true)]
     pub yes: bool,
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
@@ -308,8 +323,20 @@ pub struct ResumeArgs {
     /// another machine); it must be byte for byte the one the run started with (same SHA-256)
     #[arg(long, value_name = "FILE")]
     pub runbook: Option<PathBuf>,
+    /// Approve every `core.approve` step left (journaled as approved by flag); without it a
+    /// terminal asks, and with no terminal the run waits again (exit 4)
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub interlocks: InterlockArgs,
+    /// Break-glass on this resume: act on resources carrying a protected tag (needs --reason;
+    /// journaled). A resume checks every interlock again; an override is never carried over
+    /// from the run that started it.
+    #[arg(long, requires = "reason")]
+    pub override_protection: bool,
+    /// Why the protection is overridden (journaled with the caller identity)
+    #[arg(long, value_name = "TEXT", requires = "override_protection")]
+    pub reason: Option<String>,
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
     #[arg(long)]

@@ -135,6 +135,12 @@ impl Observer for TerminalObserver {
                 crate::engine::RunStatus::Interrupted => self.line(&format!(
                     "firebreak: run {run_id} interrupted; carry on with `firebreak resume {run_id}`"
                 )),
+                crate::engine::RunStatus::AwaitingApproval => self.line(&format!(
+                    "firebreak: run {run_id} is waiting for a person's decision; what is done \
+                     stays done and its resources stay locked. Decide at a terminal with \
+                     `firebreak resume {run_id}` (asked there), or `firebreak resume {run_id} --yes`; \
+                     journal {journal}"
+                )),
                 other => self.line(&format!(
                     "firebreak: run {run_id} {}, journal {journal}",
                     other.as_str()

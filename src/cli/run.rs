@@ -90,6 +90,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
     let settings = Settings {
         max_targets: args.interlocks.max_targets,
         assume_role: args.interlocks.assume_role.clone(),
+        assume_role_external_id: args.interlocks.assume_role_external_id.clone(),
         override_protection: args
             .override_protection
             .then(|| args.reason.clone().unwrap_or_default()),
@@ -115,6 +116,15 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
         args.force_unlock,
         true,
     );
+    let settings = Settings {
+        max_targets: args.interlocks.max_targets,
+        assume_role: args.interlocks.assume_role.clone(),
+        assume_role_external_id: args.interlocks.assume_role_external_id.clone(),
+        override_protection: args
+            .override_protection
+            .then(|| args.reason.clone().unwrap_or_default()),
+        ..settings
+    };
     let result = runtime().block_on(async {
         watch_interrupts(settings.interrupted.clone());
         engine::resume(&args.run, &args.params, args.runbook.as_deref(), &settings).await
@@ -135,7 +145,7 @@ fn report(result: Result<RunOutcome, EngineError>, output: OutputFormat) -> Exit
             eprintln!("firebreak: {message}");
             return Exit::Refused;
         }
-        Err(error @ EngineError::Lock(_)) => {
+        Err(error @ (EngineError::Lock(_) | EngineError::Live(_))) => {
             eprintln!("firebreak: {error}");
             return Exit::Refused;
         }
@@ -176,11 +186,17 @@ fn report(result: Result<RunOutcome, EngineError>, output: OutputFormat) -> Exit
             );
         }
     }
-    match outcome.status {
+    exit_of(outcome.status)
+}
+
+/// The exit code of a run that ended with `status`.
+pub(super) fn exit_of(status: RunStatus) -> Exit {
+    match status {
         RunStatus::Succeeded => Exit::Ok,
         RunStatus::Failed => Exit::StepFailed,
         RunStatus::Refused => Exit::Refused,
         RunStatus::Interrupted => Exit::Interrupted,
+        RunStatus::AwaitingApproval => Exit::AwaitingApproval,
     }
 }
 

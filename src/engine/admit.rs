@@ -1,6 +1,7 @@
 //! Admission: everything before a run's first step, one way for a new run and a resumed one —
-//! parameters, targets and their locks, clients, the caller's identity, the account the run
-//! acts in, the journal and its first records, the preflight and the interlocks.
+//! the run's lease, parameters, the region and account it acts in, the journal and its first
+//! records, the targets and their locks, the preflight, and the interlocks. A resume walks the
+//! same way: every interlock is checked again, with only that resume's own break-glass.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -8,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::account::{self, Account};
+use super::credentials::Clock;
 use super::identity;
-use super::interlocks::{self, Account};
+use super::interlocks;
 use super::notify;
 use super::observe::Progress;
 use super::replay::Replay;
@@ -24,16 +27,16 @@ use crate::aws::{Clients, load_sdk_config};
 use crate::check::{self, LoadedRunbook};
 use crate::journal::chain::ChainKey;
 use crate::journal::event::{
-    Interlock, JournalRecovered, LockTakenOver, RunResumed, RunStarted, RunbookRef,
+    Interlock, JournalRecovered, LockTakenOver, Refusal, RunResumed, RunStarted, RunbookRef,
 };
 use crate::journal::{Event, FileJournal, JournalSink, TornTail};
+use crate::lease::RunLease;
 use crate::lock::{self, LockOwner, LockSet, TakeoverPolicy};
 use crate::runbook::model::NotifyEvent;
 use crate::runbook::params::{self, ParamValues};
 use crate::template::Templates;
 
-/// Starts a new run. Parameter problems are `Invalid` (nothing was done); a held lock is
-/// refused (nothing was done).
+/// Starts a new run. Parameter problems are `Invalid` (nothing was done).
 pub async fn start(
     loaded: LoadedRunbook,
     given: &[(String, String)],
@@ -44,18 +47,47 @@ pub async fn start(
     start_with_id(loaded, given, event, mode, settings, None).await
 }
 
-/// [`start`] with a run id chosen by the caller (dispatch records it before the run starts, so
-/// a crash never leaves a run it cannot find).
+/// A run id with its lease already held: dispatch reserves one before it claims a finding, so
+/// the claim names a run that is live from the first moment (a second delivery arriving before
+/// the journal exists sees a live run, never an abandoned claim).
+#[derive(Debug)]
+pub struct Reservation {
+    run_id: String,
+    lease: RunLease,
+}
+
+impl Reservation {
+    pub fn new(journal_dir: &Path) -> Result<Reservation, EngineError> {
+        let run_id = run_id::new_run_id(OffsetDateTime::now_utc());
+        let lease = RunLease::acquire(journal_dir, &run_id)?;
+        Ok(Reservation { run_id, lease })
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Gives the reservation up unused (the finding was a duplicate).
+    pub fn discard(self) {
+        self.lease.discard();
+    }
+}
+
+/// [`start`] with a reserved run id (dispatch records it before the run starts, so a crash
+/// never leaves a run it cannot find).
 pub async fn start_with_id(
     loaded: LoadedRunbook,
     given: &[(String, String)],
     event: Option<Value>,
     mode: Mode,
     settings: &Settings,
-    run_id: Option<String>,
+    reservation: Option<Reservation>,
 ) -> Result<RunOutcome, EngineError> {
     let now = OffsetDateTime::now_utc();
-    let run_id = run_id.unwrap_or_else(|| run_id::new_run_id(now));
+    let (run_id, lease) = match reservation {
+        Some(Reservation { run_id, lease }) => (run_id, Some(lease)),
+        None => (run_id::new_run_id(now), None),
+    };
     let run = json!({"id": run_id, "mode": mode.as_str(), "started_at": run_id::rfc3339(now)});
     let values = params::resolve(
         &loaded.runbook,
@@ -72,6 +104,7 @@ pub async fn start_with_id(
         event,
         run,
         kind: Kind::Start,
+        lease,
     };
     let admitted = admit(admission, settings).await?;
     steps::finish(
@@ -85,31 +118,47 @@ pub async fn start_with_id(
 
 /// Resumes a run from its journal (by run id in the journal directory, or by path). The
 /// runbook is the one the journal names, or `runbook` when given (a journal moved to another
-/// machine); either way its SHA-256 must be the one the run started with.
+/// machine); either way its SHA-256 must be the one the run started with. A run refused by a
+/// policy interlock is never resumed.
 pub async fn resume(
     target: &str,
     given: &[(String, String)],
     runbook: Option<&Path>,
     settings: &Settings,
 ) -> Result<RunOutcome, EngineError> {
-    let path = if Path::new(target).exists() {
-        Path::new(target).to_path_buf()
-    } else {
-        journal_path(&settings.journal_dir, target)
-    };
-    if !path.exists() {
-        return Err(EngineError::Invalid(format!(
-            "no journal for `{target}`: {} does not exist (use --journal-dir or give the journal's path)",
-            path.display()
-        )));
-    }
+    let path = journal_for(target, &settings.journal_dir)?;
     let (journal, resumed) =
         FileJournal::open_for_resume(&path, settings.journal_key.clone().map(ChainKey::from))?;
     let replay = Replay::from_records(&resumed.records)
         .map_err(|e| EngineError::Invalid(format!("cannot resume {}: {e}", path.display())))?;
-    let runbook_path = runbook
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(&replay.runbook_path));
+    if !run_id::is_valid(&replay.run_id)
+        || path.file_stem().and_then(|s| s.to_str()) != Some(replay.run_id.as_str())
+    {
+        return Err(EngineError::Invalid(format!(
+            "cannot resume {}: its run id {:?} is not a firebreak run id, or not the file's name",
+            path.display(),
+            replay.run_id
+        )));
+    }
+    if let Some(reason) = replay.final_refusal() {
+        return Err(EngineError::Refused(format!(
+            "refused: run {} was refused by a safety interlock ({reason}); a refusal is final — \
+             start a new run if the situation has changed",
+            replay.run_id
+        )));
+    }
+    let runbook_path = match runbook {
+        Some(path) => path.to_path_buf(),
+        None => {
+            let path = PathBuf::from(&replay.runbook_path);
+            if !path.is_absolute() {
+                return Err(EngineError::Invalid(format!(
+                    "cannot resume: the journal names the runbook {path:?}, not an absolute path; give it with --runbook"
+                )));
+            }
+            path
+        }
+    };
     let loaded = check::load(&runbook_path).map_err(|e| {
         EngineError::Invalid(format!(
             "cannot resume: the run's runbook does not load: {e}{}",
@@ -150,6 +199,7 @@ pub async fn resume(
             previous_status: replay.final_status,
             torn: resumed.truncated,
         },
+        lease: None,
     };
     let admitted = admit(admission, settings).await?;
     steps::finish(
@@ -159,6 +209,26 @@ pub async fn resume(
         settings.interrupted.clone(),
     )
     .await
+}
+
+/// The journal a resume means: an existing path, or a run id in the journal directory.
+fn journal_for(target: &str, journal_dir: &Path) -> Result<PathBuf, EngineError> {
+    let path = if Path::new(target).exists() {
+        Path::new(target).to_path_buf()
+    } else if run_id::is_valid(target) {
+        journal_path(journal_dir, target)
+    } else {
+        return Err(EngineError::Invalid(format!(
+            "no journal `{target}`: give a journal's path or a run id like 20261128T100127Z-3f9a2c"
+        )));
+    };
+    if !path.exists() {
+        return Err(EngineError::Invalid(format!(
+            "no journal for `{target}`: {} does not exist (use --journal-dir or give the journal's path)",
+            path.display()
+        )));
+    }
+    Ok(path)
 }
 
 /// What admission needs to know about the run.
@@ -171,6 +241,8 @@ struct Admission<'a> {
     /// The `run` template context: id, mode, started_at.
     run: Value,
     kind: Kind,
+    /// The lease, when the caller already holds it (a reservation).
+    lease: Option<RunLease>,
 }
 
 enum Kind {
@@ -193,35 +265,50 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
         event,
         run,
         kind,
+        lease,
     } = admission;
     let runbook = &loaded.runbook;
-    let redactor = params::redactor(runbook, &values);
-    let targets = targets::target_resources(runbook, &values);
-    let resume_of = matches!(kind, Kind::Resume { .. }).then_some(run_id.as_str());
-    let locks = acquire_locks(settings, &targets, &run_id, mode, resume_of)?;
-
-    let clients = match &settings.clients {
-        Some(clients) => clients.clone(),
-        None => Clients::new(&load_sdk_config(&settings.aws).await),
+    let resuming = matches!(kind, Kind::Resume { .. });
+    // One process per run: the lease is held until the run ends or the process dies.
+    let lease = match lease {
+        Some(lease) => lease,
+        None => RunLease::acquire(&settings.journal_dir, &run_id)?,
     };
-    let caller = identity::caller(&clients).await;
-    let account = interlocks::account(&clients, &caller, event.as_ref(), settings, &run_id).await;
-    let (clients, assumed_role, account_refusal) = match account {
-        Account::Own => (clients, Value::Null, None),
+    let region = account::region(event.as_ref(), settings).map_err(EngineError::Refused)?;
+
+    let base = match &settings.clients {
+        Some(clients) => clients.clone(),
+        None => {
+            let mut options = settings.aws.clone();
+            options.region = region.clone().or(options.region);
+            Clients::new(&load_sdk_config(&options).await)
+        }
+    };
+    let home = match &region {
+        Some(region) if base.region().as_deref() != Some(region.as_str()) => base.in_region(region),
+        _ => base,
+    };
+    let caller = identity::caller(&home).await;
+    let clock: Clock = Arc::new(std::time::SystemTime::now);
+    let account = account::account(&home, &caller, event.as_ref(), settings, &run_id, clock).await;
+    let (clients, assumed, account_id, refusal, failure) = match account {
+        Account::Own => {
+            let id = caller["account"].as_str().map(str::to_owned);
+            (home.clone(), None, id, None, None)
+        }
         Account::Assumed {
             clients,
-            role_arn,
+            role,
             account,
-        } => (
-            clients,
-            json!({"role_arn": role_arn, "account": account}),
+        } => (clients, Some(role), Some(account), None, None),
+        Account::Refused(reason) => (
+            home.clone(),
+            None,
+            None,
+            Some((Refusal::Account, reason)),
             None,
         ),
-        // A resumed run never journals a new refusal: it stops before touching anything.
-        Account::Refused(reason) if resume_of.is_some() => {
-            return Err(EngineError::Refused(format!("refused: {reason}")));
-        }
-        Account::Refused(reason) => (clients, Value::Null, Some(reason)),
+        Account::Unavailable(reason) => (home.clone(), None, None, None, Some(reason)),
     };
 
     let (journal, resumed): (Arc<dyn JournalSink>, _) = match kind {
@@ -246,6 +333,7 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| settings.journal_dir.clone());
+    let mut targets = targets::target_resources(runbook, &values);
     let state = Arc::new(RunState {
         run_id: run_id.clone(),
         mode,
@@ -257,7 +345,8 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
         observer: settings.observer.clone(),
         templates: Templates::new(),
         targets: targets.clone(),
-        redactor: Mutex::new(redactor),
+        redactor: Mutex::new(params::redactor(runbook, &values)),
+        home: home.clone(),
     });
     let run_context = Arc::new(RunContext {
         clients,
@@ -294,11 +383,14 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
                 event: event.clone(),
                 mode,
                 caller: caller.clone(),
-                assumed_role,
+                assumed_role: assumed.as_ref().map_or(Value::Null, |role| {
+                    role.describe(account_id.as_deref().unwrap_or_default())
+                }),
                 host: crate::host::host(),
                 user: crate::host::user(),
                 pid: std::process::id(),
                 targets: targets.clone(),
+                region: region.clone(),
             }))?;
             fault::point("after-run-started");
         }
@@ -322,21 +414,105 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
             }))?;
         }
     }
+    // Every AssumeRole of the run, the first one included, in the journal.
+    if let Some(role) = &assumed {
+        let journaling = state.clone();
+        role.journal_to(Arc::new(move |call| {
+            if let Err(e) = journaling.write(Event::ApiCall(call)) {
+                tracing::error!("failed to journal an AssumeRole call: {e}");
+            }
+        }));
+    }
+    let context = params::base_context(&values, event.as_ref(), run);
+    let admitted = |locks: LockSet, refusal, failure| Admitted {
+        state: state.clone(),
+        run: run_context.clone(),
+        locks,
+        refusal,
+        failure,
+        context: context.clone(),
+        lease: None,
+    };
+    if let Some(reason) = failure {
+        return Ok(Admitted {
+            lease: Some(lease),
+            ..admitted(LockSet::default(), None, Some(reason))
+        });
+    }
+    if let Some((kind, reason)) = refusal {
+        state.write(Event::Interlock(Interlock {
+            check: "account".into(),
+            passed: false,
+            reason: Some(reason.clone()),
+            ..Default::default()
+        }))?;
+        return Ok(Admitted {
+            lease: Some(lease),
+            ..admitted(LockSet::default(), Some((kind, reason)), None)
+        });
+    }
+
+    // The owner of an access key is locked and protection-checked like the key.
+    match interlocks::key_owners(&state, &run_context, &targets).await {
+        Ok(owners) => targets.extend(owners),
+        Err(error) if error.is_journal() => return Err(EngineError::Interlock(error)),
+        Err(error) => {
+            let reason = format!(
+                "the owner of the access key could not be looked up ({error}); nothing was \
+                 changed, and a resume checks again"
+            );
+            return Ok(Admitted {
+                lease: Some(lease),
+                ..admitted(
+                    LockSet::default(),
+                    Some((Refusal::Unavailable, reason)),
+                    None,
+                )
+            });
+        }
+    }
+    let lock_account = account_id.as_deref().unwrap_or("unknown-account");
+    let lock_region = region
+        .clone()
+        .or(run_context.clients.region())
+        .unwrap_or_else(|| "unknown-region".into());
+    let mut keys: Vec<String> = targets
+        .iter()
+        .map(|target| lock::resource_key(lock_account, &lock_region, target))
+        .collect();
+    // `Alice` and `alice` are one IAM user: one key.
+    keys.sort();
+    keys.dedup();
+    let locks = match acquire_locks(settings, &keys, &run_id, mode, resuming) {
+        Ok(locks) => locks,
+        Err(error) if error.is_held() => {
+            let reason = error.to_string();
+            state.write(Event::Interlock(Interlock {
+                check: "lock".into(),
+                passed: false,
+                reason: Some(reason.clone()),
+                ..Default::default()
+            }))?;
+            return Ok(Admitted {
+                lease: Some(lease),
+                ..admitted(LockSet::default(), Some((Refusal::Lock, reason)), None)
+            });
+        }
+        Err(error) => return Err(EngineError::Lock(error)),
+    };
     for taken in locks.taken_over() {
         state.write(Event::LockTakenOver(LockTakenOver {
             resource: taken.resource,
             previous: serde_json::to_value(taken.previous).unwrap_or(Value::Null),
         }))?;
     }
-    let context = params::base_context(&values, event.as_ref(), run);
-    if resume_of.is_none() && mode == Mode::DryRun && settings.preflight {
+    if !resuming && mode == Mode::DryRun && settings.preflight {
         let uses = RunUses {
             drills: true,
             assume_role: settings.assume_role.is_some(),
         };
-        let report =
-            super::preflight::run(&run_context.clients, caller["arn"].as_str(), runbook, uses)
-                .await;
+        let ctx = state.engine_context(&run_context, "preflight");
+        let report = super::preflight::run(&ctx, caller["arn"].as_str(), runbook, uses).await;
         if !report.checked {
             state.observe(Progress::Notice {
                 text: &format!(
@@ -347,27 +523,12 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
         }
         state.write(Event::Preflight(report))?;
     }
-    let refusal = match (resume_of, account_refusal) {
-        (Some(_), _) => None,
-        (None, Some(reason)) => {
-            state.write(Event::Interlock(Interlock {
-                check: "account".into(),
-                passed: false,
-                reason: Some(reason.clone()),
-                ..Default::default()
-            }))?;
-            Some(reason)
-        }
-        (None, None) => {
-            interlocks::check_targets(&state, &run_context, runbook, &targets, settings)
-                .await
-                .map_err(EngineError::Interlock)?
-        }
-    };
-    if refusal.is_none() && resume_of.is_none() {
+    let refusal = interlocks::check_targets(&state, &run_context, runbook, &targets, settings)
+        .await
+        .map_err(EngineError::Interlock)?;
+    if refusal.is_none() && !resuming {
         notify::send(
             &state,
-            &run_context,
             runbook,
             &context,
             NotifyEvent::Started,
@@ -376,11 +537,8 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
         .await;
     }
     Ok(Admitted {
-        state,
-        run: run_context,
-        locks,
-        refusal,
-        context,
+        lease: Some(lease),
+        ..admitted(locks, refusal, None)
     })
 }
 
@@ -401,30 +559,21 @@ fn absolute(path: &Path) -> String {
 
 fn acquire_locks(
     settings: &Settings,
-    targets: &[String],
+    keys: &[String],
     run_id: &str,
     mode: Mode,
-    resume_of: Option<&str>,
-) -> Result<LockSet, EngineError> {
-    let owner = LockOwner {
-        run_id: run_id.to_owned(),
-        pid: std::process::id(),
-        host: crate::host::host(),
-        mode,
-    };
+    resuming: bool,
+) -> Result<LockSet, crate::lock::LockError> {
+    let owner = LockOwner::new(run_id, mode);
     let policy = TakeoverPolicy {
-        resume_of: resume_of.map(str::to_owned),
+        resume_of: resuming.then(|| run_id.to_owned()),
         force: settings.force_unlock,
     };
-    Ok(lock::acquire(
-        &settings.journal_dir,
-        targets,
-        &owner,
-        policy,
-    )?)
+    lock::acquire(&settings.journal_dir, keys, &owner, policy)
 }
 
-/// Parameters of a resumed run: as journaled, with sensitive ones given again.
+/// Parameters of a resumed run: as journaled, checked again against the runbook's types and
+/// patterns (a journal is input like any other), with sensitive ones given again.
 fn resumed_params(
     loaded: &LoadedRunbook,
     replay: &Replay,
@@ -432,28 +581,49 @@ fn resumed_params(
 ) -> Result<ParamValues, EngineError> {
     let mut values = ParamValues::new();
     let mut errors = Vec::new();
+    for (name, _) in given {
+        if !loaded.runbook.parameters.contains_key(name) {
+            errors.push(format!(
+                "parameter `{name}` is not a parameter of runbook {}",
+                loaded.runbook.name
+            ));
+        }
+    }
     for (name, value) in &replay.parameters {
         let Some(param) = loaded.runbook.parameters.get(name) else {
+            errors.push(format!(
+                "the journal has parameter `{name}`, which the runbook does not declare"
+            ));
             continue;
         };
         let supplied = given.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-        match (param.sensitive, supplied) {
+        let value = match (param.sensitive, supplied) {
             (true, Some(raw)) => match params::coerce(name, param, raw) {
-                Ok(v) => {
-                    values.insert(name.clone(), v);
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
                 }
-                Err(e) => errors.push(e),
             },
-            (true, None) if value == crate::redact::REDACTED => errors.push(format!(
-                "parameter `{name}` is sensitive and was not journaled; give it again with -p {name}=..."
-            )),
-            (false, Some(_)) => errors.push(format!(
-                "parameter `{name}` is fixed by the journal and cannot be changed on resume"
-            )),
-            _ => {
-                values.insert(name.clone(), value.clone());
+            (true, None) if value == crate::redact::REDACTED => {
+                errors.push(format!(
+                    "parameter `{name}` is sensitive and was not journaled; give it again with -p {name}=..."
+                ));
+                continue;
             }
+            (false, Some(_)) => {
+                errors.push(format!(
+                    "parameter `{name}` is fixed by the journal and cannot be changed on resume"
+                ));
+                continue;
+            }
+            _ => value.clone(),
+        };
+        if let Err(e) = params::check(name, param, &value) {
+            errors.push(format!("{e} (as the journal has it)"));
+            continue;
         }
+        values.insert(name.clone(), value);
     }
     if errors.is_empty() {
         Ok(values)

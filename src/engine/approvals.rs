@@ -1,6 +1,7 @@
 //! Who answers a `core.approve`: `--yes` (approved by flag), a person (the command line asks on
-//! a terminal: an [`Approver`] it provides), nobody (denied: the run is refused), or a drill
-//! (recorded as a decision point, not asked). The library itself never reads a terminal.
+//! a terminal: an [`Approver`] it provides), nobody (the run parks, `awaiting_approval`, until a
+//! person resumes it), or a drill (recorded as a decision point, not asked). An event never
+//! decides for a person. The library itself never reads a terminal.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,8 +23,8 @@ pub enum Approvals {
     Yes,
     /// Ask a person.
     Person(Arc<dyn Approver>),
-    /// Nobody to ask: denied, and the run is refused.
-    Deny,
+    /// Nobody to ask (no terminal, no `--yes`, or an event): the run parks at the approval.
+    Nobody,
     /// A drill: recorded as a decision point, treated as approved so the drill walks on.
     Drill,
 }
@@ -34,17 +35,20 @@ pub async fn decide(approvals: &Approvals, request: &ApprovalRequest) -> Decisio
         Approvals::Yes => Decision {
             approved: true,
             refused: false,
+            parked: false,
             by: "flag (--yes)".into(),
         },
         Approvals::Drill => Decision {
             approved: true,
             refused: false,
+            parked: false,
             by: "drill (decision point recorded, not asked)".into(),
         },
-        Approvals::Deny => Decision {
+        Approvals::Nobody => Decision {
             approved: false,
-            refused: true,
-            by: "no terminal and no --yes".into(),
+            refused: false,
+            parked: true,
+            by: "nobody to ask (no terminal, no --yes): waiting for a person".into(),
         },
         Approvals::Person(approver) => approver.ask(request).await,
     }

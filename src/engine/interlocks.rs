@@ -1,127 +1,87 @@
-//! Safety interlocks, checked before any change, live and dry-run alike: never act in the wrong
-//! account, never on more targets than the runbook allows, never on a protected resource
-//! (unless a person on the command line overrides it, with a reason, journaled).
+//! Safety interlocks, checked before any change, live and dry-run alike, on a new run and again
+//! on every resume: never on more targets than the runbook allows, never on a protected
+//! resource (unless a person on that command line overrides it, with a reason, journaled). Their
+//! AWS calls are retried like a step's; an interlock that still cannot be evaluated refuses —
+//! as "unavailable", which a later resume checks again, never as a pass.
 
+use std::future::Future;
 use std::sync::Arc;
 
-use aws_config::SdkConfig;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_ec2::types::Filter;
 use serde_json::{Value, json};
 
-use super::Settings;
 use super::observe::Progress;
 use super::state::RunState;
-use crate::actions::{ActionError, RunContext};
-use crate::aws::{AwsError, Clients, load_sdk_config};
+use super::{Settings, retry};
+use crate::actions::{ActionError, RunContext, StepContext};
 use crate::journal::Event;
-use crate::journal::event::Interlock;
+use crate::journal::event::{Interlock, Refusal};
 use crate::runbook::Runbook;
-use crate::template::Templates;
 
-/// Which account a run acts in.
-pub(crate) enum Account {
-    /// The caller's own account (or no event to say otherwise).
-    Own,
-    /// A member account, through an assumed role.
-    Assumed {
-        clients: Clients,
-        role_arn: String,
-        account: String,
-    },
-    /// Refused: the reason.
-    Refused(String),
-}
+/// The journal's pseudo-step for the interlocks' own AWS calls.
+pub const STEP: &str = "interlocks";
+/// Attempts for an interlock's AWS call (throttling and transient errors only).
+const ATTEMPTS: u32 = 8;
+/// DescribeTags takes at most this many values per filter.
+const FILTER_VALUES: usize = 200;
 
-/// The account a finding belongs to: EventBridge's `account`, GuardDuty's `detail.accountId`,
-/// Security Hub's `detail.findings[0].AwsAccountId`.
-pub fn event_account(event: &Value) -> Option<String> {
-    [
-        &event["detail"]["accountId"],
-        &event["detail"]["findings"][0]["AwsAccountId"],
-        &event["account"],
-    ]
-    .into_iter()
-    .find_map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned))
-}
-
-pub(crate) async fn account(
-    clients: &Clients,
-    caller: &Value,
-    event: Option<&Value>,
-    settings: &Settings,
-    run_id: &str,
-) -> Account {
-    let Some(event_account) = event.and_then(event_account) else {
-        return Account::Own;
-    };
-    let Some(caller_account) = caller["account"].as_str() else {
-        return Account::Refused(format!(
-            "the finding is for account {event_account} but the caller's account is unknown (sts:GetCallerIdentity failed); firebreak never acts in an account it cannot confirm"
-        ));
-    };
-    if caller_account == event_account {
-        return Account::Own;
-    }
-    let Some(template) = &settings.assume_role else {
-        return Account::Refused(format!(
-            "the finding is for account {event_account}, but firebreak runs as account {caller_account}; \
-             give --assume-role (e.g. 'arn:aws:iam::{{{{event.account}}}}:role/firebreak-responder') to act there"
-        ));
-    };
-    let role_arn = match Templates::new().render_string(template, &json!({"event": event})) {
-        Ok(arn) => arn,
-        Err(e) => return Account::Refused(format!("--assume-role template: {e}")),
-    };
-    if role_arn.split(':').nth(4) != Some(event_account.as_str()) {
-        return Account::Refused(format!(
-            "--assume-role rendered to {role_arn}, which is not in the finding's account {event_account}"
-        ));
-    }
-    let session: String = format!("firebreak-{run_id}")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "=,.@-".contains(*c))
-        .take(64)
-        .collect();
-    let assumed = clients
-        .sts
-        .assume_role()
-        .role_arn(&role_arn)
-        .role_session_name(&session)
-        .duration_seconds(3600)
-        .send()
-        .await;
-    let credentials = match assumed {
-        Ok(output) => match output.credentials() {
-            Some(c) => Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_owned()),
-                None,
-                "firebreak-assume-role",
-            ),
-            None => {
-                return Account::Refused(format!(
-                    "sts:AssumeRole on {role_arn} returned no credentials"
-                ));
+/// An interlock's AWS call, retried like a step's: throttling, transient and timeout errors
+/// again, with jittered backoff, every attempt journaled.
+pub(crate) async fn retried<T, F, Fut>(
+    state: &Arc<RunState>,
+    run: &Arc<RunContext>,
+    call: F,
+) -> Result<T, ActionError>
+where
+    F: Fn(StepContext) -> Fut,
+    Fut: Future<Output = Result<T, ActionError>>,
+{
+    let mut attempt = 1;
+    loop {
+        let mut ctx = state.engine_context(run, STEP);
+        ctx.attempt = attempt;
+        match call(ctx).await {
+            Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+                tokio::time::sleep(retry::backoff(attempt)).await;
+                attempt += 1;
             }
-        },
-        Err(error) => {
-            let error = AwsError::from_sdk("sts", "AssumeRole", error);
-            return Account::Refused(format!("cannot act in account {event_account}: {error}"));
+            other => return other,
         }
-    };
-    let base: SdkConfig = load_sdk_config(&settings.aws).await;
-    let config = base
-        .into_builder()
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .build();
-    Account::Assumed {
-        clients: Clients::new(&config),
-        role_arn,
-        account: event_account,
     }
+}
+
+/// The owners of access-key targets, looked up before the locks and interlocks so the user is
+/// locked and protection-checked whichever trigger named the key (`iam-user/<name>`).
+pub(crate) async fn key_owners(
+    state: &Arc<RunState>,
+    run: &Arc<RunContext>,
+    targets: &[String],
+) -> Result<Vec<String>, ActionError> {
+    let mut owners = Vec::new();
+    for key in targets.iter().filter(|t| is_access_key(t)) {
+        let out = retried(state, run, |ctx| async move {
+            ctx.call("iam", "GetAccessKeyLastUsed", &[key], || {
+                ctx.clients()
+                    .iam
+                    .get_access_key_last_used()
+                    .access_key_id(key)
+                    .send()
+            })
+            .await
+        })
+        .await?;
+        if let Some(user) = out.user_name() {
+            let target = format!("iam-user/{user}");
+            if !targets.contains(&target) && !owners.contains(&target) {
+                owners.push(target);
+            }
+        }
+    }
+    Ok(owners)
+}
+
+fn is_access_key(target: &str) -> bool {
+    target.len() == 20 && (target.starts_with("AKIA") || target.starts_with("ASIA"))
 }
 
 /// Target count and protected tags. Returns the refusal, if any; every check is journaled.
@@ -131,7 +91,7 @@ pub(crate) async fn check_targets(
     runbook: &Runbook,
     targets: &[String],
     settings: &Settings,
-) -> Result<Option<String>, ActionError> {
+) -> Result<Option<(Refusal, String)>, ActionError> {
     let record = |interlock: Interlock| state.write_step(Event::Interlock(interlock));
     let limit = settings
         .max_targets
@@ -159,7 +119,7 @@ pub(crate) async fn check_targets(
             reason: Some(reason.clone()),
             ..Default::default()
         })?;
-        return Ok(Some(reason));
+        return Ok(Some((Refusal::Interlock, reason)));
     }
     record(Interlock {
         check: "max_targets".into(),
@@ -173,85 +133,24 @@ pub(crate) async fn check_targets(
     if protected_keys.is_empty() || targets.is_empty() {
         return Ok(None);
     }
-    let ctx = state.engine_context(run, "interlocks");
-    let mut protected = Vec::new();
-    let ec2_ids: Vec<String> = targets
-        .iter()
-        .filter(|t| {
-            [
-                "i-",
-                "vol-",
-                "snap-",
-                "eni-",
-                "sg-",
-                "vpc-",
-                "subnet-",
-                "ami-",
-                "eipalloc-",
-            ]
-            .iter()
-            .any(|p| t.starts_with(p))
-        })
-        .cloned()
-        .collect();
-    if !ec2_ids.is_empty() {
-        let refs: Vec<&str> = ec2_ids.iter().map(String::as_str).collect();
-        let tags = ctx
-            .call("ec2", "DescribeTags", &refs, || {
-                ctx.clients()
-                    .ec2
-                    .describe_tags()
-                    .filters(
-                        Filter::builder()
-                            .name("resource-id")
-                            .set_values(Some(ec2_ids.clone()))
-                            .build(),
-                    )
-                    .filters(
-                        Filter::builder()
-                            .name("key")
-                            .set_values(Some(protected_keys.clone()))
-                            .build(),
-                    )
-                    .send()
-            })
-            .await?;
-        for tag in tags.tags() {
-            protected.push(
-                json!({"resource": tag.resource_id(), "tag": tag.key(), "value": tag.value()}),
+    let protected = match protected_targets(state, run, targets, protected_keys).await {
+        Ok(protected) => protected,
+        Err(ActionError::Journal(e)) => return Err(ActionError::Journal(e)),
+        Err(error) => {
+            let reason = format!(
+                "the protected-tag check could not be evaluated ({error}); nothing was changed, \
+                 and a resume checks again"
             );
+            record(Interlock {
+                check: "protected_tags".into(),
+                passed: false,
+                tags: Some(protected_keys.clone()),
+                reason: Some(reason.clone()),
+                ..Default::default()
+            })?;
+            return Ok(Some((Refusal::Unavailable, reason)));
         }
-    }
-    for target in targets {
-        let tags: Vec<(String, String)> = if let Some(user) = target.strip_prefix("iam-user/") {
-            let out = ctx
-                .call("iam", "ListUserTags", &[user], || {
-                    ctx.clients().iam.list_user_tags().user_name(user).send()
-                })
-                .await?;
-            out.tags()
-                .iter()
-                .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                .collect()
-        } else if let Some(role) = target.strip_prefix("iam-role/") {
-            let out = ctx
-                .call("iam", "ListRoleTags", &[role], || {
-                    ctx.clients().iam.list_role_tags().role_name(role).send()
-                })
-                .await?;
-            out.tags()
-                .iter()
-                .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                .collect()
-        } else {
-            continue;
-        };
-        for (key, value) in tags {
-            if protected_keys.contains(&key) {
-                protected.push(json!({"resource": target, "tag": key, "value": value}));
-            }
-        }
-    }
+    };
     if protected.is_empty() {
         record(Interlock {
             check: "protected_tags".into(),
@@ -298,7 +197,112 @@ pub(crate) async fn check_targets(
                 reason: Some(reason.clone()),
                 ..Default::default()
             })?;
-            Ok(Some(reason))
+            Ok(Some((Refusal::Interlock, reason)))
         }
     }
+}
+
+/// `{resource, tag, value}` of every target that carries a protected tag key.
+async fn protected_targets(
+    state: &Arc<RunState>,
+    run: &Arc<RunContext>,
+    targets: &[String],
+    keys: &[String],
+) -> Result<Vec<Value>, ActionError> {
+    let mut protected = Vec::new();
+    let ec2_ids: Vec<String> = targets
+        .iter()
+        .filter(|t| {
+            [
+                "i-",
+                "vol-",
+                "snap-",
+                "eni-",
+                "sg-",
+                "vpc-",
+                "subnet-",
+                "ami-",
+                "eipalloc-",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p))
+        })
+        .cloned()
+        .collect();
+    for chunk in ec2_ids.chunks(FILTER_VALUES) {
+        let mut token: Option<String> = None;
+        loop {
+            let page = retried(state, run, |ctx| {
+                let token = token.clone();
+                async move {
+                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                    ctx.call("ec2", "DescribeTags", &refs, || {
+                        ctx.clients()
+                            .ec2
+                            .describe_tags()
+                            .filters(
+                                Filter::builder()
+                                    .name("resource-id")
+                                    .set_values(Some(chunk.to_vec()))
+                                    .build(),
+                            )
+                            .filters(
+                                Filter::builder()
+                                    .name("key")
+                                    .set_values(Some(keys.to_vec()))
+                                    .build(),
+                            )
+                            .set_next_token(token)
+                            .send()
+                    })
+                    .await
+                }
+            })
+            .await?;
+            for tag in page.tags() {
+                protected.push(
+                    json!({"resource": tag.resource_id(), "tag": tag.key(), "value": tag.value()}),
+                );
+            }
+            match page.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+    }
+    for target in targets {
+        let tags: Vec<(String, String)> = if let Some(user) = target.strip_prefix("iam-user/") {
+            let out = retried(state, run, |ctx| async move {
+                ctx.call("iam", "ListUserTags", &[user], || {
+                    ctx.clients().iam.list_user_tags().user_name(user).send()
+                })
+                .await
+            })
+            .await?;
+            out.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect()
+        } else if let Some(role) = target.strip_prefix("iam-role/") {
+            let out = retried(state, run, |ctx| async move {
+                ctx.call("iam", "ListRoleTags", &[role], || {
+                    ctx.clients().iam.list_role_tags().role_name(role).send()
+                })
+                .await
+            })
+            .await?;
+            out.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect()
+        } else {
+            continue;
+        };
+        for (key, value) in tags {
+            if keys.contains(&key) {
+                protected.push(json!({"resource": target, "tag": key, "value": value}));
+            }
+        }
+    }
+    Ok(protected)
 }

@@ -9,8 +9,10 @@
 //! `replay` (a journal read back into what is done), `state` (what the run's steps share and
 //! the hooks actions report through).
 
+mod account;
 mod admit;
 pub mod approvals;
+mod credentials;
 pub mod drill;
 pub mod fault;
 mod identity;
@@ -33,9 +35,9 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use admit::{resume, start, start_with_id};
+pub use account::{event_account, finding_region};
+pub use admit::{Reservation, resume, start, start_with_id};
 pub use approvals::{Approvals, Approver};
-pub use interlocks::event_account;
 pub use observe::{NullObserver, Observer, Progress};
 pub use run_id::new_run_id;
 pub use targets::target_resources;
@@ -94,17 +96,20 @@ pub struct Settings {
     pub override_protection: Option<String>,
     /// Role to assume for findings of another account, a template over `event.*`.
     pub assume_role: Option<String>,
+    /// The external id the role's trust policy asks for, if any.
+    pub assume_role_external_id: Option<String>,
     /// Who watches the run as it happens.
     pub observer: Arc<dyn Observer>,
 }
 
 impl Settings {
-    /// Defaults for a library caller: approvals denied (no one to ask), no forced takeovers,
+    /// Defaults for a library caller: nobody to approve (a run parks at approvals), no forced
+    /// takeovers,
     /// the standard AWS chain, no journal key, preflight on for dry runs, nobody watching.
     pub fn new(journal_dir: PathBuf) -> Settings {
         Settings {
             journal_dir,
-            approvals: Approvals::Deny,
+            approvals: Approvals::Nobody,
             force_unlock: false,
             aws: AwsOptions::default(),
             journal_key: None,
@@ -114,6 +119,7 @@ impl Settings {
             max_targets: None,
             override_protection: None,
             assume_role: None,
+            assume_role_external_id: None,
             observer: Arc::new(NullObserver),
         }
     }
@@ -137,6 +143,9 @@ pub enum EngineError {
     /// A safety interlock could not be evaluated (an AWS call it needs failed).
     #[error("failed to check the safety interlocks: {0}")]
     Interlock(#[source] ActionError),
+    /// Another process runs this run (its lease is held).
+    #[error("refused: {0}")]
+    Live(#[from] crate::lease::LeaseError),
     /// A bug: something that must not happen did (a panicked task). Exit 70.
     #[error("internal error: {0}")]
     Internal(String),

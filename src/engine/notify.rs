@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use super::observe::Progress;
 use super::state::RunState;
-use crate::actions::RunContext;
 use crate::journal::Event;
 use crate::journal::event::Notification;
 use crate::runbook::Runbook;
@@ -26,7 +25,6 @@ fn name(event: NotifyEvent) -> &'static str {
 
 pub(crate) async fn send(
     state: &Arc<RunState>,
-    run: &Arc<RunContext>,
     runbook: &Runbook,
     context: &Value,
     event: NotifyEvent,
@@ -38,7 +36,8 @@ pub(crate) async fn send(
     if !notify.on.contains(&event) {
         return;
     }
-    let mut ctx = state.engine_context(run, "notify");
+    // From the home account: an assumed role in a member account has no business publishing.
+    let mut ctx = state.home_context("notify");
     ctx.idempotency_key = format!("{}.notify.{}", state.run_id, name(event));
     let topic = match state.templates.render_string(&notify.topic_arn, context) {
         Ok(topic) => topic,
@@ -74,7 +73,8 @@ pub(crate) async fn send(
     let input = json!({"topic_arn": topic, "subject": subject, "message": message});
     let result = ctx
         .change("sns", "Publish", &[&topic], input, || {
-            run.clients
+            state
+                .home
                 .sns
                 .publish()
                 .topic_arn(&topic)

@@ -6,19 +6,23 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::actions::{self, RunUses};
-use crate::aws::{AwsError, Clients};
+use crate::actions::{self, RunUses, StepContext};
 use crate::journal::event::Preflight;
 use crate::runbook::Runbook;
 
 /// The IAM principal to simulate for a caller ARN: an assumed-role session is simulated as its
 /// role (looked up for its path).
-async fn principal(clients: &Clients, caller: &str) -> String {
+async fn principal(ctx: &StepContext, caller: &str) -> String {
     let Some(rest) = caller.split(":assumed-role/").nth(1) else {
         return caller.to_owned();
     };
     let role = rest.split('/').next().unwrap_or_default();
-    match clients.iam.get_role().role_name(role).send().await {
+    let found = ctx
+        .call("iam", "GetRole", &[role], || {
+            ctx.clients().iam.get_role().role_name(role).send()
+        })
+        .await;
+    match found {
         Ok(output) => output
             .role()
             .map(|r| r.arn().to_owned())
@@ -31,9 +35,9 @@ async fn principal(clients: &Clients, caller: &str) -> String {
 }
 
 /// The simulation's verdict per permission and per step; `checked: false` with the reason when
-/// it could not be made.
+/// it could not be made. Its calls are journaled under `ctx`'s pseudo-step (`preflight`).
 pub async fn run(
-    clients: &Clients,
+    ctx: &StepContext,
     caller: Option<&str>,
     runbook: &Runbook,
     uses: RunUses,
@@ -47,18 +51,21 @@ pub async fn run(
             steps: None,
         };
     };
-    let principal = principal(clients, caller).await;
+    let principal = principal(ctx, caller).await;
     let mut permissions: Vec<String> = actions::permissions(&[runbook], uses).into_iter().collect();
     permissions.sort();
     let mut decisions = BTreeMap::new();
     // SimulatePrincipalPolicy takes a bounded number of actions per call.
     for chunk in permissions.chunks(50) {
-        let result = clients
-            .iam
-            .simulate_principal_policy()
-            .policy_source_arn(&principal)
-            .set_action_names(Some(chunk.to_vec()))
-            .send()
+        let result = ctx
+            .call("iam", "SimulatePrincipalPolicy", &[&principal], || {
+                ctx.clients()
+                    .iam
+                    .simulate_principal_policy()
+                    .policy_source_arn(&principal)
+                    .set_action_names(Some(chunk.to_vec()))
+                    .send()
+            })
             .await;
         match result {
             Ok(output) => {
@@ -71,7 +78,6 @@ pub async fn run(
                 }
             }
             Err(error) => {
-                let error = AwsError::from_sdk("iam", "SimulatePrincipalPolicy", error);
                 return Preflight {
                     checked: false,
                     principal: Some(principal),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
 use crate::check::LoadedRunbook;
-use crate::journal::event::RunStarted;
+use crate::journal::event::{Refusal, RunStarted};
 use crate::journal::{Event, Record};
 
 /// A step that is done and must not run again.
@@ -34,6 +34,9 @@ pub struct Replay {
     pub items: HashMap<(String, usize), (Value, Value)>,
     /// `run_finished`'s status, if the run ended.
     pub final_status: Option<RunStatus>,
+    /// Its reason and what refused it, if it was refused.
+    pub final_reason: Option<String>,
+    pub final_refusal: Option<Refusal>,
 }
 
 impl Replay {
@@ -72,6 +75,8 @@ impl Replay {
             steps: HashMap::new(),
             items: HashMap::new(),
             final_status: None,
+            final_reason: None,
+            final_refusal: None,
         };
         for record in records {
             match &record.event {
@@ -115,12 +120,34 @@ impl Replay {
                         );
                     }
                 }
-                Event::RunFinished(finished) => replay.final_status = Some(finished.status),
-                Event::RunResumed(_) => replay.final_status = None,
+                Event::RunFinished(finished) => {
+                    replay.final_status = Some(finished.status);
+                    replay.final_reason = finished.reason.clone();
+                    replay.final_refusal = finished.refused_by;
+                }
+                Event::RunResumed(_) => {
+                    replay.final_status = None;
+                    replay.final_reason = None;
+                    replay.final_refusal = None;
+                }
                 _ => {}
             }
         }
         Ok(replay)
+    }
+
+    /// Why a resume may not go on: a refusal by a policy interlock is final. (Journals of engines
+    /// before refusal kinds say only `reason`: an interlock's refusal had one, an approval's
+    /// none.)
+    pub fn final_refusal(&self) -> Option<String> {
+        if self.final_status != Some(RunStatus::Refused) {
+            return None;
+        }
+        let is_final = match self.final_refusal {
+            Some(kind) => kind.is_final(),
+            None => self.final_reason.is_some(),
+        };
+        is_final.then(|| self.final_reason.clone().unwrap_or_default())
     }
 
     /// The outcome of a run that already succeeded, as journaled.

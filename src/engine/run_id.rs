@@ -13,6 +13,21 @@ pub fn new_run_id(now: OffsetDateTime) -> String {
     format!("{stamp}-{:06x}", fastrand::u32(..0x0100_0000))
 }
 
+/// Whether `id` has the shape of a run id: a journal's file name and evidence folder are built
+/// from it, so one read from a journal or a claim is checked before it names a path.
+pub fn is_valid(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    bytes.len() == 23
+        && bytes[..8].iter().all(u8::is_ascii_digit)
+        && bytes[8] == b'T'
+        && bytes[9..15].iter().all(u8::is_ascii_digit)
+        && bytes[15] == b'Z'
+        && bytes[16] == b'-'
+        && bytes[17..]
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
+
 /// RFC 3339, UTC, milliseconds.
 pub fn rfc3339(now: OffsetDateTime) -> String {
     now.format(format_description!(
@@ -33,5 +48,15 @@ mod tests {
         assert_eq!(a.len(), "20261128T100127Z-3f9a2c".len());
         assert!(a.starts_with("2026"), "{a}");
         assert_ne!(a, b);
+        assert!(is_valid(&a));
+        for bad in [
+            "../../etc",
+            "20261128T100127Z-3f9a2",
+            "20261128T100127Z-3F9A2C",
+            "/tmp/x",
+            "",
+        ] {
+            assert!(!is_valid(bad), "{bad}");
+        }
     }
 }

@@ -12,6 +12,7 @@ use super::approvals::{self, Approvals};
 use super::observe::{Observer, Progress};
 use super::{EngineError, Mode};
 use crate::actions::{ActionError, ApprovalRequest, Decision, RunContext, RunHooks, StepContext};
+use crate::aws::Clients;
 use crate::journal::{Event, JournalError, JournalSink};
 use crate::redact::Redactor;
 use crate::template::Templates;
@@ -27,11 +28,20 @@ pub(crate) struct RunState {
     pub targets: Vec<String>,
     /// Grows when actions meet secrets (e.g. a created access key), so nothing later prints them.
     pub redactor: Mutex<Redactor>,
+    /// The caller's own clients (not an assumed role's): notifications go from the home account.
+    pub home: Clients,
 }
 
 impl RunState {
     pub fn redact(&self, text: &str) -> String {
         self.redactor.lock().expect("redactor lock").redact(text)
+    }
+
+    pub fn redact_value(&self, value: &Value) -> Value {
+        self.redactor
+            .lock()
+            .expect("redactor lock")
+            .redact_value(value)
     }
 
     /// Journals an event for the engine itself (failures end the run).
@@ -65,7 +75,19 @@ impl RunState {
         self.observer.on(&progress);
     }
 
-    /// A context for the engine's own AWS calls (interlocks, notifications), journaled under a
+    /// A context for the engine's own calls from the home account (notifications).
+    pub fn home_context(self: &Arc<Self>, step: &str) -> StepContext {
+        let home = Arc::new(RunContext {
+            clients: self.home.clone(),
+            runbook_dir: Default::default(),
+            evidence_dir: Default::default(),
+            journal_key: None,
+            hooks: self.clone(),
+        });
+        self.engine_context(&home, step)
+    }
+
+    /// A context for the engine's own AWS calls (interlocks, preflight), journaled under a
     /// pseudo-step such as `interlocks`.
     pub fn engine_context(self: &Arc<Self>, run: &Arc<RunContext>, step: &str) -> StepContext {
         StepContext::new(

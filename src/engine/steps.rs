@@ -18,8 +18,10 @@ use super::{EngineError, Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
 use crate::actions::{ActionError, RunContext};
 use crate::journal::Event;
 use crate::journal::event::{
-    RunFinished, RunInterrupted, StepCounts, StepFailed, StepSkipped, StepStarted, StepSucceeded,
+    Refusal, RunFinished, RunInterrupted, StepCounts, StepFailed, StepSkipped, StepStarted,
+    StepSucceeded,
 };
+use crate::lease::RunLease;
 use crate::lock::LockSet;
 use crate::runbook::model::{DEFAULT_CONCURRENCY, NotifyEvent};
 use crate::runbook::{Runbook, Step, duration};
@@ -28,15 +30,20 @@ use crate::template;
 /// A step without `timeout` gets this much.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// Everything a run holds once admitted: what it shares, its locks, and the interlocks'
-/// refusal, if any.
+/// Everything a run holds once admitted: what it shares, its lease and locks, and why it may
+/// not go on, if it may not.
 pub(super) struct Admitted {
     pub state: Arc<RunState>,
     pub run: Arc<RunContext>,
     pub locks: LockSet,
-    pub refusal: Option<String>,
+    /// Refused before any change, and by what.
+    pub refusal: Option<(Refusal, String)>,
+    /// Could not start (the account could not be confirmed): ends `failed`, resumable.
+    pub failure: Option<String>,
     /// The template context the steps start from.
     pub context: Value,
+    /// Held until the run ends: no other process acts for this run meanwhile.
+    pub lease: Option<RunLease>,
 }
 
 /// Runs the steps (unless refused) and ends the run.
@@ -51,7 +58,9 @@ pub(super) async fn finish(
         run,
         locks,
         refusal,
+        failure,
         context,
+        lease: _lease,
     } = admitted;
     let mut execution = Execution {
         state: state.clone(),
@@ -60,13 +69,20 @@ pub(super) async fn finish(
         replay,
         interrupted,
         summaries: Vec::new(),
+        waiting: None,
     };
-    let status = match &refusal {
-        Some(reason) => {
+    let status = match (&refusal, &failure) {
+        (Some((_, reason)), _) => {
             state.observe(Progress::Refused { reason });
             RunStatus::Refused
         }
-        None => execution.steps(runbook).await?,
+        (None, Some(reason)) => {
+            state.observe(Progress::Notice {
+                text: &format!("the run could not start: {reason}"),
+            });
+            RunStatus::Failed
+        }
+        (None, None) => execution.steps(runbook).await?,
     };
     let path = state
         .journal
@@ -75,26 +91,27 @@ pub(super) async fn finish(
         .unwrap_or_default();
     let journal_text = path.display().to_string();
     let event = match status {
-        RunStatus::Succeeded => NotifyEvent::Succeeded,
-        RunStatus::Failed => NotifyEvent::Failed,
-        RunStatus::Refused => NotifyEvent::Refused,
-        RunStatus::Interrupted => NotifyEvent::Interrupted,
+        RunStatus::Succeeded => Some(NotifyEvent::Succeeded),
+        RunStatus::Failed => Some(NotifyEvent::Failed),
+        RunStatus::Refused => Some(NotifyEvent::Refused),
+        RunStatus::Interrupted => Some(NotifyEvent::Interrupted),
+        RunStatus::AwaitingApproval => None,
     };
-    notify::send(
-        &state,
-        &run,
-        runbook,
-        &execution.context,
-        event,
-        &journal_text,
-    )
-    .await;
+    if let Some(event) = event {
+        notify::send(&state, runbook, &execution.context, event, &journal_text).await;
+    }
     if status == RunStatus::Interrupted {
         state.write(Event::RunInterrupted(RunInterrupted {
             steps_done: execution.summaries.len(),
         }))?;
     } else {
         let counts = |s: StepStatus| execution.summaries.iter().filter(|x| x.status == s).count();
+        let (refused_by, reason) = match (refusal, failure, &execution.waiting) {
+            (Some((kind, reason)), _, _) => (Some(kind), Some(reason)),
+            (None, Some(reason), _) => (None, Some(reason)),
+            (None, None, Some(waiting)) => (None, Some(waiting.clone())),
+            (None, None, None) => (None, None),
+        };
         state.write(Event::RunFinished(RunFinished {
             status,
             steps: StepCounts {
@@ -103,7 +120,8 @@ pub(super) async fn finish(
                 skipped: counts(StepStatus::Skipped),
             },
             head: state.journal.head(),
-            reason: refusal,
+            reason,
+            refused_by,
         }))?;
     }
     state.observe(Progress::RunFinished {
@@ -111,20 +129,36 @@ pub(super) async fn finish(
         status,
         journal: &journal_text,
     });
-    if let Err(e) = locks.release() {
-        tracing::warn!("failed to release locks: {e}");
+    // A run that waits for a person keeps its locks (parked) until it is resumed.
+    let released = if status == RunStatus::AwaitingApproval {
+        locks.park()
+    } else {
+        locks.release()
+    };
+    if let Err(e) = released {
+        tracing::warn!("failed to release or park locks: {e}");
     }
     let drill = (state.mode == Mode::DryRun).then(|| {
         let records = crate::journal::read(&path).unwrap_or_default();
         let ids: Vec<String> = runbook.steps.iter().map(|s| s.id.clone()).collect();
         super::drill::verdict(&records, &ids)
     });
+    // What is printed (`--output json`) is redacted like the journal: action outputs can echo
+    // a secret back.
+    let steps = execution
+        .summaries
+        .into_iter()
+        .map(|summary| StepSummary {
+            outputs: state.redact_value(&summary.outputs),
+            ..summary
+        })
+        .collect();
     Ok(RunOutcome {
         run_id: state.run_id.clone(),
         status,
         mode: state.mode,
         journal: path,
-        steps: execution.summaries,
+        steps,
         drill,
     })
 }
@@ -137,6 +171,8 @@ struct Execution<'a> {
     replay: Option<&'a Replay>,
     interrupted: Arc<AtomicBool>,
     summaries: Vec<StepSummary>,
+    /// The decision the run waits for, when it parks.
+    waiting: Option<String>,
 }
 
 /// How one step ended, before the run decides what that means.
@@ -145,6 +181,8 @@ enum StepEnd {
     Refused,
     Aborted,
     Interrupted,
+    /// A person's decision is needed: the run parks, its step to be run again on resume.
+    Parked(String),
 }
 
 impl Execution<'_> {
@@ -183,6 +221,11 @@ impl Execution<'_> {
                     });
                 }
                 StepEnd::Interrupted => return Ok(RunStatus::Interrupted),
+                StepEnd::Parked(waiting) => {
+                    self.waiting =
+                        Some(format!("step `{}` waits for a person: {waiting}", step.id));
+                    return Ok(RunStatus::AwaitingApproval);
+                }
             }
         }
         Ok(if any_failed {
@@ -254,7 +297,17 @@ impl Execution<'_> {
             };
         };
         let items = match self.state.templates.render_tree(for_each, &self.context) {
-            Ok(Value::Array(items)) => items,
+            // An item listed twice is one resource: acting on it twice at once would race
+            // (two isolations of one instance), so each runs once, in first-seen order.
+            Ok(Value::Array(items)) => {
+                let mut unique: Vec<Value> = Vec::with_capacity(items.len());
+                for item in items {
+                    if !unique.contains(&item) {
+                        unique.push(item);
+                    }
+                }
+                unique
+            }
             Ok(other) => {
                 let message = format!("`for_each` must render to a list, got {}", kind_of(&other));
                 return self.step_failed(step, ActionError::Input(message), json!({}));
@@ -356,12 +409,16 @@ impl Execution<'_> {
         let mut outputs = Vec::with_capacity(items.len());
         let mut failures = Vec::new();
         let mut refused = false;
+        let mut parked = None;
         for (item, result) in items.iter().zip(results.into_iter().flatten()) {
             match result {
                 Ok(value) => {
                     outputs.push(json!({"item": item, "status": "succeeded", "outputs": value}))
                 }
                 Err(ActionError::Journal(e)) => return Err(EngineError::Journal(e)),
+                Err(ActionError::Parked(waiting)) => {
+                    parked.get_or_insert(waiting);
+                }
                 Err(error) => {
                     refused |= error.is_refused();
                     outputs.push(
@@ -370,6 +427,11 @@ impl Execution<'_> {
                     failures.push(error);
                 }
             }
+        }
+        // An item that waits for a person parks the whole step: the others are journaled done,
+        // and the step runs again (those items replayed) when a person resumes the run.
+        if let Some(waiting) = parked {
+            return Ok(StepEnd::Parked(waiting));
         }
         let outputs = Value::Array(outputs);
         if failures.is_empty() {
@@ -421,6 +483,7 @@ impl Execution<'_> {
     fn after_failure(&self, step: &Step, error: ActionError) -> Result<StepEnd, EngineError> {
         let error = match error {
             ActionError::Journal(e) => return Err(EngineError::Journal(e)),
+            ActionError::Parked(waiting) => return Ok(StepEnd::Parked(waiting)),
             other => other,
         };
         let outputs = error.outputs().cloned().unwrap_or_else(|| json!({}));

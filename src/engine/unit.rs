@@ -141,6 +141,9 @@ impl Unit {
                     None => Event::StepSucceeded(done),
                 })?;
             }
+            // Waiting for a person is not a failure: the step has no outcome yet and runs again
+            // when a person resumes the run.
+            Err(error) if error.is_parked() => {}
             Err(error) => {
                 let failed = StepFailed {
                     step: self.step.id.clone(),

@@ -38,6 +38,9 @@ pub enum RunStatus {
     Failed,
     Refused,
     Interrupted,
+    /// A step waits for a person's decision nobody could give: what is done stays done, the
+    /// run's locks stay held (parked), and `resume` by a person carries on.
+    AwaitingApproval,
 }
 
 impl RunStatus {
@@ -47,7 +50,32 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Refused => "refused",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::AwaitingApproval => "awaiting_approval",
         }
+    }
+}
+
+/// What refused a run, which decides whether it may be tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// A policy interlock said no (protected resource, too many targets, a finding that does
+    /// not verify): final — resuming never walks through it.
+    Interlock,
+    /// The run may not act in the account the finding names (no role to assume there): fixed
+    /// by configuration, then the run resumes.
+    Account,
+    /// An interlock could not be evaluated (its AWS calls kept failing): nothing was changed;
+    /// the run resumes and checks again.
+    Unavailable,
+    /// Another live run holds a target's lock: tried again later.
+    Lock,
+}
+
+impl Refusal {
+    /// Whether a later resume (or a redelivered finding) may try again.
+    pub fn is_final(self) -> bool {
+        self == Refusal::Interlock
     }
 }
 
@@ -100,6 +128,10 @@ pub struct RunStarted {
     pub user: String,
     pub pid: u32,
     pub targets: Vec<String>,
+    /// The region the run acts in (absent in journals of engines before regions were chosen
+    /// per finding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// A stale lock this run took over.
@@ -268,10 +300,13 @@ pub struct Approval {
     pub item_index: Option<usize>,
     pub prompt: String,
     pub approved: bool,
-    /// Denied for lack of anyone to ask: the run is refused.
+    /// Denied for lack of anyone to ask (written by engines before parking existed).
     pub refused: bool,
     pub by: String,
     pub user: String,
+    /// Nobody could be asked: the run parks here until a person resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked: Option<bool>,
 }
 
 /// One AWS call, made or (in a drill) not sent.
@@ -422,8 +457,11 @@ pub struct RunFinished {
     pub status: RunStatus,
     pub steps: StepCounts,
     pub head: Option<String>,
-    /// Why the run was refused.
+    /// Why the run was refused (or what it waits for).
     pub reason: Option<String>,
+    /// What refused it (absent in journals of engines before refusal kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_by: Option<Refusal>,
 }
 
 /// A record of a kind this engine does not know, or one that does not parse as its kind.

@@ -94,6 +94,34 @@ pub fn matching_trigger<'r>(runbook: &'r LoadedRunbook, event: &Value) -> Option
         .find(|t| super::matches(&t.pattern, event))
 }
 
+/// The event as one finding about one resource at a time. A Security Hub event's pattern
+/// matches when *any* of its findings and resources does; a trigger's parameters read
+/// `findings[0].Resources[0]`. So each (finding, resource) pair becomes its own event, with just
+/// that finding and that resource, and only the pairs that match on their own run — parameters
+/// then come from what matched, never from a neighbour. Other events are one focus already.
+pub fn focuses(event: &Value) -> Vec<Value> {
+    let Some(findings) = event["detail"]["findings"].as_array() else {
+        return vec![event.clone()];
+    };
+    let mut focused = Vec::new();
+    for finding in findings {
+        let resources: Vec<Value> = match finding["Resources"].as_array() {
+            Some(list) if !list.is_empty() => list.iter().map(|r| json!([r])).collect(),
+            _ => vec![finding["Resources"].clone()],
+        };
+        for resources in resources {
+            let mut one = finding.clone();
+            if !resources.is_null() {
+                one["Resources"] = resources;
+            }
+            let mut event = event.clone();
+            event["detail"]["findings"] = json!([one]);
+            focused.push(event);
+        }
+    }
+    focused
+}
+
 /// The trigger's parameters rendered from the event, as command-line text (validated by the
 /// engine exactly like `-p key=value`).
 fn parameters(
@@ -147,17 +175,19 @@ pub async fn dispatch(
             detail_type: event["detail-type"].as_str().map(str::to_owned),
             matched: Vec::new(),
         };
-        for runbook in runbooks {
-            let Some(trigger) = matching_trigger(runbook, event) else {
-                continue;
-            };
-            let outcome = handle(runbook, trigger, event, mode, settings).await;
-            report.matched.push(Matched {
-                runbook: runbook.runbook.name.clone(),
-                trigger: trigger.name.clone(),
-                dedupe_key: dedupe_key(trigger, event),
-                outcome,
-            });
+        for focus in focuses(event) {
+            for runbook in runbooks {
+                let Some(trigger) = matching_trigger(runbook, &focus) else {
+                    continue;
+                };
+                let outcome = handle(runbook, trigger, &focus, mode, settings).await;
+                report.matched.push(Matched {
+                    runbook: runbook.runbook.name.clone(),
+                    trigger: trigger.name.clone(),
+                    dedupe_key: dedupe_key(trigger, &focus),
+                    outcome,
+                });
+            }
         }
         reports.push(report);
     }
@@ -191,27 +221,55 @@ async fn handle(
                     .into(),
         };
     };
-    let key = format!("{}:{}:{key}", runbook.runbook.name, mode.as_str());
-    let run_id = engine::new_run_id(time::OffsetDateTime::now_utc());
+    // The same finding id in two accounts or regions is two findings.
+    let key = format!(
+        "{}:{}:{}:{}:{key}",
+        runbook.runbook.name,
+        mode.as_str(),
+        engine::event_account(event).unwrap_or_default(),
+        engine::finding_region(event).unwrap_or_default(),
+    );
+    // The run is live (its lease held) before its claim exists: a second delivery never finds
+    // a claim whose run looks abandoned while it is only starting.
+    let reservation = match engine::Reservation::new(&settings.journal_dir) {
+        Ok(reservation) => reservation,
+        Err(error) => {
+            return Outcome::Failed {
+                reason: format!("cannot reserve a run for the finding: {error}"),
+            };
+        }
+    };
+    let run_id = reservation.run_id().to_owned();
     let claim = Claim {
         key: key.clone(),
         runbook: runbook.runbook.name.clone(),
         run_id: run_id.clone(),
         journal: engine::journal_path(&settings.journal_dir, &run_id),
-        pid: std::process::id(),
         host: crate::host::host(),
         claimed_at: engine::run_id::rfc3339(time::OffsetDateTime::now_utc()),
     };
-    let decision = match dedupe::decide(&settings.journal_dir, &key, &runbook.runbook.name, claim) {
+    let decision = match dedupe::decide(&settings.journal_dir, &key, claim) {
         Ok(decision) => decision,
         Err(e) => {
-            return Outcome::Refused {
+            reservation.discard();
+            return Outcome::Failed {
                 reason: format!("cannot record the finding's claim: {e}"),
             };
         }
     };
     let result = match decision {
+        Decision::Start(_) => engine::start_with_id(
+            runbook.clone(),
+            &given,
+            Some(event.clone()),
+            mode,
+            settings,
+            Some(reservation),
+        )
+        .await
+        .map(|run| Outcome::Ran { run }),
         Decision::Duplicate { claim, status } => {
+            reservation.discard();
             return Outcome::Duplicate {
                 run_id: claim.run_id,
                 status,
@@ -219,40 +277,41 @@ async fn handle(
             };
         }
         Decision::Unreadable { claim, kind } => {
+            reservation.discard();
             return Outcome::Refused {
                 reason: format!(
-                    "the finding was handled by run {}, whose journal has a `{kind}` record this firebreak does not know; handle it with the firebreak that wrote it",
+                    "the finding was handled by run {}, whose journal has a `{kind}` record this \
+                     firebreak does not know; handle it with the firebreak that wrote it",
                     claim.run_id
                 ),
             };
         }
         Decision::Resume(claim) => {
+            reservation.discard();
             settings.observer.on(&Progress::Notice {
                 text: &format!(
                     "finding {key} was handled by run {} which did not finish; resuming it",
                     claim.run_id
                 ),
             });
-            engine::resume(&claim.journal.display().to_string(), &[], None, settings)
-                .await
-                .map(|run| Outcome::Resumed { run })
+            match engine::resume(&claim.journal.display().to_string(), &[], None, settings).await {
+                // Another delivery resumed it a moment ago: this one is the duplicate.
+                Err(EngineError::Live(_)) => {
+                    return Outcome::Duplicate {
+                        run_id: claim.run_id,
+                        status: "running".into(),
+                        journal: claim.journal.display().to_string(),
+                    };
+                }
+                other => other.map(|run| Outcome::Resumed { run }),
+            }
         }
-        Decision::Start(claim) => engine::start_with_id(
-            runbook.clone(),
-            &given,
-            Some(event.clone()),
-            mode,
-            settings,
-            Some(claim.run_id),
-        )
-        .await
-        .map(|run| Outcome::Ran { run }),
     };
     match result {
         Ok(outcome) => outcome,
         Err(EngineError::Invalid(reason)) => Outcome::Invalid { reason },
         Err(EngineError::Refused(reason)) => Outcome::Refused { reason },
-        Err(error @ EngineError::Lock(_)) => Outcome::Refused {
+        Err(error @ (EngineError::Lock(_) | EngineError::Live(_))) => Outcome::Refused {
             reason: error.to_string(),
         },
         Err(other) => Outcome::Failed {

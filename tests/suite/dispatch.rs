@@ -7,14 +7,14 @@ use std::path::Path;
 use crate::support::{firebreak, moto, sandbox};
 use serde_json::Value;
 
-struct Ids {
-    instance: String,
-    role: String,
-    key: String,
-    user: String,
+pub(crate) struct Ids {
+    pub instance: String,
+    pub role: String,
+    pub key: String,
+    pub user: String,
 }
 
-async fn seed(extra: &[&str]) -> Ids {
+pub(crate) async fn seed(extra: &[&str]) -> Ids {
     let ids = sandbox::seed_with("web-1", extra);
     let iam = aws_sdk_iam::Client::new(&moto::direct_config().await);
     iam.create_user().user_name("leaky").send().await.unwrap();
@@ -32,7 +32,7 @@ async fn seed(extra: &[&str]) -> Ids {
     }
 }
 
-fn event(name: &str, ids: &Ids) -> String {
+pub(crate) fn event(name: &str, ids: &Ids) -> String {
     std::fs::read_to_string(format!("tests/fixtures/events/{name}.json"))
         .unwrap()
         .replace("INSTANCE_ID", &ids.instance)
@@ -41,7 +41,7 @@ fn event(name: &str, ids: &Ids) -> String {
         .replace("ROLE_NAME", &ids.role)
 }
 
-fn dispatch(dir: &Path, event_text: &str, extra: &[&str]) -> (i32, Value, String) {
+pub(crate) fn dispatch(dir: &Path, event_text: &str, extra: &[&str]) -> (i32, Value, String) {
     let file = dir.join(format!("event-{}.json", fastrand_name()));
     std::fs::write(&file, event_text).unwrap();
     let out = firebreak()
@@ -76,7 +76,7 @@ fn fastrand_name() -> String {
     )
 }
 
-fn journal_records(path: &str) -> Vec<Value> {
+pub(crate) fn journal_records(path: &str) -> Vec<Value> {
     crate::support::journal::values(Path::new(path))
 }
 
@@ -125,10 +125,14 @@ async fn each_finding_type_starts_the_right_runbook_with_the_right_parameters() 
             &[("access_key_id", &ids.key), ("user_name", &ids.user)],
         ),
         (
-            "securityhub-access-key",
+            "securityhub-guardduty-access-key",
             &["iam-access-key-compromise"],
-            &[("access_key_id", &ids.key)],
+            &[("access_key_id", &ids.key), ("user_name", &ids.user)],
         ),
+        // Posture and imported findings never start containment (H9).
+        ("securityhub-control-iam3", &[], &[]),
+        ("securityhub-control-ec2", &[], &[]),
+        ("securityhub-custom-product", &[], &[]),
         (
             "guardduty-credential-exfiltration",
             &["iam-role-credential-exfiltration"],
@@ -165,6 +169,8 @@ async fn each_finding_type_starts_the_right_runbook_with_the_right_parameters() 
     }
 }
 
+/// Three deliveries of one finding, and its copy through Security Hub: one run. The run waits
+/// at the stop approval (exit 4), and waiting counts as in progress.
 #[tokio::test]
 async fn the_same_finding_dispatched_three_times_runs_once() {
     let _moto = moto::exclusive().await;
@@ -172,18 +178,24 @@ async fn the_same_finding_dispatched_three_times_runs_once() {
     let dir = tempfile::tempdir().unwrap();
     let text = event("guardduty-ec2", &ids);
     let mut outcomes = Vec::new();
-    for _ in 0..3 {
-        let (code, reports, stderr) = dispatch(dir.path(), &text, &["--yes"]);
-        assert_eq!(code, 0, "{stderr}");
+    for expected in [4, 0, 0] {
+        let (code, reports, stderr) = dispatch(dir.path(), &text, &[]);
+        assert_eq!(code, expected, "{stderr}");
         outcomes.push(reports[0]["matched"][0].clone());
     }
+    // The same GuardDuty finding as Security Hub forwards it.
+    let through_security_hub =
+        event("securityhub-ec2", &ids).replace("a1b2c3d4", "16afba5c5c43e07c9e3e5e2e544e95df");
+    let (code, reports, stderr) = dispatch(dir.path(), &through_security_hub, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    outcomes.push(reports[0]["matched"][0].clone());
     assert_eq!(outcomes[0]["outcome"], "ran");
-    assert_eq!(outcomes[0]["run"]["status"], "succeeded");
+    assert_eq!(outcomes[0]["run"]["status"], "awaiting_approval");
     let run_id = outcomes[0]["run"]["run_id"].as_str().unwrap();
     for repeat in &outcomes[1..] {
         assert_eq!(repeat["outcome"], "duplicate", "{repeat:#}");
         assert_eq!(repeat["run_id"], run_id);
-        assert_eq!(repeat["status"], "succeeded");
+        assert_eq!(repeat["status"], "awaiting_approval");
     }
     let journals = std::fs::read_dir(dir.path())
         .unwrap()
@@ -217,7 +229,7 @@ async fn protected_and_too_many_targets_are_refused_before_any_change() {
     let _moto = moto::exclusive().await;
     let ids = seed(&["--protected"]).await;
     let dir = tempfile::tempdir().unwrap();
-    let (code, reports, stderr) = dispatch(dir.path(), &event("guardduty-ec2", &ids), &["--yes"]);
+    let (code, reports, stderr) = dispatch(dir.path(), &event("guardduty-ec2", &ids), &[]);
     assert_eq!(code, 3, "{stderr}");
     let run = &reports[0]["matched"][0]["run"];
     assert_eq!(run["status"], "refused");
@@ -285,7 +297,7 @@ async fn wrong_account_and_bad_parameters_are_refused_and_others_go_on() {
     let ids = seed(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let foreign = event("guardduty-ec2", &ids).replace("123456789012", "999999999999");
-    let (code, reports, stderr) = dispatch(dir.path(), &foreign, &["--yes"]);
+    let (code, reports, stderr) = dispatch(dir.path(), &foreign, &[]);
     assert_eq!(code, 3, "{stderr}");
     let run = &reports[0]["matched"][0]["run"];
     assert_eq!(run["status"], "refused");
@@ -335,7 +347,13 @@ fn eventbridge_patterns_round_trip_through_the_matcher() {
         ("guardduty-ec2", "guardduty-ec2"),
         ("securityhub-ec2", "securityhub-ec2"),
         ("guardduty-iam-access-key", "guardduty-iam-access-key"),
-        ("securityhub-access-key", "securityhub-iam-access-key"),
+        (
+            "securityhub-guardduty-access-key",
+            "securityhub-iam-access-key",
+        ),
+        ("securityhub-control-iam3", ""),
+        ("securityhub-control-ec2", ""),
+        ("securityhub-custom-product", ""),
         (
             "guardduty-credential-exfiltration",
             "guardduty-credential-exfiltration",
@@ -378,7 +396,6 @@ async fn a_member_account_finding_runs_there_through_the_assumed_role() {
         dir.path(),
         &foreign,
         &[
-            "--yes",
             "--assume-role",
             "arn:aws:iam::{{event.account}}:role/firebreak-responder",
         ],

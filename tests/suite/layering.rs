@@ -17,7 +17,8 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
     ("event", 1, &[]),
     ("aws", 1, &[]),
     ("journal", 1, &[]),
-    ("lock", 1, &["host", "journal"]),
+    ("lease", 1, &[]),
+    ("lock", 1, &["host", "journal", "lease"]),
     ("runbook", 2, &["diagnostic", "redact", "template"]),
     ("report", 2, &["journal"]),
     ("actions", 3, &["aws", "host", "journal", "runbook"]),
@@ -32,14 +33,17 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
         "engine",
         5,
         &[
-            "actions", "aws", "check", "host", "journal", "lock", "redact", "runbook", "template",
+            "actions", "aws", "check", "host", "journal", "lease", "lock", "redact", "runbook",
+            "template",
         ],
     ),
     ("plan", 5, &["actions", "check", "runbook", "template"]),
     (
         "trigger",
         6,
-        &["check", "engine", "host", "journal", "runbook", "template"],
+        &[
+            "check", "engine", "host", "journal", "lease", "runbook", "template",
+        ],
     ),
     (
         "cli",

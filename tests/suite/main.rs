@@ -37,3 +37,4 @@ mod policy;
 mod report;
 mod run;
 mod ssm;
+mod unattended;

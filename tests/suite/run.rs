@@ -188,22 +188,47 @@ fn secrets_never_reach_journal_logs_or_output() {
     );
 }
 
+/// Nobody to ask (no terminal, no `--yes`): the run waits for a person — exit 4, status
+/// `awaiting_approval`, nothing after the approval done — and `resume --yes` finishes it.
 #[test]
-fn approval_without_terminal_or_yes_refuses_with_exit_3() {
+fn approval_without_terminal_or_yes_waits_with_exit_4() {
     let _moto = moto::exclusive_blocking();
     let dir = tempfile::tempdir().unwrap();
     let run = ran(four_steps(dir.path()).stdin(std::process::Stdio::null()));
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.code, 4, "{}", run.stderr);
     let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(outcome["status"], "refused");
-    let records = records(Path::new(outcome["journal"].as_str().unwrap()));
-    assert_eq!(of_type(&records, "approval")[0]["refused"], true);
+    assert_eq!(outcome["status"], "awaiting_approval");
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+    let waiting = records(&journal);
+    let approval = &of_type(&waiting, "approval")[0];
+    assert_eq!(approval["parked"], true, "{approval}");
+    assert_eq!(approval["approved"], false);
     assert!(
-        of_type(&records, "step_started")
+        of_type(&waiting, "step_started")
             .iter()
             .all(|r| r["step"] != "after")
     );
-    assert_eq!(records.last().unwrap()["status"], "refused");
+    assert_eq!(waiting.last().unwrap()["status"], "awaiting_approval");
+    assert!(
+        run.stderr.contains("resume"),
+        "tells what to do: {}",
+        run.stderr
+    );
+
+    let resumed = ran(cmd(dir.path()).args(["resume"]).arg(&journal).args([
+        "-p",
+        &format!("api_token={CANARY}"),
+        "--yes",
+    ]));
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let records = records(&journal);
+    assert!(
+        of_type(&records, "step_started")
+            .iter()
+            .any(|r| r["step"] == "after"),
+        "the step after the approval ran on resume"
+    );
+    assert_eq!(records.last().unwrap()["status"], "succeeded");
 }
 
 #[test]
@@ -245,7 +270,7 @@ fn continue_goes_on_abort_stops_and_exit_is_1() {
         failed[1]["message"]
             .as_str()
             .unwrap()
-            .contains("event.detail.missing"),
+            .contains("steps.first.outputs.missing"),
         "{}",
         failed[1]
     );
@@ -256,15 +281,13 @@ fn continue_goes_on_abort_stops_and_exit_is_1() {
 fn a_held_lock_refuses_a_second_run_with_the_holders_id() {
     let _moto = moto::exclusive_blocking();
     let dir = tempfile::tempdir().unwrap();
-    let owner = firebreak::lock::LockOwner {
-        run_id: "20261128T000000Z-aaaaaa".into(),
-        pid: std::process::id(),
-        host: firebreak::host::host(),
-        mode: firebreak::journal::Mode::Live,
-    };
+    // A live run: it holds its lease (this process is its process).
+    let owner =
+        firebreak::lock::LockOwner::new("20261128T000000Z-aaaaaa", firebreak::journal::Mode::Live);
+    let _lease = firebreak::lease::RunLease::acquire(dir.path(), &owner.run_id).unwrap();
     let held = firebreak::lock::acquire(
         dir.path(),
-        &["i-0fedcba9876543210".to_string()],
+        &[moto_key("i-0fedcba9876543210")],
         &owner,
         firebreak::lock::TakeoverPolicy {
             resume_of: None,
@@ -279,13 +302,11 @@ fn a_held_lock_refuses_a_second_run_with_the_holders_id() {
         "{}",
         run.stderr
     );
-    assert!(
-        !std::fs::read_dir(dir.path()).unwrap().any(|e| e
-            .unwrap()
-            .path()
-            .extension()
-            .is_some_and(|x| x == "jsonl"))
-    );
+    // The refusal is journaled (M12), and nothing ran.
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    let refused = records(Path::new(outcome["journal"].as_str().unwrap()));
+    assert_eq!(refused.last().unwrap()["refused_by"], "lock");
+    assert!(of_type(&refused, "step_started").is_empty());
     held.release().unwrap();
     let run = ran(four_steps(dir.path()).arg("--yes"));
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -475,20 +496,17 @@ fn a_keyed_chain_verifies_only_with_its_key() {
     assert!(unkeyed.stdout.contains("key"), "{}", unkeyed.stdout);
 }
 
-/// A lock file left by a process that is gone.
+/// The lock key of a resource in moto's account and region.
+fn moto_key(resource: &str) -> String {
+    firebreak::lock::resource_key("123456789012", "us-east-1", resource)
+}
+
+/// A lock file left by a run whose process is gone (nobody holds its lease).
 fn stale_lock(dir: &Path, resource: &str, run_id: &str) {
-    let mut child = Command::new("true").spawn().unwrap();
-    let dead_pid = child.id();
-    child.wait().unwrap();
-    let owner = firebreak::lock::LockOwner {
-        run_id: run_id.into(),
-        pid: dead_pid,
-        host: firebreak::host::host(),
-        mode: firebreak::journal::Mode::Live,
-    };
+    let owner = firebreak::lock::LockOwner::new(run_id, firebreak::journal::Mode::Live);
     let locks = firebreak::lock::acquire(
         dir,
-        &[resource.to_string()],
+        &[moto_key(resource)],
         &owner,
         firebreak::lock::TakeoverPolicy::default(),
     )
@@ -514,7 +532,7 @@ fn a_crashed_runs_lock_is_taken_over_only_with_force_unlock() {
     let records = records(Path::new(outcome["journal"].as_str().unwrap()));
     let taken = of_type(&records, "lock_taken_over");
     assert_eq!(taken.len(), 1);
-    assert_eq!(taken[0]["resource"], "i-0123456789abcdef0");
+    assert_eq!(taken[0]["resource"], moto_key("i-0123456789abcdef0"));
     assert_eq!(taken[0]["previous"]["run_id"], "20261128T000000Z-dead00");
 }
 

@@ -9,7 +9,7 @@ use firebreak::journal::{Event, Record};
 use serde_json::Value;
 
 /// The pseudo-steps under which the engine journals its own calls.
-pub const ENGINE_STEPS: &[&str] = &["interlocks", "notify"];
+pub const ENGINE_STEPS: &[&str] = &["interlocks", "notify", "preflight", "credentials"];
 
 #[derive(Debug, Clone)]
 pub struct Journal {

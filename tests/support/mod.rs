@@ -23,8 +23,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 
 /// The built `firebreak` binary.
+/// The binary under test: this checkout's, or `FIREBREAK_TEST_BIN` — to show that a test fails
+/// on an older build (`FIREBREAK_TEST_BIN=/path/to/old/firebreak scripts/test NAME`).
 pub fn firebreak_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_firebreak"))
+    match std::env::var_os("FIREBREAK_TEST_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_firebreak")),
+    }
 }
 
 /// A path under the repository root.

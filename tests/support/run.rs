@@ -159,6 +159,7 @@ impl From<RunOutcome> for Ran {
             RunStatus::Succeeded => 0,
             RunStatus::Failed => 1,
             RunStatus::Refused => 3,
+            RunStatus::AwaitingApproval => 4,
             RunStatus::Interrupted => 130,
         };
         let outcome = serde_json::to_value(&run).expect("an outcome serializes");

@@ -31,6 +31,14 @@ pub async fn ec2() -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&super::moto::direct_config().await)
 }
 
+/// [`ec2`] in another region.
+pub async fn ec2_in(region: &str) -> aws_sdk_ec2::Client {
+    let config = aws_sdk_ec2::config::Builder::from(&super::moto::direct_config().await)
+        .region(aws_sdk_ec2::config::Region::new(region.to_owned()))
+        .build();
+    aws_sdk_ec2::Client::from_conf(config)
+}
+
 fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
     aws_sdk_ec2::types::Filter::builder()
         .name(name)

@@ -140,7 +140,15 @@ impl Validator<'_> {
             },
             "item" if scope.item => None,
             "item" => err("`item` is only defined in a step with `for_each`".into()),
-            "event" => None,
+            // Only trigger parameters read the event: there each value is checked against its
+            // parameter's pattern and, naming a resource, locked and protection-checked as a
+            // target. A step reading `event.*` itself would act on what nothing checked.
+            "event" if scope.event_only => None,
+            "event" => err(format!(
+                "steps cannot read the event directly (`{}`): set a parameter from it in the \
+                 trigger (`triggers[].parameters`) and use `params.<name>`",
+                reference.raw
+            )),
             other => {
                 let diagnostic = Diagnostic::new(
                     Pos::UNKNOWN,

@@ -9,6 +9,90 @@ use crate::runbook::node::Node;
 use crate::runbook::pattern_check::check_pattern;
 use crate::template;
 
+/// Security Hub findings a trigger may start containment on must be named by product: a
+/// pattern on `aws.securityhub` that does not pin `detail.findings.ProductArn` fires on
+/// standards-control findings (posture, not threats: "keys should be rotated") and on findings
+/// anyone in the account can import with `BatchImportFindings`. `ProductName` and
+/// `CompanyName` are not identities; only the ARN is. An AWS or partner product is pinned by
+/// its exact ARN or by `suffix: "::product/<company>/<product>"` (no account in it); a custom
+/// product only by its exact ARN.
+fn threats_only(pattern: &Node, out: &mut Vec<Diagnostic>) {
+    let Some(source) = pattern.get("source") else {
+        // Without a source a pattern answers any event on the bus, whoever sent it.
+        out.push(
+            Diagnostic::new(pattern.pos, "a trigger's pattern must name its event `source`")
+                .with_help("e.g. source: [\"aws.guardduty\"]: sources starting `aws.` can only be sent by AWS services"),
+        );
+        return;
+    };
+    let from_security_hub = source
+        .items()
+        .iter()
+        .any(|v| v.as_str() == Some("aws.securityhub"));
+    if !from_security_hub {
+        return;
+    }
+    let findings = pattern.get("detail").and_then(|d| d.get("findings"));
+    for name in ["ProductName", "CompanyName"] {
+        if let Some(key) = findings.and_then(|f| f.key(name)) {
+            out.push(
+                Diagnostic::new(
+                    key.pos,
+                    format!("`{name}` does not identify who wrote a finding"),
+                )
+                .with_help(
+                    "anyone can import findings with any product or company name \
+                     (securityhub:BatchImportFindings); match `ProductArn` instead",
+                ),
+            );
+        }
+    }
+    let Some(arns) = findings.and_then(|f| f.get("ProductArn")) else {
+        let at = pattern.key("source").map_or(pattern.pos, |k| k.pos);
+        out.push(
+            Diagnostic::new(
+                at,
+                "a Security Hub trigger must name the products it trusts with `detail.findings.ProductArn`",
+            )
+            .with_help(
+                "without it, standards-control findings (posture, e.g. IAM.3 \"rotate keys\") and \
+                 imported custom findings start containment; for GuardDuty: \
+                 ProductArn: [{ suffix: \"::product/aws/guardduty\" }]",
+            ),
+        );
+        return;
+    };
+    let items: Vec<&Node> = match &arns.kind {
+        crate::runbook::node::Kind::Seq(items) => items.iter().collect(),
+        _ => vec![arns],
+    };
+    for item in items {
+        let trusted = match &item.kind {
+            crate::runbook::node::Kind::Str(arn) => arn.starts_with("arn:"),
+            crate::runbook::node::Kind::Map(entries) => {
+                entries.len() == 1
+                    && item
+                        .get("suffix")
+                        .and_then(Node::as_str)
+                        .is_some_and(|s| s.starts_with("::product/") && s.matches('/').count() == 2)
+            }
+            _ => false,
+        };
+        if !trusted {
+            out.push(
+                Diagnostic::new(
+                    item.pos,
+                    "`ProductArn` must name products exactly: an ARN, or `suffix: \"::product/<company>/<product>\"`",
+                )
+                .with_help(
+                    "a prefix, wildcard or anything-but on ProductArn also admits findings \
+                     imported by custom products in any account",
+                ),
+            );
+        }
+    }
+}
+
 impl Validator<'_> {
     pub(super) fn triggers(&mut self, triggers: &Node, parameters: Option<&Node>) {
         let scope = Scope {
@@ -44,6 +128,7 @@ impl Validator<'_> {
             }
             if let Some(pattern) = trigger.get("pattern") {
                 check_pattern(pattern, &mut self.out);
+                threats_only(pattern, &mut self.out);
             }
             let given = trigger.get("parameters");
             for (key, value) in given.map(Node::entries).unwrap_or_default() {
