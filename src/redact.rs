@@ -104,15 +104,15 @@ mod tests {
     #[test]
     fn replaces_secrets_everywhere() {
         let mut r = Redactor::default();
-        r.add("hunter2");
-        r.add("hunter2-long");
+        r.add("hunter22");
+        r.add("hunter22-long");
         assert_eq!(
-            r.redact("a hunter2-long b hunter2"),
+            r.redact("a hunter22-long b hunter22"),
             "a [redacted] b [redacted]"
         );
         assert_eq!(
-            r.redact_value(&json!({"k": ["x hunter2-long"], "hunter2-long": 1})),
-            json!({"k": ["x [redacted]"], "hunter2-long": 1})
+            r.redact_value(&json!({"k": ["x hunter22-long"], "hunter22-long": 1})),
+            json!({"k": ["x [redacted]"], "hunter22-long": 1})
         );
     }
 

@@ -15,7 +15,6 @@ use super::identity;
 use super::interlocks;
 use super::notify;
 use super::observe::Progress;
-use super::replay::Replay;
 use super::state::RunState;
 use super::steps::{self, Admitted};
 use super::{
@@ -24,7 +23,7 @@ use super::{
 };
 use crate::actions::{RunContext, RunUses};
 use crate::aws::{Clients, load_sdk_config};
-use crate::check::{self, LoadedRunbook};
+use crate::check::LoadedRunbook;
 use crate::journal::chain::ChainKey;
 use crate::journal::event::{
     Interlock, JournalRecovered, LockTakenOver, Refusal, RunResumed, RunStarted, RunbookRef,
@@ -116,136 +115,21 @@ pub async fn start_with_id(
     .await
 }
 
-/// Resumes a run from its journal (by run id in the journal directory, or by path). The
-/// runbook is the one the journal names, or `runbook` when given (a journal moved to another
-/// machine); either way its SHA-256 must be the one the run started with. A run refused by a
-/// policy interlock is never resumed.
-pub async fn resume(
-    target: &str,
-    given: &[(String, String)],
-    runbook: Option<&Path>,
-    settings: &Settings,
-) -> Result<RunOutcome, EngineError> {
-    let path = journal_for(target, &settings.journal_dir)?;
-    let (journal, resumed) =
-        FileJournal::open_for_resume(&path, settings.journal_key.clone().map(ChainKey::from))?;
-    let replay = Replay::from_records(&resumed.records)
-        .map_err(|e| EngineError::Invalid(format!("cannot resume {}: {e}", path.display())))?;
-    if !run_id::is_valid(&replay.run_id)
-        || path.file_stem().and_then(|s| s.to_str()) != Some(replay.run_id.as_str())
-    {
-        return Err(EngineError::Invalid(format!(
-            "cannot resume {}: its run id {:?} is not a firebreak run id, or not the file's name",
-            path.display(),
-            replay.run_id
-        )));
-    }
-    if let Some(reason) = replay.final_refusal() {
-        return Err(EngineError::Refused(format!(
-            "refused: run {} was refused by a safety interlock ({reason}); a refusal is final — \
-             start a new run if the situation has changed",
-            replay.run_id
-        )));
-    }
-    let runbook_path = match runbook {
-        Some(path) => path.to_path_buf(),
-        None => {
-            let path = PathBuf::from(&replay.runbook_path);
-            if !path.is_absolute() {
-                return Err(EngineError::Invalid(format!(
-                    "cannot resume: the journal names the runbook {path:?}, not an absolute path; give it with --runbook"
-                )));
-            }
-            path
-        }
-    };
-    let loaded = check::load(&runbook_path).map_err(|e| {
-        EngineError::Invalid(format!(
-            "cannot resume: the run's runbook does not load: {e}{}",
-            if runbook.is_none() {
-                " (give it with --runbook if it moved)"
-            } else {
-                ""
-            }
-        ))
-    })?;
-    if loaded.sha256 != replay.runbook_sha256 {
-        return Err(EngineError::Invalid(format!(
-            "cannot resume: {} is not the runbook the run started with (sha256 {} then, {} now); \
-             restore it or start a new run",
-            runbook_path.display(),
-            replay.runbook_sha256,
-            loaded.sha256
-        )));
-    }
-    let values = resumed_params(&loaded, &replay, given)?;
-    if replay.final_status == Some(RunStatus::Succeeded) {
-        settings.observer.on(&Progress::AlreadySucceeded {
-            run_id: &replay.run_id,
-        });
-        return Ok(replay.outcome(&loaded, &path));
-    }
-    let run =
-        json!({"id": replay.run_id, "mode": replay.mode.as_str(), "started_at": replay.started_at});
-    let admission = Admission {
-        loaded: &loaded,
-        run_id: replay.run_id.clone(),
-        mode: replay.mode,
-        values,
-        event: replay.event.clone(),
-        run,
-        kind: Kind::Resume {
-            journal,
-            previous_status: replay.final_status,
-            torn: resumed.truncated,
-        },
-        lease: None,
-    };
-    let admitted = admit(admission, settings).await?;
-    steps::finish(
-        admitted,
-        &loaded.runbook,
-        Some(&replay),
-        settings.interrupted.clone(),
-    )
-    .await
-}
-
-/// The journal a resume means: an existing path, or a run id in the journal directory.
-fn journal_for(target: &str, journal_dir: &Path) -> Result<PathBuf, EngineError> {
-    let path = if Path::new(target).exists() {
-        Path::new(target).to_path_buf()
-    } else if run_id::is_valid(target) {
-        journal_path(journal_dir, target)
-    } else {
-        return Err(EngineError::Invalid(format!(
-            "no journal `{target}`: give a journal's path or a run id like 20261128T100127Z-3f9a2c"
-        )));
-    };
-    if !path.exists() {
-        return Err(EngineError::Invalid(format!(
-            "no journal for `{target}`: {} does not exist (use --journal-dir or give the journal's path)",
-            path.display()
-        )));
-    }
-    Ok(path)
-}
-
 /// What admission needs to know about the run.
-struct Admission<'a> {
-    loaded: &'a LoadedRunbook,
-    run_id: String,
-    mode: Mode,
-    values: ParamValues,
-    event: Option<Value>,
+pub(super) struct Admission<'a> {
+    pub(super) loaded: &'a LoadedRunbook,
+    pub(super) run_id: String,
+    pub(super) mode: Mode,
+    pub(super) values: ParamValues,
+    pub(super) event: Option<Value>,
     /// The `run` template context: id, mode, started_at.
-    run: Value,
-    kind: Kind,
+    pub(super) run: Value,
+    pub(super) kind: Kind,
     /// The lease, when the caller already holds it (a reservation).
-    lease: Option<RunLease>,
+    pub(super) lease: Option<RunLease>,
 }
 
-enum Kind {
+pub(super) enum Kind {
     /// A new run: its journal is created.
     Start,
     /// A resumed run: its journal is reopened (a torn tail already cut off).
@@ -256,7 +140,10 @@ enum Kind {
     },
 }
 
-async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted, EngineError> {
+pub(super) async fn admit(
+    admission: Admission<'_>,
+    settings: &Settings,
+) -> Result<Admitted, EngineError> {
     let Admission {
         loaded,
         run_id,
@@ -333,7 +220,7 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| settings.journal_dir.clone());
-    let mut targets = targets::target_resources(runbook, &values);
+    let targets = targets::target_resources(runbook, &values);
     let state = Arc::new(RunState {
         run_id: run_id.clone(),
         mode,
@@ -453,8 +340,8 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
     }
 
     // The owner of an access key is locked and protection-checked like the key.
-    match interlocks::key_owners(&state, &run_context, &targets).await {
-        Ok(owners) => targets.extend(owners),
+    let implied = match interlocks::key_owners(&state, &run_context, &targets).await {
+        Ok(owners) => owners,
         Err(error) if error.is_journal() => return Err(EngineError::Interlock(error)),
         Err(error) => {
             let reason = format!(
@@ -470,7 +357,7 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
                 )
             });
         }
-    }
+    };
     let lock_account = account_id.as_deref().unwrap_or("unknown-account");
     let lock_region = region
         .clone()
@@ -478,6 +365,7 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
         .unwrap_or_else(|| "unknown-region".into());
     let mut keys: Vec<String> = targets
         .iter()
+        .chain(&implied)
         .map(|target| lock::resource_key(lock_account, &lock_region, target))
         .collect();
     // `Alice` and `alice` are one IAM user: one key.
@@ -523,9 +411,10 @@ async fn admit(admission: Admission<'_>, settings: &Settings) -> Result<Admitted
         }
         state.write(Event::Preflight(report))?;
     }
-    let refusal = interlocks::check_targets(&state, &run_context, runbook, &targets, settings)
-        .await
-        .map_err(EngineError::Interlock)?;
+    let refusal =
+        interlocks::check_targets(&state, &run_context, runbook, &targets, &implied, settings)
+            .await
+            .map_err(EngineError::Interlock)?;
     if refusal.is_none() && !resuming {
         notify::send(
             &state,
@@ -570,64 +459,4 @@ fn acquire_locks(
         force: settings.force_unlock,
     };
     lock::acquire(&settings.journal_dir, keys, &owner, policy)
-}
-
-/// Parameters of a resumed run: as journaled, checked again against the runbook's types and
-/// patterns (a journal is input like any other), with sensitive ones given again.
-fn resumed_params(
-    loaded: &LoadedRunbook,
-    replay: &Replay,
-    given: &[(String, String)],
-) -> Result<ParamValues, EngineError> {
-    let mut values = ParamValues::new();
-    let mut errors = Vec::new();
-    for (name, _) in given {
-        if !loaded.runbook.parameters.contains_key(name) {
-            errors.push(format!(
-                "parameter `{name}` is not a parameter of runbook {}",
-                loaded.runbook.name
-            ));
-        }
-    }
-    for (name, value) in &replay.parameters {
-        let Some(param) = loaded.runbook.parameters.get(name) else {
-            errors.push(format!(
-                "the journal has parameter `{name}`, which the runbook does not declare"
-            ));
-            continue;
-        };
-        let supplied = given.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-        let value = match (param.sensitive, supplied) {
-            (true, Some(raw)) => match params::coerce(name, param, raw) {
-                Ok(v) => v,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            },
-            (true, None) if value == crate::redact::REDACTED => {
-                errors.push(format!(
-                    "parameter `{name}` is sensitive and was not journaled; give it again with -p {name}=..."
-                ));
-                continue;
-            }
-            (false, Some(_)) => {
-                errors.push(format!(
-                    "parameter `{name}` is fixed by the journal and cannot be changed on resume"
-                ));
-                continue;
-            }
-            _ => value.clone(),
-        };
-        if let Err(e) = params::check(name, param, &value) {
-            errors.push(format!("{e} (as the journal has it)"));
-            continue;
-        }
-        values.insert(name.clone(), value);
-    }
-    if errors.is_empty() {
-        Ok(values)
-    } else {
-        Err(EngineError::Invalid(errors.join("\n")))
-    }
 }

@@ -59,7 +59,7 @@ pub(crate) async fn key_owners(
 ) -> Result<Vec<String>, ActionError> {
     let mut owners = Vec::new();
     for key in targets.iter().filter(|t| is_access_key(t)) {
-        let out = retried(state, run, |ctx| async move {
+        let looked_up = retried(state, run, |ctx| async move {
             ctx.call("iam", "GetAccessKeyLastUsed", &[key], || {
                 ctx.clients()
                     .iam
@@ -69,7 +69,12 @@ pub(crate) async fn key_owners(
             })
             .await
         })
-        .await?;
+        .await;
+        // No such key: no owner to lock; the steps that use the key say so themselves.
+        let out = match looked_up {
+            Err(error) if error.aws_class() == Some(crate::aws::ErrorClass::NotFound) => continue,
+            other => other?,
+        };
         if let Some(user) = out.user_name() {
             let target = format!("iam-user/{user}");
             if !targets.contains(&target) && !owners.contains(&target) {
@@ -90,6 +95,7 @@ pub(crate) async fn check_targets(
     run: &Arc<RunContext>,
     runbook: &Runbook,
     targets: &[String],
+    implied: &[String],
     settings: &Settings,
 ) -> Result<Option<(Refusal, String)>, ActionError> {
     let record = |interlock: Interlock| state.write_step(Event::Interlock(interlock));
@@ -133,7 +139,10 @@ pub(crate) async fn check_targets(
     if protected_keys.is_empty() || targets.is_empty() {
         return Ok(None);
     }
-    let protected = match protected_targets(state, run, targets, protected_keys).await {
+    // Implied targets (an access key's owner) are protection-checked, not counted: the limit
+    // is on what the runbook was asked to act on.
+    let checked: Vec<String> = targets.iter().chain(implied).cloned().collect();
+    let protected = match protected_targets(state, run, &checked, protected_keys).await {
         Ok(protected) => protected,
         Err(ActionError::Journal(e)) => return Err(ActionError::Journal(e)),
         Err(error) => {

@@ -21,6 +21,7 @@ mod notify;
 pub mod observe;
 mod preflight;
 mod replay;
+mod resume;
 mod retry;
 pub mod run_id;
 mod state;
@@ -36,9 +37,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use account::{event_account, finding_region};
-pub use admit::{Reservation, resume, start, start_with_id};
+pub use admit::{Reservation, start, start_with_id};
 pub use approvals::{Approvals, Approver};
 pub use observe::{NullObserver, Observer, Progress};
+pub use resume::resume;
 pub use run_id::new_run_id;
 pub use targets::target_resources;
 

@@ -160,7 +160,7 @@ async fn reports_for_a_live_a_failed_and_a_dry_run() {
     )
     .unwrap();
     assert!(
-        failed_md.contains("## Failures") && failed_md.contains("event.detail.missing"),
+        failed_md.contains("## Failures") && failed_md.contains("steps.first.outputs.missing"),
         "{failed_md}"
     );
     let drill = run(
