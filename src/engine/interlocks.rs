@@ -7,12 +7,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use aws_sdk_ec2::types::Filter;
 use serde_json::{Value, json};
 
 use super::observe::Progress;
 use super::state::RunState;
 use super::{Settings, retry};
+use crate::actions::ec2::{MAX_FILTER_VALUES, describe_tags_page};
 use crate::actions::{ActionError, RunContext, StepContext};
 use crate::journal::Event;
 use crate::journal::event::{Interlock, Refusal};
@@ -22,8 +22,6 @@ use crate::runbook::Runbook;
 pub const STEP: &str = "interlocks";
 /// Attempts for an interlock's AWS call (throttling and transient errors only).
 const ATTEMPTS: u32 = 8;
-/// DescribeTags takes at most this many values per filter.
-const FILTER_VALUES: usize = 200;
 
 /// An interlock's AWS call, retried like a step's: throttling, transient and timeout errors
 /// again, with jittered backoff, every attempt journaled.
@@ -238,34 +236,12 @@ async fn protected_targets(
         })
         .cloned()
         .collect();
-    for chunk in ec2_ids.chunks(FILTER_VALUES) {
+    for chunk in ec2_ids.chunks(MAX_FILTER_VALUES) {
         let mut token: Option<String> = None;
         loop {
             let page = retried(state, run, |ctx| {
                 let token = token.clone();
-                async move {
-                    let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                    ctx.call("ec2", "DescribeTags", &refs, || {
-                        ctx.clients()
-                            .ec2
-                            .describe_tags()
-                            .filters(
-                                Filter::builder()
-                                    .name("resource-id")
-                                    .set_values(Some(chunk.to_vec()))
-                                    .build(),
-                            )
-                            .filters(
-                                Filter::builder()
-                                    .name("key")
-                                    .set_values(Some(keys.to_vec()))
-                                    .build(),
-                            )
-                            .set_next_token(token)
-                            .send()
-                    })
-                    .await
-                }
+                async move { describe_tags_page(&ctx, chunk, keys, token).await }
             })
             .await?;
             for tag in page.tags() {

@@ -30,7 +30,7 @@ pub use release::ReleaseIsolation;
 pub use share::ShareSnapshots;
 pub use snapshot::SnapshotVolumes;
 pub use stop::StopInstance;
-pub use tag::TagResources;
+pub use tag::{MAX_FILTER_VALUES, TagResources, describe_tags_page};
 
 use aws_sdk_ec2::types::{Instance, Tag};
 

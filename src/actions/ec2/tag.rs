@@ -106,7 +106,40 @@ impl Execute for TagResources {
 }
 
 /// DescribeTags takes at most this many values per filter.
-const MAX_FILTER_VALUES: usize = 200;
+pub const MAX_FILTER_VALUES: usize = 200;
+
+/// One journaled page of DescribeTags: the tags with one of `keys` on the resources `ids`
+/// (at most [`MAX_FILTER_VALUES`]), from `token` on. Shared by this action and the engine's
+/// protected-tag interlock.
+pub async fn describe_tags_page(
+    ctx: &StepContext,
+    ids: &[String],
+    keys: &[String],
+    token: Option<String>,
+) -> Result<aws_sdk_ec2::operation::describe_tags::DescribeTagsOutput, ActionError> {
+    use aws_sdk_ec2::types::Filter;
+    let targets: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ctx.call("ec2", "DescribeTags", &targets, || {
+        ctx.clients()
+            .ec2
+            .describe_tags()
+            .filters(
+                Filter::builder()
+                    .name("resource-id")
+                    .set_values(Some(ids.to_vec()))
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("key")
+                    .set_values(Some(keys.to_vec()))
+                    .build(),
+            )
+            .set_next_token(token.clone())
+            .send()
+    })
+    .await
+}
 
 /// The ids that already carry every one of `wanted` with the same value.
 async fn already_tagged(
@@ -114,34 +147,12 @@ async fn already_tagged(
     ids: &[String],
     wanted: &indexmap::IndexMap<String, String>,
 ) -> Result<std::collections::HashSet<String>, ActionError> {
-    use aws_sdk_ec2::types::Filter;
     let mut have: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let keys: Vec<String> = wanted.keys().cloned().collect();
     for chunk in ids.chunks(MAX_FILTER_VALUES) {
-        let targets: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let mut next: Option<String> = None;
         loop {
-            let page = ctx
-                .call("ec2", "DescribeTags", &targets, || {
-                    ctx.clients()
-                        .ec2
-                        .describe_tags()
-                        .filters(
-                            Filter::builder()
-                                .name("resource-id")
-                                .set_values(Some(chunk.to_vec()))
-                                .build(),
-                        )
-                        .filters(
-                            Filter::builder()
-                                .name("key")
-                                .set_values(Some(keys.clone()))
-                                .build(),
-                        )
-                        .set_next_token(next.clone())
-                        .send()
-                })
-                .await?;
+            let page = describe_tags_page(ctx, chunk, &keys, next.clone()).await?;
             for tag in page.tags() {
                 let (Some(id), Some(key)) = (tag.resource_id(), tag.key()) else {
                     continue;
