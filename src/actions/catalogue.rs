@@ -120,6 +120,11 @@ pub enum EngineUse {
     Drill,
     /// An assume-role template (`--assume-role`, `FIREBREAK_ASSUME_ROLE`).
     AssumeRole,
+    /// A trigger on Security Hub findings: each is read back before the run acts on it
+    /// (`dispatch --verify-finding`, on by default).
+    VerifySecurityHub,
+    /// A trigger on GuardDuty's own events: read back with `--verify-finding all`.
+    VerifyGuardDuty,
 }
 
 /// A call the engine makes itself, declared like an action's: when, and where it applies
@@ -179,6 +184,22 @@ pub const ENGINE_CALLS: &[EngineCall] = &[
         when: EngineUse::AssumeRole,
         resources: &["{role}"],
     },
+    EngineCall {
+        call: "securityhub:GetFindings",
+        when: EngineUse::VerifySecurityHub,
+        resources: &["arn:aws:securityhub:*:*:hub/default"],
+    },
+    // GuardDuty's finding reads take no resource-level permissions.
+    EngineCall {
+        call: "guardduty:ListDetectors",
+        when: EngineUse::VerifyGuardDuty,
+        resources: &["*"],
+    },
+    EngineCall {
+        call: "guardduty:GetFindings",
+        when: EngineUse::VerifyGuardDuty,
+        resources: &["*"],
+    },
 ];
 
 /// How the runbooks will be run, beyond what they say themselves.
@@ -214,6 +235,12 @@ pub fn engine_uses(runbook: &Runbook, uses: RunUses) -> Vec<EngineUse> {
     }
     if uses.assume_role {
         all.push(EngineUse::AssumeRole);
+    }
+    if runbook.triggered_by("aws.securityhub") {
+        all.push(EngineUse::VerifySecurityHub);
+    }
+    if runbook.triggered_by("aws.guardduty") {
+        all.push(EngineUse::VerifyGuardDuty);
     }
     all
 }

@@ -61,6 +61,8 @@ pub struct Clients {
     pub sts: aws_sdk_sts::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub sns: aws_sdk_sns::Client,
+    pub securityhub: aws_sdk_securityhub::Client,
+    pub guardduty: aws_sdk_guardduty::Client,
 }
 
 impl Clients {
@@ -87,6 +89,8 @@ impl Clients {
             sts: moved!(self.sts, aws_sdk_sts),
             autoscaling: moved!(self.autoscaling, aws_sdk_autoscaling),
             sns: moved!(self.sns, aws_sdk_sns),
+            securityhub: moved!(self.securityhub, aws_sdk_securityhub),
+            guardduty: moved!(self.guardduty, aws_sdk_guardduty),
         }
     }
 
@@ -111,6 +115,8 @@ impl Clients {
             sts: signed!(self.sts, aws_sdk_sts),
             autoscaling: signed!(self.autoscaling, aws_sdk_autoscaling),
             sns: signed!(self.sns, aws_sdk_sns),
+            securityhub: signed!(self.securityhub, aws_sdk_securityhub),
+            guardduty: signed!(self.guardduty, aws_sdk_guardduty),
         }
     }
 
@@ -123,6 +129,8 @@ impl Clients {
             sts: aws_sdk_sts::Client::new(config),
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
+            securityhub: aws_sdk_securityhub::Client::new(config),
+            guardduty: aws_sdk_guardduty::Client::new(config),
         }
     }
 }

@@ -46,6 +46,7 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
         assume_role: args.interlocks.assume_role.clone(),
         assume_role_external_id: args.interlocks.assume_role_external_id.clone(),
         override_protection: None,
+        verify_finding: args.verify_finding.setting(),
         ..base
     };
     let mode = if args.dry_run {

@@ -105,6 +105,27 @@ pub enum LogFormat {
     Json,
 }
 
+/// `--verify-finding`: which findings are read back from their service before a run acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFindingArg {
+    /// Security Hub findings (GuardDuty's too when they come through Security Hub)
+    SecurityHub,
+    /// Security Hub findings and GuardDuty's own events
+    All,
+    /// None: act on the event as given
+    Off,
+}
+
+impl VerifyFindingArg {
+    pub fn setting(self) -> Option<crate::engine::VerifyFinding> {
+        match self {
+            VerifyFindingArg::SecurityHub => Some(crate::engine::VerifyFinding::SecurityHub),
+            VerifyFindingArg::All => Some(crate::engine::VerifyFinding::All),
+            VerifyFindingArg::Off => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -229,6 +250,11 @@ pub struct RunArgs {
     /// The triggering event (JSON), readable as `event.*` in templates
     #[arg(long, value_name = "FILE")]
     pub event: Option<PathBuf>,
+    /// Read the event's findings back from their service before acting, refusing a finding
+    /// that does not exist, is closed, or names other resources (off by default here: the
+    /// event is a person's input; on by default for dispatch)
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = VerifyFindingArg::Off, requires = "event")]
+    pub verify_finding: VerifyFindingArg,
     /// A drill: change nothing (EC2 changes are sent with DryRun=true, other changes not at all);
     /// approvals are recorded as decision points, not asked; ends with a drill verdict
     #[arg(long)]
@@ -294,6 +320,12 @@ pub struct DispatchArgs {
     /// one, exit 4; `firebreak resume RUN --yes` at a terminal gives it)
     #[arg(long, short = 'y', hide = true)]
     pub yes: bool,
+    /// Read each finding back from its service (from this account, in the event's region)
+    /// before acting: a finding that does not exist, is archived, resolved or suppressed, or
+    /// names other resources than the event is refused (exit 3) and nothing is changed.
+    /// GuardDuty's own events need `all` (guardduty:GetFindings)
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = VerifyFindingArg::SecurityHub)]
+    pub verify_finding: VerifyFindingArg,
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
     #[command(flatten)]

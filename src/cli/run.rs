@@ -56,6 +56,8 @@ pub(super) fn settings(
 pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // As for the main thread (see main.rs): a Security Hub finding's deserialization.
+        .thread_stack_size(32 << 20)
         .build()
         .expect("the tokio runtime starts")
 }
@@ -94,6 +96,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
         override_protection: args
             .override_protection
             .then(|| args.reason.clone().unwrap_or_default()),
+        verify_finding: args.verify_finding.setting(),
         ..settings
     };
     let mode = if args.dry_run {

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::account::{self, Account};
 use super::credentials::Clock;
+use super::finding;
 use super::identity;
 use super::interlocks;
 use super::notify;
@@ -18,8 +19,8 @@ use super::observe::Progress;
 use super::state::RunState;
 use super::steps::{self, Admitted};
 use super::{
-    Approvals, EngineError, JOURNAL_FORMAT, Mode, RunOutcome, RunStatus, Settings, fault,
-    journal_path, run_id, targets,
+    Approvals, EngineError, JOURNAL_FORMAT, Mode, RunOutcome, RunStatus, Settings, VerifyFinding,
+    fault, journal_path, run_id, targets,
 };
 use crate::actions::{RunContext, RunUses};
 use crate::aws::{Clients, load_sdk_config};
@@ -101,6 +102,7 @@ pub async fn start_with_id(
         mode,
         values,
         event,
+        verify_finding: settings.verify_finding,
         run,
         kind: Kind::Start,
         lease,
@@ -122,6 +124,9 @@ pub(super) struct Admission<'a> {
     pub(super) mode: Mode,
     pub(super) values: ParamValues,
     pub(super) event: Option<Value>,
+    /// Which findings to re-read from their service: the settings' on a new run, the
+    /// journal's on a resume (every interlock the run started with runs again).
+    pub(super) verify_finding: Option<VerifyFinding>,
     /// The `run` template context: id, mode, started_at.
     pub(super) run: Value,
     pub(super) kind: Kind,
@@ -150,6 +155,7 @@ pub(super) async fn admit(
         mode,
         values,
         event,
+        verify_finding,
         run,
         kind,
         lease,
@@ -278,6 +284,7 @@ pub(super) async fn admit(
                 pid: std::process::id(),
                 targets: targets.clone(),
                 region: region.clone(),
+                verify_finding,
             }))?;
             fault::point("after-run-started");
         }
@@ -337,6 +344,20 @@ pub(super) async fn admit(
             lease: Some(lease),
             ..admitted(LockSet::default(), Some((kind, reason)), None)
         });
+    }
+
+    // A finding is acted on only as its service reports it: before any lock or lookup.
+    if let (Some(which), Some(event)) = (verify_finding, event.as_ref()) {
+        match Box::pin(finding::verify(&state, event, which)).await {
+            Ok(None) => {}
+            Ok(Some(refusal)) => {
+                return Ok(Admitted {
+                    lease: Some(lease),
+                    ..admitted(LockSet::default(), Some(refusal), None)
+                });
+            }
+            Err(error) => return Err(EngineError::Interlock(error)),
+        }
     }
 
     // The owner of an access key is locked and protection-checked like the key.
@@ -422,6 +443,7 @@ pub(super) async fn admit(
             &context,
             NotifyEvent::Started,
             &journal_text,
+            notify::Why::default(),
         )
         .await;
     }

@@ -15,6 +15,7 @@ pub mod approvals;
 mod credentials;
 pub mod drill;
 pub mod fault;
+mod finding;
 mod identity;
 mod interlocks;
 mod notify;
@@ -47,6 +48,7 @@ pub use targets::target_resources;
 use crate::actions::ActionError;
 use crate::aws::AwsOptions;
 use crate::journal::JournalError;
+pub use crate::journal::event::VerifyFinding;
 pub use crate::journal::{Mode, RunStatus, StepStatus};
 use crate::lock::LockError;
 
@@ -102,6 +104,8 @@ pub struct Settings {
     pub assume_role_external_id: Option<String>,
     /// Who watches the run as it happens.
     pub observer: Arc<dyn Observer>,
+    /// Which findings of the run's event are re-read from their service before acting.
+    pub verify_finding: Option<VerifyFinding>,
 }
 
 impl Settings {
@@ -123,6 +127,7 @@ impl Settings {
             assume_role: None,
             assume_role_external_id: None,
             observer: Arc::new(NullObserver),
+            verify_finding: Some(VerifyFinding::SecurityHub),
         }
     }
 }

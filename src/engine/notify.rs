@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::observe::Progress;
 use super::state::RunState;
 use crate::journal::Event;
-use crate::journal::event::Notification;
+use crate::journal::event::{Notification, Refusal};
 use crate::runbook::Runbook;
 use crate::runbook::model::NotifyEvent;
 
@@ -23,12 +23,21 @@ fn name(event: NotifyEvent) -> &'static str {
     }
 }
 
+/// Why a run ended as it did, for the people the notification reaches: unattended, nobody
+/// reads the terminal.
+#[derive(Default)]
+pub(crate) struct Why<'a> {
+    pub reason: Option<&'a str>,
+    pub refused_by: Option<Refusal>,
+}
+
 pub(crate) async fn send(
     state: &Arc<RunState>,
     runbook: &Runbook,
     context: &Value,
     event: NotifyEvent,
     journal: &str,
+    why: Why<'_>,
 ) {
     let Some(notify) = &runbook.notify else {
         return;
@@ -52,7 +61,7 @@ pub(crate) async fn send(
             return;
         }
     };
-    let summary = json!({
+    let mut summary = json!({
         "firebreak": {
             "event": name(event),
             "run_id": state.run_id,
@@ -63,6 +72,12 @@ pub(crate) async fn send(
             "host": crate::host::host(),
         }
     });
+    if let Some(reason) = why.reason {
+        summary["firebreak"]["reason"] = json!(reason);
+    }
+    if let Some(kind) = why.refused_by {
+        summary["firebreak"]["refused_by"] = json!(kind);
+    }
     let subject = format!(
         "firebreak: {} {} ({})",
         runbook.name,

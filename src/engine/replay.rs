@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
 use crate::check::LoadedRunbook;
-use crate::journal::event::{Refusal, RunStarted};
+use crate::journal::event::{Refusal, RunStarted, VerifyFinding};
 use crate::journal::{Event, Record};
 
 /// A step that is done and must not run again.
@@ -28,6 +28,8 @@ pub struct Replay {
     /// As journaled: sensitive values are `[redacted]`.
     pub parameters: serde_json::Map<String, Value>,
     pub event: Option<Value>,
+    /// Which findings the run re-reads before acting (again on every resume).
+    pub verify_finding: Option<VerifyFinding>,
     pub started_at: String,
     pub steps: HashMap<String, Finished>,
     /// Fan-out items that succeeded: (step, index) → (item, outputs).
@@ -62,6 +64,7 @@ impl Replay {
             runbook,
             parameters,
             event,
+            verify_finding,
             ..
         } = started;
         let mut replay = Replay {
@@ -71,6 +74,7 @@ impl Replay {
             runbook_sha256: runbook.sha256.clone(),
             parameters: parameters.clone(),
             event: event.clone().filter(|e| !e.is_null()),
+            verify_finding: *verify_finding,
             started_at: first.ts.clone(),
             steps: HashMap::new(),
             items: HashMap::new(),

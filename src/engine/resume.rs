@@ -90,6 +90,7 @@ pub async fn resume(
         mode: replay.mode,
         values,
         event: replay.event.clone(),
+        verify_finding: replay.verify_finding,
         run,
         kind: Kind::Resume {
             journal,

@@ -77,14 +77,24 @@ impl RunState {
 
     /// A context for the engine's own calls from the home account (notifications).
     pub fn home_context(self: &Arc<Self>, step: &str) -> StepContext {
-        let home = Arc::new(RunContext {
-            clients: self.home.clone(),
+        self.engine_context(&self.home_run(None), step)
+    }
+
+    /// The home account's clients, in `region` when given, as a run context for engine calls
+    /// (a Security Hub finding is read where the event came from: the aggregation region).
+    pub fn home_run(self: &Arc<Self>, region: Option<&str>) -> Arc<RunContext> {
+        Arc::new(RunContext {
+            clients: match region {
+                Some(region) if self.home.region().as_deref() != Some(region) => {
+                    self.home.in_region(region)
+                }
+                _ => self.home.clone(),
+            },
             runbook_dir: Default::default(),
             evidence_dir: Default::default(),
             journal_key: None,
             hooks: self.clone(),
-        });
-        self.engine_context(&home, step)
+        })
     }
 
     /// A context for the engine's own AWS calls (interlocks, preflight), journaled under a

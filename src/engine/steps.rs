@@ -97,8 +97,26 @@ pub(super) async fn finish(
         RunStatus::Interrupted => Some(NotifyEvent::Interrupted),
         RunStatus::AwaitingApproval => None,
     };
+    let (refused_by, reason) = match (refusal, failure, &execution.waiting) {
+        (Some((kind, reason)), _, _) => (Some(kind), Some(reason)),
+        (None, Some(reason), _) => (None, Some(reason)),
+        (None, None, Some(waiting)) => (None, Some(waiting.clone())),
+        (None, None, None) => (None, None),
+    };
     if let Some(event) = event {
-        notify::send(&state, runbook, &execution.context, event, &journal_text).await;
+        let why = notify::Why {
+            reason: reason.as_deref(),
+            refused_by,
+        };
+        notify::send(
+            &state,
+            runbook,
+            &execution.context,
+            event,
+            &journal_text,
+            why,
+        )
+        .await;
     }
     if status == RunStatus::Interrupted {
         state.write(Event::RunInterrupted(RunInterrupted {
@@ -106,12 +124,6 @@ pub(super) async fn finish(
         }))?;
     } else {
         let counts = |s: StepStatus| execution.summaries.iter().filter(|x| x.status == s).count();
-        let (refused_by, reason) = match (refusal, failure, &execution.waiting) {
-            (Some((kind, reason)), _, _) => (Some(kind), Some(reason)),
-            (None, Some(reason), _) => (None, Some(reason)),
-            (None, None, Some(waiting)) => (None, Some(waiting.clone())),
-            (None, None, None) => (None, None),
-        };
         state.write(Event::RunFinished(RunFinished {
             status,
             steps: StepCounts {

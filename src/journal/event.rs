@@ -132,6 +132,22 @@ pub struct RunStarted {
     /// per finding).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Which findings the run re-reads from their service before acting, on start and on every
+    /// resume (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_finding: Option<VerifyFinding>,
+}
+
+/// Which findings are re-read from the service that reported them before a run acts on them:
+/// an event on a queue can be written by anyone the queue admits, a finding in Security Hub or
+/// GuardDuty only by the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyFinding {
+    /// Security Hub findings (`GetFindings`), GuardDuty's included when they come through it.
+    SecurityHub,
+    /// Security Hub findings and GuardDuty's own events (`ListDetectors`, `GetFindings`).
+    All,
 }
 
 /// A stale lock this run took over.
@@ -161,7 +177,7 @@ pub struct Preflight {
 /// One safety interlock's verdict.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Interlock {
-    /// `account`, `max_targets`, `protected_tags`.
+    /// `account`, `finding`, `lock`, `max_targets`, `protected_tags`.
     pub check: String,
     pub passed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

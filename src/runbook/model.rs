@@ -45,6 +45,16 @@ pub struct Runbook {
 }
 
 impl Runbook {
+    /// Whether one of its triggers takes events from `source` (`aws.securityhub`): the
+    /// pattern's `source` names it, as a string or among a list's strings.
+    pub fn triggered_by(&self, source: &str) -> bool {
+        self.triggers.iter().any(|t| match &t.pattern["source"] {
+            serde_json::Value::String(s) => s == source,
+            serde_json::Value::Array(items) => items.iter().any(|i| i.as_str() == Some(source)),
+            _ => false,
+        })
+    }
+
     /// The parameters its steps read (in inputs, `for_each` and `when`): what a run acts on
     /// comes from these.
     pub fn used_parameters(&self) -> std::collections::BTreeSet<String> {

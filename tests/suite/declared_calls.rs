@@ -482,7 +482,85 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     mocked_ssm_branch(&mut coverage).await;
     mocked_assumed_role_drill(&mut coverage).await;
 
+    // A finding read back before the run acts: Security Hub in moto, GuardDuty mocked.
+    verified_security_hub_finding(&mut coverage, &instance).await;
+    mocked_guardduty_finding(&mut coverage).await;
+
     coverage.assert_complete();
+}
+
+/// A runbook on GuardDuty findings, directly and through Security Hub, that only notes them.
+const ON_FINDINGS: &str = r#"
+version: 1
+name: finding-note
+triggers:
+  - name: through-security-hub
+    pattern:
+      source: ["aws.securityhub"]
+      detail-type: ["Security Hub Findings - Imported"]
+      detail:
+        findings:
+          ProductArn: [{ suffix: "::product/aws/guardduty" }]
+  - name: guardduty
+    pattern:
+      source: ["aws.guardduty"]
+      detail-type: ["GuardDuty Finding"]
+steps:
+  - id: note
+    action: core.log
+    with: { message: "acting on the finding" }
+"#;
+
+/// The shipped trigger's finding, imported into moto's Security Hub, read back before the run.
+async fn verified_security_hub_finding(coverage: &mut Coverage, instance: &str) {
+    let text = std::fs::read_to_string("tests/fixtures/events/securityhub-ec2.json")
+        .unwrap()
+        .replace("INSTANCE_ID", instance);
+    sandbox::import_findings(&text, &[]);
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::yaml(dir.path(), ON_FINDINGS).event(event);
+    on_moto(coverage, "verified Security Hub finding", run, live())
+        .await
+        .assert_succeeded();
+}
+
+async fn mocked_guardduty_finding(coverage: &mut Coverage) {
+    use aws_sdk_guardduty::operation::get_findings::GetFindingsOutput;
+    use aws_sdk_guardduty::operation::list_detectors::ListDetectorsOutput;
+    use aws_sdk_guardduty::types::Finding;
+    let aws = MockAws::new()
+        .guardduty([
+            mock!(aws_sdk_guardduty::Client::list_detectors)
+                .then_output(|| ListDetectorsOutput::builder().detector_ids("det-1").build()),
+            mock!(aws_sdk_guardduty::Client::get_findings).then_output(|| {
+                GetFindingsOutput::builder()
+                    .findings(Finding::builder().id("gd-1").build())
+                    .build()
+            }),
+        ])
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::yaml(dir.path(), ON_FINDINGS)
+        .event(
+            json!({"source": "aws.guardduty", "detail-type": "GuardDuty Finding",
+            "region": "us-east-1", "detail": {"id": "gd-1"}}),
+        )
+        .clients(aws.clients.clone())
+        .settings(|s| firebreak::engine::Settings {
+            verify_finding: Some(firebreak::engine::VerifyFinding::All),
+            ..s
+        });
+    let runbook = firebreak::check::load(run.runbook_path()).unwrap().runbook;
+    let ran = run.start(dir.path()).await;
+    ran.assert_succeeded();
+    coverage.check(
+        "verified GuardDuty finding (mocked)",
+        &runbook,
+        live(),
+        &ran,
+        &aws.calls(),
+    );
 }
 
 async fn mocked_ssm_branch(coverage: &mut Coverage) {

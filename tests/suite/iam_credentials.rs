@@ -747,3 +747,49 @@ async fn the_role_runbook_revokes_takes_the_profile_and_a_second_run_changes_not
     assert_eq!(again["changed"], false);
     assert_eq!(again["cutoff"], cutoff.as_str());
 }
+
+/// A key whose owner is tagged `firebreak:protected` is refused before any change, whether the
+/// user is named or only found from the key (the owner is looked up before the interlocks).
+#[tokio::test]
+async fn a_key_of_a_protected_user_is_refused_before_any_change() {
+    let _moto = moto::exclusive().await;
+    let iam = iam().await;
+    let (keys, _) = seed_user(&iam, "breakglass").await;
+    iam.tag_user()
+        .user_name("breakglass")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("firebreak:protected")
+                .value("true")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let param = format!("access_key_id={}", keys[0]);
+    for named in [None, Some("user_name=breakglass")] {
+        let mut args = vec!["run", KEY_RUNBOOK, "-p", &param, "--yes"];
+        if let Some(user) = named {
+            args.extend(["-p", user]);
+        }
+        let refused = run(dir.path(), &args);
+        assert_eq!(refused.code, Some(3), "{named:?}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains("iam-user/breakglass") && refused.stderr.contains("protected"),
+            "{named:?}: {}",
+            refused.stderr
+        );
+        assert_eq!(
+            mutating_calls(&journal_of(&refused.outcome)),
+            Vec::<String>::new()
+        );
+    }
+    let statuses = key_statuses(&iam, "breakglass").await;
+    assert_eq!(statuses.len(), 2);
+    assert!(
+        statuses.iter().all(|(_, status)| status == "Active"),
+        "{statuses:?}"
+    );
+}

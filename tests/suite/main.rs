@@ -38,3 +38,4 @@ mod report;
 mod run;
 mod ssm;
 mod unattended;
+mod verify_finding;

@@ -4,9 +4,8 @@
 use crate::support::{firebreak, moto};
 use serde_json::Value;
 
-#[tokio::test]
-async fn run_notifications_and_sns_publish_reach_the_topic_without_secrets() {
-    let _moto = moto::exclusive().await;
+/// An SNS topic in moto with an SQS queue subscribed: (sqs client, topic ARN, queue URL).
+async fn topic_with_inbox() -> (aws_sdk_sqs::Client, String, String) {
     let config = moto::direct_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
@@ -41,6 +40,35 @@ async fn run_notifications_and_sns_publish_reach_the_topic_without_secrets() {
         .await
         .unwrap();
 
+    (sqs, topic_arn, queue_url)
+}
+
+/// The notification envelopes in the queue, waiting for at least `wanted`.
+async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str, wanted: usize) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for message in received.messages() {
+            bodies.push(serde_json::from_str(message.body().unwrap()).unwrap());
+        }
+        if bodies.len() >= wanted {
+            break;
+        }
+    }
+    bodies
+}
+
+#[tokio::test]
+async fn run_notifications_and_sns_publish_reach_the_topic_without_secrets() {
+    let _moto = moto::exclusive().await;
+    let (sqs, topic_arn, queue_url) = topic_with_inbox().await;
+
     let canary = "CANARY-notify-3e7f";
     let dir = tempfile::tempdir().unwrap();
     let out = firebreak()
@@ -69,23 +97,7 @@ async fn run_notifications_and_sns_publish_reach_the_topic_without_secrets() {
     );
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
 
-    let mut bodies = Vec::new();
-    for _ in 0..5 {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        for message in received.messages() {
-            let envelope: Value = serde_json::from_str(message.body().unwrap()).unwrap();
-            bodies.push(envelope);
-        }
-        if bodies.len() >= 3 {
-            break;
-        }
-    }
+    let bodies = received(&sqs, &queue_url, 3).await;
     assert_eq!(
         bodies.len(),
         3,
@@ -108,4 +120,64 @@ async fn run_notifications_and_sns_publish_reach_the_topic_without_secrets() {
     }
     events.sort();
     assert_eq!(events, ["started", "succeeded"]);
+}
+
+/// A run refused because another run holds its target's lock tells the topic so, naming the
+/// run that holds it: unattended, nobody reads the terminal.
+#[tokio::test]
+async fn a_refusal_for_a_held_lock_is_notified() {
+    let _moto = moto::exclusive().await;
+    let (sqs, topic_arn, queue_url) = topic_with_inbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let instance = "i-0123456789abcdef0";
+    let holder = "20261128T000000Z-cccccc";
+    let _lease = firebreak::lease::RunLease::acquire(dir.path(), holder).unwrap();
+    let _held = firebreak::lock::acquire(
+        dir.path(),
+        &[firebreak::lock::resource_key(
+            "123456789012",
+            "us-east-1",
+            instance,
+        )],
+        &firebreak::lock::LockOwner::new(holder, firebreak::journal::Mode::Live),
+        firebreak::lock::TakeoverPolicy::default(),
+    )
+    .unwrap();
+    let out = firebreak()
+        .envs(moto::env())
+        .env("FIREBREAK_JOURNAL_DIR", dir.path())
+        .args([
+            "run",
+            "tests/fixtures/notify/notify.yaml",
+            "--output",
+            "json",
+        ])
+        .args(["-p", &format!("topic_arn={topic_arn}")])
+        .args([
+            "-p",
+            &format!("instance_id={instance}"),
+            "-p",
+            "api_token=tok-lock-7",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bodies = received(&sqs, &queue_url, 1).await;
+    let refused: Vec<Value> = bodies
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e["Message"].as_str()?).ok())
+        .filter(|m| m["firebreak"]["event"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{bodies:#?}");
+    let said = refused[0].to_string();
+    assert!(
+        said.contains(holder),
+        "the notification names the holder: {said}"
+    );
+    assert_eq!(refused[0]["firebreak"]["refused_by"], "lock", "{said}");
 }

@@ -123,6 +123,8 @@ services! {
     sts => aws_sdk_sts, "sts";
     autoscaling => aws_sdk_autoscaling, "autoscaling";
     sns => aws_sdk_sns, "sns";
+    securityhub => aws_sdk_securityhub, "securityhub";
+    guardduty => aws_sdk_guardduty, "guardduty";
 }
 
 impl MockAws {

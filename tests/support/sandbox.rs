@@ -107,3 +107,32 @@ pub async fn s3_prefix_list() -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Puts the event's Security Hub findings into moto's Security Hub (as the service holds them
+/// before it emits the event), with `changes` (`Workflow.Status=RESOLVED`) applied; straight to
+/// moto, not counted by the proxy.
+pub fn import_findings(event_text: &str, changes: &[&str]) {
+    use std::io::Write;
+    let python = super::repo(".venv/bin/python");
+    let mut child = Command::new(&python)
+        .arg(super::repo("tests/support/import_findings.py"))
+        .args(["--endpoint", super::moto::upstream()])
+        .args(changes.iter().flat_map(|c| ["--set", c]))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to run {}: {e}; run scripts/venv", python.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(event_text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "import_findings.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
