@@ -52,8 +52,28 @@ pub struct RunContext {
     /// The journal chain's key, for actions that verify another run's journal.
     pub journal_key: Option<Vec<u8>>,
     pub hooks: Arc<dyn RunHooks>,
+    /// Changes that must not be cut in half ([`StepContext::shielded`]): the run waits for
+    /// them before it ends.
+    pub shielded: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+impl RunContext {
+    /// Waits for every shielded change still in flight (a step's timeout dropped the step,
+    /// not the change).
+    pub async fn settle(&self) {
+        loop {
+            let pending: Vec<_> = std::mem::take(&mut *self.shielded.lock().expect("shielded"));
+            if pending.is_empty() {
+                return;
+            }
+            for handle in pending {
+                let _ = handle.await;
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct StepContext {
     pub run_id: String,
     pub step_id: String,
@@ -90,6 +110,26 @@ impl StepContext {
 
     pub fn clients(&self) -> &Clients {
         &self.run.clients
+    }
+
+    /// Runs `work` to its end even if the step is dropped (its timeout) or the run is
+    /// interrupted: for a change whose first half without its second leaves things worse than
+    /// before (an interface moved into the all-traffic group but not on into isolation). The
+    /// run waits for it before it ends; only the process dying stops it, and the step's intent
+    /// record lets a resume finish it.
+    pub async fn shielded<T, F>(&self, work: F) -> Result<T, ActionError>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let handle = tokio::spawn(async move {
+            let _ = done.send(work.await);
+        });
+        self.run.shielded.lock().expect("shielded").push(handle);
+        result
+            .await
+            .map_err(|_| ActionError::Failed("a shielded change panicked".into()))
     }
 
     pub fn redact(&self, text: &str) -> String {

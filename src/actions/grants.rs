@@ -106,6 +106,8 @@ pub mod condition {
     /// Roles are passed only to EC2 (instance profiles) and to the services the clean room's
     /// template configures.
     pub const PASSED_TO_EC2: &str = r#"{"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com"]}}"#;
+    /// Only AWS's deny-all quarantine policies may be attached.
+    pub const QUARANTINE_POLICIES: &str = r#"{"ArnLike": {"iam:PolicyARN": ["arn:aws*:iam::aws:policy/AWSCompromisedKeyQuarantine*", "arn:aws*:iam::aws:policy/AWSDenyAll"]}}"#;
     /// KMS only through EC2 (re-encrypting snapshot copies).
     pub const KMS_VIA_EC2: &str = r#"{"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}"#;
 }

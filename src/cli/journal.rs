@@ -206,6 +206,13 @@ pub fn timeline(records: &[Record]) -> String {
                 "  {unit} command {} on {}: {}",
                 e.command_id, e.instance_id, e.status
             ),
+            Event::Intent(e) => format!(
+                "  {unit} about to {} {}: [{}] → {}",
+                e.operation,
+                e.resource,
+                e.from.join(", "),
+                e.to.join(" → ")
+            ),
             Event::LockTakenOver(e) => format!(
                 "lock on {} taken over from run {}",
                 e.resource,

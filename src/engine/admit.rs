@@ -247,6 +247,7 @@ pub(super) async fn admit(
         evidence_dir: journal_dir.join(&run_id).join("evidence"),
         journal_key: settings.journal_key.clone(),
         hooks: state.clone(),
+        shielded: Default::default(),
     });
     let journal_text = journal_file.display().to_string();
 
@@ -317,7 +318,10 @@ pub(super) async fn admit(
             }
         }));
     }
-    let context = params::base_context(&values, event.as_ref(), run);
+    let mut context = params::base_context(&values, event.as_ref(), run);
+    // The account the run acts in: evidence buckets are checked against it
+    // (`--expected-bucket-owner`).
+    context["run"]["account"] = json!(account_id.clone().unwrap_or_default());
     let admitted = |locks: LockSet, refusal, failure| Admitted {
         state: state.clone(),
         run: run_context.clone(),

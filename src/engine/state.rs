@@ -94,6 +94,7 @@ impl RunState {
             evidence_dir: Default::default(),
             journal_key: None,
             hooks: self.clone(),
+            shielded: Default::default(),
         })
     }
 

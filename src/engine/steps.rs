@@ -70,6 +70,7 @@ pub(super) async fn finish(
         interrupted,
         summaries: Vec::new(),
         waiting: None,
+        failures: Default::default(),
     };
     let status = match (&refusal, &failure) {
         (Some((_, reason)), _) => {
@@ -84,6 +85,8 @@ pub(super) async fn finish(
         }
         (None, None) => execution.steps(runbook).await?,
     };
+    // A change a timed-out step left in flight finishes (and is journaled) before the run does.
+    run.settle().await;
     let path = state
         .journal
         .path()
@@ -101,6 +104,10 @@ pub(super) async fn finish(
         (Some((kind, reason)), _, _) => (Some(kind), Some(reason)),
         (None, Some(reason), _) => (None, Some(reason)),
         (None, None, Some(waiting)) => (None, Some(waiting.clone())),
+        (None, None, None) if status == RunStatus::Failed => {
+            let failures = execution.failures.lock().expect("failures").join("; ");
+            (None, Some(failures).filter(|f| !f.is_empty()))
+        }
         (None, None, None) => (None, None),
     };
     if let Some(event) = event {
@@ -185,6 +192,9 @@ struct Execution<'a> {
     summaries: Vec<StepSummary>,
     /// The decision the run waits for, when it parks.
     waiting: Option<String>,
+    /// Why steps failed, for the run's reason (and its notification: unattended, nobody reads
+    /// the terminal — an interface left OPEN must reach a person).
+    failures: std::sync::Mutex<Vec<String>>,
 }
 
 /// How one step ended, before the run decides what that means.
@@ -486,7 +496,7 @@ impl Execution<'_> {
             request_id: None,
             message: error.to_string(),
             outputs: Some(outputs.clone()),
-            continued: Some(continues(step, &error)),
+            continued: Some(continues(step, &error, self.state.mode)),
         }))?;
         Ok(self.decide(step, &error, outputs))
     }
@@ -504,12 +514,12 @@ impl Execution<'_> {
 
     fn decide(&self, step: &Step, error: &ActionError, outputs: Value) -> StepEnd {
         let message = self.state.redact(&error.to_string());
-        self.state.observe(Progress::Notice {
-            text: &format!("step `{}` failed: {message}", step.id),
-        });
+        let note = format!("step `{}` failed: {message}", step.id);
+        self.state.observe(Progress::Notice { text: &note });
+        self.failures.lock().expect("failures").push(note);
         if error.is_refused() {
             StepEnd::Refused
-        } else if continues(step, error) {
+        } else if continues(step, error, self.state.mode) {
             StepEnd::Done(StepStatus::Failed, outputs)
         } else {
             StepEnd::Aborted

@@ -11,15 +11,19 @@ use tokio::time::Instant;
 use super::state::RunState;
 use super::{fault, retry};
 use crate::actions::{ActionError, ActionInput, RunContext, StepContext};
-use crate::journal::Event;
 use crate::journal::event::{StepFailed, StepRetry, StepStarted, StepSucceeded};
+use crate::journal::{Event, Mode};
 use crate::runbook::model::OnFailure;
 use crate::runbook::{Step, duration};
 
 /// Whether a failure lets the run go on: `on_failure: continue`, unless refused or the journal
-/// failed (nothing may happen that cannot be recorded).
-pub fn continues(step: &Step, error: &ActionError) -> bool {
-    step.on_failure == OnFailure::Continue && !error.is_refused() && !error.is_journal()
+/// failed (nothing may happen that cannot be recorded). A drill always goes on: it changes
+/// nothing, and a drill that stopped at the first step a service answered wrongly (DryRun
+/// ignored, a permission missing) would never show what the later steps would do.
+pub fn continues(step: &Step, error: &ActionError, mode: Mode) -> bool {
+    (step.on_failure == OnFailure::Continue || mode == Mode::DryRun)
+        && !error.is_refused()
+        && !error.is_journal()
 }
 
 pub(super) struct Unit {
@@ -154,7 +158,10 @@ impl Unit {
                     request_id: Some(error.request_id().map(str::to_owned)),
                     message: error.to_string(),
                     outputs: error.outputs().cloned(),
-                    continued: self.item.is_none().then(|| continues(&self.step, error)),
+                    continued: self
+                        .item
+                        .is_none()
+                        .then(|| continues(&self.step, error, self.state.mode)),
                 };
                 self.state.write_step(match self.item {
                     Some(_) => Event::ItemFailed(failed),

@@ -420,6 +420,23 @@ pub struct CommandStatus {
     pub item_index: Option<usize>,
 }
 
+/// What a step is about to do to a resource in several calls that must not be left half done
+/// (an interface's two security-group moves): written before the first call, so a crash between
+/// them is found and finished on resume, and a reader sees what was meant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_index: Option<usize>,
+    /// `isolate`.
+    pub operation: String,
+    pub resource: String,
+    /// The state before (an interface's own security groups).
+    pub from: Vec<String>,
+    /// The states it passes through, in order; the last is the goal.
+    pub to: Vec<String>,
+}
+
 /// A run notification: sent, not sent (drill) or failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -559,6 +576,7 @@ vocabulary! {
     Evidence(Evidence) = "evidence";
     StackEvent(StackEvent) = "stack_event";
     CommandStatus(CommandStatus) = "command_status";
+    Intent(Intent) = "intent";
     StepSucceeded(StepSucceeded) = "step_succeeded";
     ItemSucceeded(StepSucceeded) = "item_succeeded";
     StepFailed(StepFailed) = "step_failed";

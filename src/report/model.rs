@@ -222,7 +222,8 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
             Event::RunStarted(_)
             | Event::Evidence(_)
             | Event::StackEvent(_)
-            | Event::CommandStatus(_) => {}
+            | Event::CommandStatus(_)
+            | Event::Intent(_) => {}
             Event::RunInterrupted(_) => {
                 status = "interrupted".into();
                 events.push((

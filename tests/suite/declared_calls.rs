@@ -137,9 +137,9 @@ async fn on_moto(coverage: &mut Coverage, what: &str, run: Run, uses: RunUses) -
     ran
 }
 
-/// Firebreak's groups planted in the VPC as an earlier (or someone else's) change could leave
-/// them: an isolation group with an inbound rule, an untrack group without its outbound rule.
-/// Isolation must bring both back to what they should be.
+/// Groups planted in the VPC under firebreak's names and role tags (without its managed tag):
+/// an isolation group with an inbound rule, an untrack group without its outbound rule.
+/// Isolation never adopts them: it makes its own under another name (the name-collision path).
 async fn plant_groups(vpc: &str) {
     let ec2 = sandbox::ec2().await;
     let untrack = ec2

@@ -346,4 +346,29 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
             "metadata options changed without the journal saying so"
         );
     }
+
+    // Every drill walked every step: a step that would fail (moto's flagged metadata call
+    // included) is recorded and the drill goes on; nothing is left unvisited.
+    for (runbook, journal) in &journals {
+        let loaded = firebreak::check::load(Path::new(runbook)).unwrap().runbook;
+        let records = crate::support::journal::values(Path::new(journal));
+        for step in &loaded.steps {
+            let visited = records.iter().any(|r| {
+                ["step_started", "step_skipped"].contains(&r["type"].as_str().unwrap_or_default())
+                    && r["step"] == step.id.as_str()
+            });
+            assert!(
+                visited,
+                "{runbook}: the drill never reached step `{}`",
+                step.id
+            );
+        }
+        let finished = records.last().unwrap();
+        let failed = records.iter().any(|r| r["type"] == "step_failed");
+        assert_eq!(
+            finished["status"],
+            if failed { "failed" } else { "succeeded" },
+            "{runbook}: exit 1 when any step would fail, else 0"
+        );
+    }
 }

@@ -197,3 +197,197 @@ async fn release_refuses_a_tampered_journal() {
     assert_eq!(released["status"], "failed");
     assert!(stderr.contains("fails verification"), "{stderr}");
 }
+
+/// H2 against moto through the fault proxy: eight instances in eight VPCs (sixteen
+/// interfaces), isolated at once while 80 % of `ModifyNetworkInterfaceAttribute` calls are
+/// throttled. Read back afterwards, no interface is in the all-traffic untrack group: each is in
+/// the isolation group alone, or (if its move kept failing) back in its original groups and
+/// reported so.
+#[tokio::test]
+async fn heavy_throttling_of_interface_moves_never_leaves_an_interface_open() {
+    use crate::support::proxy;
+    let _moto = moto::exclusive().await;
+    let seeded: Vec<Value> = (0..8).map(|i| sandbox::seed(&format!("web-{i}"))).collect();
+    let ec2 = sandbox::ec2().await;
+    let dir = tempfile::tempdir().unwrap();
+    proxy::faults(
+        80,
+        serde_json::json!([{"service": "ec2", "operation": "ModifyNetworkInterfaceAttribute",
+            "fault": "throttle", "rate": 0.8}]),
+    );
+    let children: Vec<_> = seeded
+        .iter()
+        .map(|ids| {
+            firebreak()
+                .envs(moto::env())
+                .env("FIREBREAK_JOURNAL_DIR", dir.path())
+                .args([
+                    "run",
+                    "tests/fixtures/ec2/isolate.yaml",
+                    "--output",
+                    "json",
+                    "-p",
+                ])
+                .arg(format!(
+                    "instance_id={}",
+                    ids["instance_id"].as_str().unwrap()
+                ))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<(i32, Value, String)> = children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .collect();
+    proxy::faults(80, serde_json::json!([]));
+    let throttled = proxy::calls()
+        .iter()
+        .filter(|c| c.operation == "ModifyNetworkInterfaceAttribute" && c.fault.is_some())
+        .count();
+    assert!(
+        throttled > 10,
+        "the storm happened: {throttled} throttled moves"
+    );
+    let mut isolated = 0;
+    for ((code, outcome, stderr), ids) in outcomes.iter().zip(&seeded) {
+        let instance = ids["instance_id"].as_str().unwrap();
+        assert!(
+            *code == 0 || *code == 1,
+            "{instance}: exit {code}: {stderr}"
+        );
+        let outputs = &outcome["steps"][0]["outputs"];
+        let untrack = outputs["untrack_group"].as_str().unwrap();
+        let isolation = outputs["isolation_group"].as_str().unwrap();
+        assert_eq!(
+            sandbox::interfaces_in(&ec2, instance, untrack).await,
+            Vec::<String>::new(),
+            "{instance}: an interface left in the all-traffic group: {outcome:#}"
+        );
+        assert_eq!(outputs["open"], serde_json::json!([]), "{instance}");
+        let enis: Vec<String> =
+            serde_json::from_value(ids["network_interface_ids"].clone()).unwrap();
+        let in_isolation = sandbox::interfaces_in(&ec2, instance, isolation).await;
+        for eni in &enis {
+            let reported = outputs["interfaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["network_interface_id"] == eni.as_str())
+                .unwrap_or_else(|| panic!("{eni} reported: {outcome:#}"));
+            if in_isolation.contains(eni) {
+                isolated += 1;
+                assert_eq!(reported["state"], "isolated", "{reported}");
+            } else {
+                assert_eq!(reported["state"], "restored", "{reported}");
+            }
+        }
+    }
+    assert!(
+        isolated >= 12,
+        "most interfaces isolated despite the storm: {isolated} of 16"
+    );
+}
+
+/// M1: a group someone planted with firebreak's name and every firebreak tag, but an inbound
+/// rule of their own, is never adopted: the interfaces go to a group firebreak made, which has
+/// no rules; and a stale `firebreak:original-groups` tag on an interface that is not in
+/// firebreak's groups is not trusted (the groups it has now are recorded instead).
+#[tokio::test]
+async fn a_planted_group_and_a_forged_original_groups_tag_are_not_trusted() {
+    use aws_sdk_ec2::types::{IpPermission, IpRange, ResourceType, Tag, TagSpecification};
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let instance = ids["instance_id"].as_str().unwrap();
+    let vpc = ids["vpc_id"].as_str().unwrap();
+    let web = ids["security_groups"]["web"].as_str().unwrap();
+    let ec2 = sandbox::ec2().await;
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    let planted = ec2
+        .create_security_group()
+        .group_name("firebreak-isolation")
+        .description("planted")
+        .vpc_id(vpc)
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .tags(tag("firebreak:role", "isolation"))
+                .tags(tag("firebreak:managed", "true"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let planted = planted.group_id().unwrap().to_owned();
+    ec2.authorize_security_group_ingress()
+        .group_id(&planted)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(22)
+                .to_port(22)
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut enis: Vec<String> =
+        serde_json::from_value(ids["network_interface_ids"].clone()).unwrap();
+    enis.sort();
+    // The attacker's version of "what to restore on release".
+    ec2.create_tags()
+        .resources(&enis[0])
+        .tags(tag("firebreak:original-groups", "sg-0wideopen"))
+        .send()
+        .await
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let param = format!("instance_id={instance}");
+    let (code, outcome, stderr) = run(
+        dir.path(),
+        &["run", "tests/fixtures/ec2/isolate.yaml", "-p", &param],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let outputs = &outcome["steps"][0]["outputs"];
+    let isolation = outputs["isolation_group"].as_str().unwrap();
+    assert_ne!(isolation, planted, "the planted group was adopted");
+    assert_eq!(
+        sandbox::interfaces_in(&ec2, instance, isolation).await,
+        enis
+    );
+    let group = ec2
+        .describe_security_groups()
+        .group_ids(isolation)
+        .send()
+        .await
+        .unwrap();
+    let group = &group.security_groups()[0];
+    assert!(group.ip_permissions().is_empty() && group.ip_permissions_egress().is_empty());
+    let first = outputs["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["network_interface_id"] == enis[0].as_str())
+        .unwrap();
+    let recorded: Vec<String> = serde_json::from_value(first["original_groups"].clone()).unwrap();
+    assert!(
+        !recorded.contains(&"sg-0wideopen".to_owned()),
+        "{recorded:?}"
+    );
+    let admin = ids["security_groups"]["admin"].as_str().unwrap();
+    assert!(
+        !recorded.is_empty() && recorded.iter().all(|g| g == web || g == admin),
+        "the groups it had are recorded: {recorded:?}"
+    );
+}

@@ -406,3 +406,60 @@ async fn a_failed_replacement_keeps_the_recorded_original() {
         ]
     );
 }
+
+/// H3: an empty replacement ARN (the shipped runbooks' default) disassociates the profile. EC2
+/// rejects `ReplaceIamInstanceProfileAssociation` with an empty ARN (moto accepts it and leaves
+/// an association without a profile), so the mock answers as EC2 does — and must never be asked.
+#[tokio::test]
+async fn an_empty_replacement_arn_disassociates_the_profile() {
+    use aws_sdk_ec2::operation::disassociate_iam_instance_profile::DisassociateIamInstanceProfileOutput;
+    let describe = mock!(aws_sdk_ec2::Client::describe_instances)
+        .then_output(|| described(InstanceStateName::Running));
+    let associations = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
+        .then_output(|| {
+            DescribeIamInstanceProfileAssociationsOutput::builder()
+                .iam_instance_profile_associations(
+                    IamInstanceProfileAssociation::builder()
+                        .association_id("iip-assoc-0a1")
+                        .instance_id(INSTANCE)
+                        .state(IamInstanceProfileAssociationState::Associated)
+                        .iam_instance_profile(
+                            IamInstanceProfile::builder().arn(APP_PROFILE).build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let tag =
+        mock!(aws_sdk_ec2::Client::create_tags).then_output(|| CreateTagsOutput::builder().build());
+    let replace_with_nothing = mock!(aws_sdk_ec2::Client::replace_iam_instance_profile_association)
+        .then_error(|| {
+            ReplaceIamInstanceProfileAssociationError::generic(error("InvalidParameterValue"))
+        });
+    let disassociate = mock!(aws_sdk_ec2::Client::disassociate_iam_instance_profile)
+        .match_requests(|r| r.association_id() == Some("iip-assoc-0a1"))
+        .then_output(|| DisassociateIamInstanceProfileOutput::builder().build());
+    let dir = tempfile::tempdir().unwrap();
+    let (outcome, journal) = run(
+        dir.path(),
+        "profile-default.yaml",
+        &[("instance_id", INSTANCE)],
+        Mode::Live,
+        MockAws::new()
+            .ec2([
+                describe,
+                associations,
+                tag,
+                replace_with_nothing.clone(),
+                disassociate.clone(),
+            ])
+            .build()
+            .clients
+            .clone(),
+    )
+    .await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{journal:#?}");
+    assert_eq!(replace_with_nothing.num_calls(), 0);
+    assert_eq!(disassociate.num_calls(), 1);
+    assert!(operations(&journal).contains(&"DisassociateIamInstanceProfile".to_owned()));
+}

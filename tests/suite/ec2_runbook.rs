@@ -256,3 +256,63 @@ async fn crash_at_every_boundary_then_resume_completes_exactly_once() {
         assert_contained(&ids, &journal).await;
     }
 }
+
+/// H3: both EC2 runbooks on their defaults (no quarantine profile: the profile is removed, as
+/// dispatch runs them), on instances that have a profile, then again for the same case (as a
+/// redelivered finding is): the second run of each exits 0 and makes no change at all. (Without
+/// a case id each run is its own case, `run.id`, and takes its own snapshots.)
+#[tokio::test]
+async fn both_ec2_runbooks_on_their_defaults_rerun_with_zero_changes() {
+    let _moto = moto::exclusive().await;
+    let single = sandbox::seed("solo-1");
+    let fleet: Vec<String> = (0..3)
+        .map(|i| id(&sandbox::seed(&format!("fleet-{i}")), "instance_id"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let runs: [(&str, String); 2] = [
+        (
+            "runbooks/ec2-instance-compromise.yaml",
+            format!("instance_id={}", id(&single, "instance_id")),
+        ),
+        (
+            "runbooks/ec2-fleet-containment.yaml",
+            format!("instance_ids={}", fleet.join(",")),
+        ),
+    ];
+    for (runbook, param) in &runs {
+        let args = [
+            "run",
+            runbook,
+            "--yes",
+            "--output",
+            "json",
+            "-p",
+            param,
+            "-p",
+            "case_id=case-7",
+        ];
+        for attempt in ["first", "second"] {
+            let out = output(crash::command(dir.path()).args(args));
+            assert_eq!(
+                out.code,
+                Some(0),
+                "{runbook} ({attempt} run): {}",
+                out.stderr
+            );
+            let outcome: Value = serde_json::from_str(&out.stdout).unwrap();
+            let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+            if attempt == "second" {
+                assert_eq!(
+                    mutating_calls(&journal),
+                    Vec::<String>::new(),
+                    "{runbook}: a re-run must change nothing"
+                );
+            } else {
+                assert!(
+                    mutating_calls(&journal).contains(&"DisassociateIamInstanceProfile".to_owned()),
+                    "{runbook}: the default removes the profile"
+                );
+            }
+        }
+    }
+}

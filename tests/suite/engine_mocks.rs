@@ -147,112 +147,400 @@ steps:
     with: { instance_id: "i-0123456789abcdef0" }
 "#;
 
-#[tokio::test]
-async fn partial_isolation_fails_closed_and_reports_each_interface() {
-    use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
-    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
-    use aws_sdk_ec2::operation::modify_network_interface_attribute::{
-        ModifyNetworkInterfaceAttributeError, ModifyNetworkInterfaceAttributeOutput,
-    };
+/// Two interfaces (`eni-0first` in `sg-0web`, `eni-0second` in `sg-0admin`) whose own groups
+/// the mocks keep as EC2 would: `ModifyNetworkInterfaceAttribute` changes them (unless `fails`
+/// says no for that interface and target), `DescribeNetworkInterfaces` reports them and
+/// filters by them. Both firebreak groups exist with exactly their rules.
+struct Enis {
+    groups: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>>,
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(instance_output);
-    // Both firebreak groups exist already: isolation without rules, untrack with all traffic.
-    let groups =
-        mock!(aws_sdk_ec2::Client::describe_security_groups).then_compute_output(|input| {
-            let role = input
-                .filters()
-                .iter()
-                .find(|f| f.name() == Some("tag:firebreak:role"))
-                .and_then(|f| f.values().first().cloned());
-            let group = match role.as_deref() {
-                Some("isolation") => SecurityGroup::builder().group_id("sg-0isolation").build(),
-                _ => {
-                    let all = IpPermission::builder()
-                        .ip_protocol("-1")
-                        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-                        .build();
-                    SecurityGroup::builder()
-                        .group_id("sg-0untrack")
-                        .ip_permissions(all.clone())
-                        .ip_permissions_egress(all)
-                        .build()
-                }
-            };
-            DescribeSecurityGroupsOutput::builder()
-                .security_groups(group)
-                .build()
-        });
-    let interfaces =
-        mock!(aws_sdk_ec2::Client::describe_network_interfaces).then_compute_output(|input| {
-            let in_group_query = input.filters().iter().any(|f| f.name() == Some("group-id"));
-            let eni = |id: &str, index: i32, group: &str| {
-                NetworkInterface::builder()
-                    .network_interface_id(id)
-                    .attachment(
-                        NetworkInterfaceAttachment::builder()
-                            .device_index(index)
-                            .build(),
-                    )
-                    .groups(GroupIdentifier::builder().group_id(group).build())
+type Fails = fn(&str, &[String]) -> bool;
+
+impl Enis {
+    fn new() -> Enis {
+        let groups = [
+            ("eni-0first".to_owned(), vec!["sg-0web".to_owned()]),
+            ("eni-0second".to_owned(), vec!["sg-0admin".to_owned()]),
+        ];
+        Enis {
+            groups: std::sync::Arc::new(std::sync::Mutex::new(groups.into_iter().collect())),
+        }
+    }
+
+    fn of(&self, eni: &str) -> Vec<String> {
+        self.groups.lock().unwrap()[eni].clone()
+    }
+
+    fn rules(&self, fails: Fails) -> Vec<Rule> {
+        use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
+        use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+        use aws_sdk_ec2::operation::modify_network_interface_attribute::{
+            ModifyNetworkInterfaceAttributeError, ModifyNetworkInterfaceAttributeOutput,
+        };
+        use aws_sdk_ec2::types::Ipv6Range;
+        let describe = mock!(aws_sdk_ec2::Client::describe_instances).then_output(instance_output);
+        let groups =
+            mock!(aws_sdk_ec2::Client::describe_security_groups).then_compute_output(|input| {
+                let role = input
+                    .filters()
+                    .iter()
+                    .find(|f| f.name() == Some("tag:firebreak:role"))
+                    .and_then(|f| f.values().first().cloned());
+                let isolation = SecurityGroup::builder()
+                    .group_id("sg-0isolation")
+                    .group_name("firebreak-isolation")
+                    .build();
+                let all = IpPermission::builder()
+                    .ip_protocol("-1")
+                    .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                    .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
+                    .build();
+                let untrack = SecurityGroup::builder()
+                    .group_id("sg-0untrack")
+                    .group_name("firebreak-untrack")
+                    .ip_permissions(all.clone())
+                    .ip_permissions_egress(all)
+                    .build();
+                let group = match (role.as_deref(), input.group_ids()) {
+                    (Some("isolation"), _) => isolation,
+                    (Some(_), _) => untrack,
+                    (None, ids) if ids.contains(&"sg-0isolation".to_owned()) => isolation,
+                    (None, _) => untrack,
+                };
+                DescribeSecurityGroupsOutput::builder()
+                    .security_groups(group)
                     .build()
-            };
-            let mut output = DescribeNetworkInterfacesOutput::builder();
-            if !in_group_query {
-                output = output
-                    .network_interfaces(eni("eni-0first", 0, "sg-0web"))
-                    .network_interfaces(eni("eni-0second", 1, "sg-0admin"));
-            }
-            output.build()
+            });
+        let state = self.groups.clone();
+        let interfaces = mock!(aws_sdk_ec2::Client::describe_network_interfaces)
+            .then_compute_output(move |input| {
+                let wanted: Option<Vec<String>> = input
+                    .filters()
+                    .iter()
+                    .find(|f| f.name() == Some("group-id"))
+                    .map(|f| f.values().to_vec());
+                let mut output = DescribeNetworkInterfacesOutput::builder();
+                for (index, (id, groups)) in state.lock().unwrap().iter().enumerate() {
+                    if wanted
+                        .as_ref()
+                        .is_some_and(|w| !groups.iter().any(|g| w.contains(g)))
+                    {
+                        continue;
+                    }
+                    let mut eni = NetworkInterface::builder()
+                        .network_interface_id(id)
+                        .attachment(
+                            NetworkInterfaceAttachment::builder()
+                                .device_index(index as i32)
+                                .build(),
+                        );
+                    for group in groups {
+                        eni = eni.groups(GroupIdentifier::builder().group_id(group).build());
+                    }
+                    output = output.network_interfaces(eni.build());
+                }
+                output.build()
+            });
+        let tags = mock!(aws_sdk_ec2::Client::create_tags).then_output(|| {
+            aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build()
         });
-    let tags = mock!(aws_sdk_ec2::Client::create_tags)
-        .then_output(|| aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build());
-    let modify_second = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
-        .match_requests(|input| input.network_interface_id() == Some("eni-0second"))
-        .then_error(|| {
-            ModifyNetworkInterfaceAttributeError::generic(
+        let state = self.groups.clone();
+        let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
+            .then_compute_response(move |input| {
+                let eni = input.network_interface_id().unwrap_or_default().to_owned();
+                let target = input.groups().to_vec();
+                if fails(&eni, &target) {
+                    return aws_smithy_mocks::MockResponse::Error(
+                        ModifyNetworkInterfaceAttributeError::generic(
+                            ErrorMetadata::builder()
+                                .code("RequestLimitExceeded")
+                                .message("injected")
+                                .build(),
+                        ),
+                    );
+                }
+                state.lock().unwrap().insert(eni, target);
+                aws_smithy_mocks::MockResponse::Output(
+                    ModifyNetworkInterfaceAttributeOutput::builder().build(),
+                )
+            });
+        vec![describe, groups, interfaces, tags, modify]
+    }
+}
+
+/// Runs the isolation of the two-interface instance with `fails` deciding which moves fail.
+async fn isolate_with(fails: Fails) -> (Enis, RunOutcome, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let enis = Enis::new();
+    let rules = enis.rules(fails);
+    let outcome = run_on(dir.path(), ISOLATE, &rules.iter().collect::<Vec<_>>()).await;
+    let records = records(&outcome.journal);
+    std::mem::forget(dir);
+    (enis, outcome, records)
+}
+
+fn failure_of(records: &[Value]) -> (String, Vec<Value>) {
+    let failed = records
+        .iter()
+        .find(|r| r["type"] == "step_failed")
+        .expect("the step failed");
+    (
+        failed["message"].as_str().unwrap().to_owned(),
+        failed["outputs"]["interfaces"].as_array().unwrap().clone(),
+    )
+}
+
+/// H2: when the second interface's move into isolation keeps failing (every attempt, whatever
+/// the error), it goes back to its original groups — never left in the all-traffic group — and
+/// the other interface stays isolated. Each interface's intent is journaled before its first
+/// move. Time is paused: the backoffs take no wall-clock time.
+#[tokio::test(start_paused = true)]
+async fn a_failed_isolation_move_restores_the_interface_never_leaving_it_open() {
+    let (enis, outcome, records) =
+        isolate_with(|eni, target| eni == "eni-0second" && target == ["sg-0isolation".to_owned()])
+            .await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(enis.of("eni-0first"), ["sg-0isolation"]);
+    assert_eq!(
+        enis.of("eni-0second"),
+        ["sg-0admin"],
+        "restored, not untracked"
+    );
+    let (message, interfaces) = failure_of(&records);
+    assert!(message.contains("NOT isolated: eni-0second"), "{message}");
+    assert!(!message.contains("OPEN"), "{message}");
+    assert_eq!(interfaces[1]["state"], "restored");
+    assert_eq!(interfaces[0]["state"], "isolated");
+    assert_eq!(interfaces[0]["verified"], true);
+    let intents: Vec<&Value> = records.iter().filter(|r| r["type"] == "intent").collect();
+    assert_eq!(intents.len(), 2, "one intent per interface");
+    assert_eq!(intents[1]["resource"], "eni-0second");
+    assert_eq!(intents[1]["from"], serde_json::json!(["sg-0admin"]));
+    assert_eq!(
+        intents[1]["to"],
+        serde_json::json!(["sg-0untrack", "sg-0isolation"])
+    );
+    let first_move = records
+        .iter()
+        .position(|r| {
+            r["operation"] == "ModifyNetworkInterfaceAttribute" && r["targets"][0] == "eni-0second"
+        })
+        .unwrap();
+    let intent = records
+        .iter()
+        .position(|r| r["type"] == "intent" && r["resource"] == "eni-0second")
+        .unwrap();
+    assert!(
+        intent < first_move,
+        "the intent comes before the first move"
+    );
+    let isolation_attempts = records
+        .iter()
+        .filter(|r| {
+            r["operation"] == "ModifyNetworkInterfaceAttribute"
+                && r["targets"] == serde_json::json!(["eni-0second", "sg-0isolation"])
+        })
+        .count();
+    assert_eq!(isolation_attempts, 10, "retried whatever the error class");
+}
+
+/// H2: when neither the move into isolation nor the way back goes through, the interface is
+/// reported OPEN, loudly, in the step's error and outputs.
+#[tokio::test(start_paused = true)]
+async fn an_interface_stuck_in_the_untrack_group_is_reported_open() {
+    let (enis, outcome, records) =
+        isolate_with(|eni, target| eni == "eni-0second" && target != ["sg-0untrack".to_owned()])
+            .await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(enis.of("eni-0second"), ["sg-0untrack"]);
+    let (message, interfaces) = failure_of(&records);
+    assert!(message.contains("OPEN"), "{message}");
+    assert!(message.contains("eni-0second"), "{message}");
+    assert_eq!(interfaces[1]["state"], "OPEN");
+    let outputs = &records.iter().find(|r| r["type"] == "step_failed").unwrap()["outputs"];
+    assert_eq!(outputs["open"], serde_json::json!(["eni-0second"]));
+}
+
+/// H2: a failed untrack move goes straight to isolation (succeeding), and says that tracked
+/// connections may survive.
+#[tokio::test(start_paused = true)]
+async fn a_failed_untrack_move_still_isolates_and_says_tracked_flows_may_survive() {
+    let (enis, outcome, records) =
+        isolate_with(|_, target| target == ["sg-0untrack".to_owned()]).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(enis.of("eni-0first"), ["sg-0isolation"]);
+    assert_eq!(enis.of("eni-0second"), ["sg-0isolation"]);
+    let done = records
+        .iter()
+        .find(|r| r["type"] == "step_succeeded")
+        .unwrap();
+    assert_eq!(
+        done["outputs"]["tracked_flows_may_survive"],
+        serde_json::json!(["eni-0first", "eni-0second"])
+    );
+}
+
+/// The shipped order's head: describe, isolate, then the preservation steps, which continue on
+/// failure.
+const ISOLATE_THEN_PRESERVE: &str = r#"
+version: 1
+name: isolate-then-preserve
+steps:
+  - id: describe
+    action: ec2.describe_instance
+    with: { instance_id: "i-0123456789abcdef0" }
+  - id: isolate
+    action: ec2.isolate_instance
+    with: { instance_id: "i-0123456789abcdef0" }
+  - id: protect
+    action: ec2.protect_instance
+    on_failure: continue
+    with: { instance_id: "i-0123456789abcdef0" }
+  - id: detach_asg
+    action: ec2.detach_from_autoscaling
+    on_failure: continue
+    with: { instance_id: "i-0123456789abcdef0", mode: detach }
+"#;
+
+/// H8: a Spot instance (termination protection refused) that is an Auto Scaling member still
+/// in `Pending` (detach refused) is isolated all the same: isolation comes first, and the
+/// preservation steps that cannot be done are recorded and passed over.
+#[tokio::test]
+async fn a_spot_instance_in_a_pending_auto_scaling_group_is_still_isolated() {
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput;
+    use aws_sdk_autoscaling::operation::set_instance_protection::SetInstanceProtectionError;
+    use aws_sdk_autoscaling::types::AutoScalingInstanceDetails;
+    use aws_sdk_ec2::operation::describe_iam_instance_profile_associations::DescribeIamInstanceProfileAssociationsOutput;
+    use aws_sdk_ec2::operation::describe_instance_attribute::DescribeInstanceAttributeOutput;
+    use aws_sdk_ec2::operation::modify_instance_attribute::ModifyInstanceAttributeError;
+    let dir = tempfile::tempdir().unwrap();
+    let enis = Enis::new();
+    let mut ec2 = enis.rules(|_, _| false);
+    ec2.push(
+        mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
+            .then_output(|| DescribeIamInstanceProfileAssociationsOutput::builder().build()),
+    );
+    ec2.push(
+        mock!(aws_sdk_ec2::Client::describe_instance_attribute)
+            .then_output(|| DescribeInstanceAttributeOutput::builder().build()),
+    );
+    ec2.push(
+        mock!(aws_sdk_ec2::Client::modify_instance_attribute).then_error(|| {
+            ModifyInstanceAttributeError::generic(
                 ErrorMetadata::builder()
-                    .code("InvalidParameterValue")
-                    .message("injected failure")
+                    .code("UnsupportedOperation")
+                    .message("Termination protection cannot be enabled for Spot Instances")
                     .build(),
             )
-        });
-    let modify_first = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
-        .match_requests(|input| input.network_interface_id() == Some("eni-0first"))
-        .then_output(|| ModifyNetworkInterfaceAttributeOutput::builder().build());
-    let outcome = run_on(
-        dir.path(),
-        ISOLATE,
-        &[
-            &describe,
-            &groups,
-            &interfaces,
-            &tags,
-            &modify_second,
-            &modify_first,
-        ],
-    )
-    .await;
-    assert_eq!(outcome.status, RunStatus::Failed);
-    // The first interface moved twice (untrack, then isolation) and was never moved back.
-    assert_eq!(
-        modify_first.num_calls(),
-        2,
-        "no revert of the isolated interface"
+        }),
     );
-    assert_eq!(modify_second.num_calls(), 1);
-    let records = records(&outcome.journal);
-    let failed = records.iter().find(|r| r["type"] == "step_failed").unwrap();
-    let message = failed["message"].as_str().unwrap();
-    assert!(message.contains("NOT isolated: eni-0second"), "{message}");
-    assert!(message.contains("nothing was reverted"), "{message}");
-    let interfaces = failed["outputs"]["interfaces"].as_array().unwrap();
-    assert_eq!(interfaces[0]["network_interface_id"], "eni-0first");
-    assert_eq!(interfaces[0]["isolated"], true);
+    let autoscaling = vec![
+        mock!(aws_sdk_autoscaling::Client::describe_auto_scaling_instances).then_output(|| {
+            DescribeAutoScalingInstancesOutput::builder()
+                .auto_scaling_instances(
+                    AutoScalingInstanceDetails::builder()
+                        .instance_id(INSTANCE)
+                        .auto_scaling_group_name("workers")
+                        .lifecycle_state("Pending:Wait")
+                        .availability_zone("us-east-1a")
+                        .health_status("HEALTHY")
+                        .protected_from_scale_in(false)
+                        .build(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_autoscaling::Client::set_instance_protection).then_error(|| {
+            SetInstanceProtectionError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message("The instance is not in InService or Standby")
+                    .build(),
+            )
+        }),
+    ];
+    let aws = MockAws::new().ec2(ec2).autoscaling(autoscaling).build();
+    let ran = Run::yaml(dir.path(), ISOLATE_THEN_PRESERVE)
+        .clients(aws.clients.clone())
+        .start(dir.path())
+        .await;
+    assert_eq!(enis.of("eni-0first"), ["sg-0isolation"]);
+    assert_eq!(enis.of("eni-0second"), ["sg-0isolation"]);
+    let steps: Vec<(String, String)> = ran.outcome["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     assert_eq!(
-        interfaces[0]["original_groups"],
-        serde_json::json!(["sg-0web"])
+        steps,
+        [
+            ("describe".to_owned(), "succeeded".to_owned()),
+            ("isolate".to_owned(), "succeeded".to_owned()),
+            ("protect".to_owned(), "failed".to_owned()),
+            ("detach_asg".to_owned(), "failed".to_owned()),
+        ]
     );
-    assert_eq!(interfaces[1]["network_interface_id"], "eni-0second");
-    assert_eq!(interfaces[1]["isolated"], false);
+    let failures = ran.failures();
+    assert!(
+        failures.contains("Spot") && failures.contains("InService"),
+        "{failures}"
+    );
+}
+
+/// H8, M13: the shipped EC2 runbooks isolate before anything that could hold isolation up, and
+/// their preservation steps continue on failure.
+#[test]
+fn the_shipped_order_isolates_first() {
+    for path in [
+        "runbooks/ec2-instance-compromise.yaml",
+        "runbooks/ec2-fleet-containment.yaml",
+    ] {
+        let runbook = firebreak::check::load(Path::new(path)).unwrap().runbook;
+        let position = |id: &str| runbook.steps.iter().position(|s| s.id == id).unwrap();
+        for later in [
+            "protect",
+            "detach_asg",
+            "console",
+            "snapshot",
+            "tag",
+            "stop",
+        ] {
+            assert!(
+                position("isolate") < position(later),
+                "{path}: isolate before {later}"
+            );
+        }
+        for preservation in ["protect", "detach_asg", "console"] {
+            let step = &runbook.steps[position(preservation)];
+            assert_eq!(
+                step.on_failure,
+                firebreak::runbook::model::OnFailure::Continue,
+                "{path}: {preservation} continues on failure"
+            );
+        }
+        // Collection before isolation only when asked, and bounded.
+        for collect in ["volatile", "memory"] {
+            if let Some(step) = runbook.steps.iter().find(|s| s.id == collect) {
+                assert!(position(collect) < position("isolate"));
+                assert!(
+                    step.when
+                        .as_deref()
+                        .unwrap_or_default()
+                        .contains("collect_before_isolation"),
+                    "{path}: {collect} is opt-in"
+                );
+                assert_eq!(
+                    step.timeout.as_deref(),
+                    Some("2m"),
+                    "{path}: {collect} bounded"
+                );
+            }
+        }
+    }
 }

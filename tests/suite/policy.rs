@@ -143,7 +143,7 @@ fn the_engines_own_calls_are_granted() {
     ]);
     assert!(
         granted(&isolate, std::path::Path::new("ec2-instance-compromise"))
-            .contains("ec2:RevokeSecurityGroupIngress")
+            .contains("ec2:RevokeSecurityGroupEgress")
     );
 }
 
@@ -184,4 +184,39 @@ fn sensitive_operations_are_scoped() {
     );
     let modify = statement_for("ec2:ModifyInstanceAttribute");
     assert_ne!(modify["Resource"], serde_json::json!(["*"]));
+}
+
+/// H10: attaching a managed policy is privilege escalation unless the policy is a deny-all;
+/// every shipped runbook's policy allows `Attach{User,Role}Policy` only for AWS's quarantine
+/// policies.
+#[test]
+fn attaching_policies_is_limited_to_the_quarantine_policies() {
+    let runbooks: Vec<String> = std::fs::read_dir("runbooks")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["policy"];
+    args.extend(runbooks.iter().map(String::as_str));
+    args.extend(["--output", "json"]);
+    let policy = json(&args);
+    let mut seen = 0;
+    for statement in policy["Statement"].as_array().unwrap() {
+        let actions = statement["Action"].as_array().unwrap();
+        if actions
+            .iter()
+            .any(|a| a == "iam:AttachUserPolicy" || a == "iam:AttachRolePolicy")
+        {
+            seen += 1;
+            let allowed = &statement["Condition"]["ArnLike"]["iam:PolicyARN"];
+            assert!(
+                allowed.as_array().is_some_and(|a| a
+                    .iter()
+                    .all(|p| p.as_str().unwrap().contains(":iam::aws:policy/"))),
+                "an Attach*Policy statement without the quarantine condition: {statement:#}"
+            );
+        }
+    }
+    assert!(seen > 0, "the shipped runbooks attach quarantine policies");
 }

@@ -59,7 +59,14 @@ impl Action for ReplaceInstanceProfile {
 impl Execute for ReplaceInstanceProfile {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
         let id = self.instance_id.as_str();
-        let replacement = self.replacement_profile_arn.as_deref();
+        // An empty ARN is "none": disassociate. EC2 rejects an empty profile ARN (moto accepts
+        // it and leaves an association without a profile), and a runbook parameter left at its
+        // default renders as "".
+        let replacement = self
+            .replacement_profile_arn
+            .as_deref()
+            .map(str::trim)
+            .filter(|arn| !arn.is_empty());
         let instance = describe_one(ctx, id).await?;
         // What an earlier attempt recorded before it changed anything.
         let recorded = tag(instance.tags(), tags::ORIGINAL_PROFILE).map(str::to_owned);

@@ -42,12 +42,16 @@ impl Action for ReleaseIsolation {
     const CALLS: &'static [&'static str] = &[
         "ec2:DescribeNetworkInterfaces",
         "ec2:ModifyNetworkInterfaceAttribute",
+        "ec2:DeleteTags",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
-    const GRANTS: &'static [Grant] = &[Grant::on(
-        &["ec2:ModifyNetworkInterfaceAttribute"],
-        &[arn::NETWORK_INTERFACE, arn::SECURITY_GROUP],
-    )];
+    const GRANTS: &'static [Grant] = &[
+        Grant::on(
+            &["ec2:ModifyNetworkInterfaceAttribute"],
+            &[arn::NETWORK_INTERFACE, arn::SECURITY_GROUP],
+        ),
+        Grant::on(&["ec2:DeleteTags"], &[arn::NETWORK_INTERFACE]),
+    ];
 }
 
 impl Execute for ReleaseIsolation {
@@ -94,6 +98,26 @@ impl Execute for ReleaseIsolation {
                 })
                 .await;
             if let Err(error) = result {
+                return Err(error.with_outputs(json!({ "restored": restored, "source": source })));
+            }
+            // The record of what to restore is spent: a later isolation must record the groups
+            // the interface has then, not these.
+            let untagged = ctx
+                .ec2_change("DeleteTags", &[&eni.network_interface_id], |dry_run| {
+                    ctx.clients()
+                        .ec2
+                        .delete_tags()
+                        .dry_run(dry_run)
+                        .resources(&eni.network_interface_id)
+                        .tags(
+                            aws_sdk_ec2::types::Tag::builder()
+                                .key(tags::ORIGINAL_GROUPS)
+                                .build(),
+                        )
+                        .send()
+                })
+                .await;
+            if let Err(error) = untagged {
                 return Err(error.with_outputs(json!({ "restored": restored, "source": source })));
             }
             restored.push(json!({

@@ -9,7 +9,7 @@ use super::{
     put_inline_policy,
 };
 use crate::actions::StepContext;
-use crate::actions::grants::{Grant, PRINCIPAL_SCOPE, ScopeField, arn};
+use crate::actions::grants::{Grant, PRINCIPAL_SCOPE, ScopeField, arn, condition};
 use crate::actions::{Action, Execute};
 
 /// The AWS managed policy for compromised credentials (denies the actions attackers use to
@@ -57,7 +57,6 @@ impl Action for QuarantinePrincipal {
         Grant::on(
             &[
                 "iam:ListAttachedUserPolicies",
-                "iam:AttachUserPolicy",
                 "iam:GetUserPolicy",
                 "iam:PutUserPolicy",
             ],
@@ -66,11 +65,22 @@ impl Action for QuarantinePrincipal {
         Grant::on(
             &[
                 "iam:ListAttachedRolePolicies",
-                "iam:AttachRolePolicy",
                 "iam:GetRolePolicy",
                 "iam:PutRolePolicy",
             ],
             &[arn::IAM_ROLE],
+        ),
+        // Attaching is privilege escalation unless the policy is a deny-all: only AWS's
+        // quarantine policies may be attached (a custom `policy_arn` needs its own grant).
+        Grant::when(
+            &["iam:AttachUserPolicy"],
+            &[arn::IAM_USER],
+            condition::QUARANTINE_POLICIES,
+        ),
+        Grant::when(
+            &["iam:AttachRolePolicy"],
+            &[arn::IAM_ROLE],
+            condition::QUARANTINE_POLICIES,
         ),
     ];
     const SCOPE: &'static [ScopeField] = PRINCIPAL_SCOPE;

@@ -5,7 +5,9 @@
 use super::{Scope, Validator, last_line};
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 use crate::runbook::node::Node;
-use crate::template::{self, ALLOWED_HELPERS, ROOTS, RUN_FIELDS, Reference, TemplateError};
+use crate::template::{
+    self, ALLOWED_HELPERS, ROOTS, RUN_FIELDS, RUN_FIELDS_AT_START, Reference, TemplateError,
+};
 
 impl Validator<'_> {
     pub(super) fn templates_in(&mut self, node: &Node, scope: &Scope) {
@@ -77,10 +79,12 @@ impl Validator<'_> {
                 reference.raw
             ));
         }
-        if scope.run_only && root != "run" {
+        if scope.run_only
+            && (root != "run" || second.is_some_and(|f| !RUN_FIELDS_AT_START.contains(&f)))
+        {
             return err(format!(
                 "a parameter default can only use `run.*` ({}), not `{}`",
-                RUN_FIELDS.join(", "),
+                RUN_FIELDS_AT_START.join(", "),
                 reference.raw
             ));
         }
