@@ -53,13 +53,13 @@ def main() -> int:
     iam.create_role(RoleName=f"{name}-app", AssumeRolePolicyDocument=trust)
     profile = iam.create_instance_profile(InstanceProfileName=f"{name}-app")["InstanceProfile"]
     iam.add_role_to_instance_profile(InstanceProfileName=f"{name}-app", RoleName=f"{name}-app")
-    iam.create_role(RoleName=f"{name}-quarantine", AssumeRolePolicyDocument=trust)
+    iam.create_role(RoleName=f"firebreak-quarantine-{name}", AssumeRolePolicyDocument=trust)
     iam.put_role_policy(
-        RoleName=f"{name}-quarantine", PolicyName="deny-all",
+        RoleName=f"firebreak-quarantine-{name}", PolicyName="deny-all",
         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}),
     )
     quarantine = iam.create_instance_profile(InstanceProfileName=f"{name}-quarantine")["InstanceProfile"]
-    iam.add_role_to_instance_profile(InstanceProfileName=f"{name}-quarantine", RoleName=f"{name}-quarantine")
+    iam.add_role_to_instance_profile(InstanceProfileName=f"{name}-quarantine", RoleName=f"firebreak-quarantine-{name}")
 
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     template = ec2.create_launch_template(

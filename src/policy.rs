@@ -61,7 +61,13 @@ pub fn document(runbooks: &[&Runbook], uses: RunUses, assume_role: Option<&str>)
             }
         }
     }
-    let statements: Vec<Value> = grants
+    let iam_writes: BTreeSet<String> = grants
+        .values()
+        .flatten()
+        .filter(|p| is_iam_write(p))
+        .cloned()
+        .collect();
+    let mut statements: Vec<Value> = grants
         .into_iter()
         .enumerate()
         .map(|(i, ((resources, condition), actions))| {
@@ -78,7 +84,39 @@ pub fn document(runbooks: &[&Runbook], uses: RunUses, assume_role: Option<&str>)
             statement
         })
         .collect();
+    // IAM cannot condition `Put*Policy` on the policy's name or content, so whatever IAM
+    // writes the runbooks need are denied outright on firebreak's own roles and on roles that
+    // administer the account: a firebreak whose credentials leak cannot make itself or anyone
+    // an administrator through them.
+    if !iam_writes.is_empty() {
+        statements.push(json!({
+            "Sid": "FirebreakNeverWritesItselfOrAdministrators",
+            "Effect": "Deny",
+            "Action": iam_writes.into_iter().collect::<Vec<_>>(),
+            "Resource": PROTECTED_ROLES,
+        }));
+    }
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// Roles no runbook may change through IAM: firebreak's own, the account's administrators'
+/// (by the usual names), AWS SSO's, and the organization's access role.
+pub const PROTECTED_ROLES: &[&str] = &[
+    "arn:aws:iam::*:role/firebreak-*",
+    "arn:aws:iam::*:role/*Admin*",
+    "arn:aws:iam::*:role/*admin*",
+    "arn:aws:iam::*:role/OrganizationAccountAccessRole",
+    "arn:aws:iam::*:role/aws-reserved/*",
+];
+
+/// An IAM call that changes something (not Get/List/Simulate, not PassRole, which changes
+/// nothing by itself and is scoped on its own).
+fn is_iam_write(permission: &str) -> bool {
+    permission.strip_prefix("iam:").is_some_and(|op| {
+        !["Get", "List", "Simulate", "PassRole"]
+            .iter()
+            .any(|p| op.starts_with(p))
+    })
 }
 
 /// `pattern` with its placeholder (at most one) replaced by each of `globs(placeholder)`.

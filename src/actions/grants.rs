@@ -77,7 +77,11 @@ pub mod arn {
         "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*";
     pub const IAM_USER: &str = "arn:aws:iam::*:user/{user}";
     pub const IAM_ROLE: &str = "arn:aws:iam::*:role/{role}";
-    pub const ANY_IAM_ROLE: &str = "arn:aws:iam::*:role/*";
+    /// The role of a quarantine instance profile: by convention named `firebreak-quarantine…`
+    /// (README), so firebreak can pass it and nothing else to EC2.
+    pub const QUARANTINE_ROLE: &str = "arn:aws:iam::*:role/firebreak-quarantine*";
+    /// Roles the clean room's stack makes (named after the stack, `firebreak-…`).
+    pub const FIREBREAK_ROLES: &str = "arn:aws:iam::*:role/firebreak-*";
     pub const SSM_DOCUMENT: &str = "arn:aws:ssm:*:*:document/{document}";
     pub const STACK: &str = "arn:aws:cloudformation:*:*:stack/{stack}/*";
     pub const KMS_KEY: &str = "arn:aws:kms:*:*:key/*";

@@ -22,6 +22,16 @@ fn run(dir: &Path, args: &[&str]) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), outcome, stderr)
 }
 
+/// `run tests/fixtures/ec2/isolate.yaml -p instance_id=…`, which must succeed: its outcome.
+fn isolate(dir: &Path, param: &str) -> Value {
+    let (code, outcome, stderr) = run(
+        dir,
+        &["run", "tests/fixtures/ec2/isolate.yaml", "-p", param],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    outcome
+}
+
 fn mutating_calls(journal: &Path) -> Vec<String> {
     crate::support::journal::values(journal)
         .iter()
@@ -47,11 +57,7 @@ async fn every_interface_ends_in_the_no_rule_group_and_release_restores_them() {
     let dir = tempfile::tempdir().unwrap();
     let param = format!("instance_id={instance}");
 
-    let (code, outcome, stderr) = run(
-        dir.path(),
-        &["run", "tests/fixtures/ec2/isolate.yaml", "-p", &param],
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let outcome = isolate(dir.path(), &param);
     let outputs = &outcome["steps"][0]["outputs"];
     let isolation = outputs["isolation_group"].as_str().unwrap();
     let untrack = outputs["untrack_group"].as_str().unwrap();
@@ -172,11 +178,7 @@ async fn release_refuses_a_tampered_journal() {
     let instance = ids["instance_id"].as_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let param = format!("instance_id={instance}");
-    let (code, outcome, stderr) = run(
-        dir.path(),
-        &["run", "tests/fixtures/ec2/isolate.yaml", "-p", &param],
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let outcome = isolate(dir.path(), &param);
     let journal = outcome["journal"].as_str().unwrap();
     let text = std::fs::read_to_string(journal).unwrap();
     let forged = dir.path().join("forged.jsonl");
@@ -354,11 +356,7 @@ async fn a_planted_group_and_a_forged_original_groups_tag_are_not_trusted() {
 
     let dir = tempfile::tempdir().unwrap();
     let param = format!("instance_id={instance}");
-    let (code, outcome, stderr) = run(
-        dir.path(),
-        &["run", "tests/fixtures/ec2/isolate.yaml", "-p", &param],
-    );
-    assert_eq!(code, 0, "{stderr}");
+    let outcome = isolate(dir.path(), &param);
     let outputs = &outcome["steps"][0]["outputs"];
     let isolation = outputs["isolation_group"].as_str().unwrap();
     assert_ne!(isolation, planted, "the planted group was adopted");
@@ -390,4 +388,106 @@ async fn a_planted_group_and_a_forged_original_groups_tag_are_not_trusted() {
         !recorded.is_empty() && recorded.iter().all(|g| g == web || g == admin),
         "the groups it had are recorded: {recorded:?}"
     );
+}
+
+/// H2: an interface a crashed run left in the all-traffic untrack group (its original groups in
+/// the tag that run wrote) is taken straight on into isolation by the next attempt — no second
+/// untrack move — and its originals come from the tag, not from the untrack group it is in.
+#[tokio::test]
+async fn an_interface_left_in_the_untrack_group_goes_straight_on_into_isolation() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let instance = ids["instance_id"].as_str().unwrap();
+    let web = ids["security_groups"]["web"].as_str().unwrap();
+    let ec2 = sandbox::ec2().await;
+    let dir = tempfile::tempdir().unwrap();
+    let param = format!("instance_id={instance}");
+    // A first isolation makes the groups; a release puts everything back.
+    let outcome = isolate(dir.path(), &param);
+    let outputs = &outcome["steps"][0]["outputs"];
+    let untrack = outputs["untrack_group"].as_str().unwrap().to_owned();
+    let isolation = outputs["isolation_group"].as_str().unwrap().to_owned();
+    let (code, _, stderr) = run(
+        dir.path(),
+        &["run", "tests/fixtures/ec2/release.yaml", "-p", &param],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // M1: the release spent the original-groups tags.
+    let tagged = ec2
+        .describe_network_interfaces()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag-key")
+                .values("firebreak:original-groups")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tagged.network_interfaces().is_empty(),
+        "release removes the tags it restored"
+    );
+    // The crash: the web interface moved into the untrack group, its originals tagged.
+    let mut enis: Vec<String> =
+        serde_json::from_value(ids["network_interface_ids"].clone()).unwrap();
+    enis.sort();
+    let web_eni = {
+        let mut found = None;
+        for eni in &enis {
+            if sandbox::interfaces_in(&ec2, instance, web)
+                .await
+                .contains(eni)
+            {
+                found = Some(eni.clone());
+            }
+        }
+        found.expect("an interface in the web group")
+    };
+    ec2.create_tags()
+        .resources(&web_eni)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("firebreak:original-groups")
+                .value(web)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ec2.modify_network_interface_attribute()
+        .network_interface_id(&web_eni)
+        .groups(&untrack)
+        .send()
+        .await
+        .unwrap();
+
+    let outcome = isolate(dir.path(), &param);
+    assert_eq!(
+        sandbox::interfaces_in(&ec2, instance, &isolation).await,
+        enis
+    );
+    assert!(
+        sandbox::interfaces_in(&ec2, instance, &untrack)
+            .await
+            .is_empty()
+    );
+    let journal = std::path::PathBuf::from(outcome["journal"].as_str().unwrap());
+    let moves: Vec<Value> = crate::support::journal::values(&journal)
+        .into_iter()
+        .filter(|r| {
+            r["operation"] == "ModifyNetworkInterfaceAttribute"
+                && r["targets"][0] == web_eni.as_str()
+        })
+        .collect();
+    assert_eq!(moves.len(), 1, "straight on into isolation: {moves:#?}");
+    assert_eq!(moves[0]["targets"][1], isolation.as_str());
+    let reported = outcome["steps"][0]["outputs"]["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["network_interface_id"] == web_eni.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(reported["original_groups"], serde_json::json!([web]));
 }

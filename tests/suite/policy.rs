@@ -57,6 +57,14 @@ fn plan_args(path: &std::path::Path) -> Vec<String> {
 fn granted(policy: &Value, path: &std::path::Path) -> BTreeSet<String> {
     let mut granted = BTreeSet::new();
     for statement in policy["Statement"].as_array().unwrap() {
+        // The one Deny (IAM writes on firebreak's own and administrators' roles) grants nothing.
+        if statement["Effect"] == "Deny" {
+            assert_eq!(
+                statement["Sid"],
+                "FirebreakNeverWritesItselfOrAdministrators"
+            );
+            continue;
+        }
         assert_eq!(statement["Effect"], "Allow");
         for action in statement["Action"].as_array().unwrap() {
             let action = action.as_str().unwrap();
@@ -191,22 +199,14 @@ fn sensitive_operations_are_scoped() {
 /// policies.
 #[test]
 fn attaching_policies_is_limited_to_the_quarantine_policies() {
-    let runbooks: Vec<String> = std::fs::read_dir("runbooks")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .map(|p| p.display().to_string())
-        .collect();
-    let mut args = vec!["policy"];
-    args.extend(runbooks.iter().map(String::as_str));
-    args.extend(["--output", "json"]);
-    let policy = json(&args);
+    let policy = shipped_policy();
     let mut seen = 0;
     for statement in policy["Statement"].as_array().unwrap() {
         let actions = statement["Action"].as_array().unwrap();
-        if actions
-            .iter()
-            .any(|a| a == "iam:AttachUserPolicy" || a == "iam:AttachRolePolicy")
+        if statement["Effect"] == "Allow"
+            && actions
+                .iter()
+                .any(|a| a == "iam:AttachUserPolicy" || a == "iam:AttachRolePolicy")
         {
             seen += 1;
             let allowed = &statement["Condition"]["ArnLike"]["iam:PolicyARN"];
@@ -219,4 +219,66 @@ fn attaching_policies_is_limited_to_the_quarantine_policies() {
         }
     }
     assert!(seen > 0, "the shipped runbooks attach quarantine policies");
+}
+
+/// H10: every IAM write the runbooks need is denied on firebreak's own roles and on the
+/// account's administrators'; `iam:PassRole` reaches only quarantine roles and the clean room's.
+#[test]
+fn iam_writes_never_reach_firebreak_or_administrators_and_pass_role_is_scoped() {
+    let policy = shipped_policy();
+    let statements = policy["Statement"].as_array().unwrap();
+    let deny = statements
+        .iter()
+        .find(|s| s["Effect"] == "Deny")
+        .expect("a Deny statement");
+    let denied: Vec<&str> = deny["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for write in [
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:PutUserPolicy",
+    ] {
+        assert!(denied.contains(&write), "{write} not denied: {denied:?}");
+    }
+    assert!(
+        deny["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "arn:aws:iam::*:role/firebreak-*")
+    );
+    for statement in statements.iter().filter(|s| s["Effect"] == "Allow") {
+        if statement["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "iam:PassRole")
+        {
+            for resource in statement["Resource"].as_array().unwrap() {
+                let resource = resource.as_str().unwrap();
+                assert!(
+                    resource.starts_with("arn:aws:iam::*:role/firebreak-"),
+                    "PassRole on {resource}"
+                );
+            }
+        }
+    }
+}
+
+/// `firebreak policy runbooks/*.yaml --output json`.
+fn shipped_policy() -> Value {
+    let runbooks: Vec<String> = std::fs::read_dir("runbooks")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["policy"];
+    args.extend(runbooks.iter().map(String::as_str));
+    args.extend(["--output", "json"]);
+    json(&args)
 }

@@ -100,7 +100,7 @@ impl Action for CreateStack {
         ),
         Grant::when(
             &["iam:PassRole"],
-            &[arn::ANY_IAM_ROLE],
+            &[arn::FIREBREAK_ROLES],
             condition::PASSED_TO_EC2,
         ),
     ];

@@ -50,7 +50,7 @@ impl Action for ReplaceInstanceProfile {
         Grant::on(&["ec2:CreateTags"], arn::EC2_TAGGABLE),
         Grant::when(
             &["iam:PassRole"],
-            &[arn::ANY_IAM_ROLE],
+            &[arn::QUARANTINE_ROLE],
             condition::PASSED_TO_EC2,
         ),
     ];
