@@ -153,6 +153,8 @@ steps:
 /// filters by them. Both firebreak groups exist with exactly their rules.
 struct Enis {
     groups: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, Vec<String>>>>,
+    /// Attach `eni-0third` (in `sg-0web`) at the first move, as an agent or an attacker might.
+    attach_late: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 type Fails = fn(&str, &[String]) -> bool;
@@ -165,6 +167,7 @@ impl Enis {
         ];
         Enis {
             groups: std::sync::Arc::new(std::sync::Mutex::new(groups.into_iter().collect())),
+            attach_late: Default::default(),
         }
     }
 
@@ -246,8 +249,15 @@ impl Enis {
             aws_sdk_ec2::operation::create_tags::CreateTagsOutput::builder().build()
         });
         let state = self.groups.clone();
+        let attach_late = self.attach_late.clone();
         let modify = mock!(aws_sdk_ec2::Client::modify_network_interface_attribute)
             .then_compute_response(move |input| {
+                if attach_late.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    state
+                        .lock()
+                        .unwrap()
+                        .insert("eni-0third".into(), vec!["sg-0web".into()]);
+                }
                 let eni = input.network_interface_id().unwrap_or_default().to_owned();
                 let target = input.groups().to_vec();
                 if fails(&eni, &target) {
@@ -543,4 +553,34 @@ fn the_shipped_order_isolates_first() {
             }
         }
     }
+}
+
+/// M2: an interface attached while the isolation runs (after the first look) is isolated by
+/// the read-back's second pass and reported as attached during isolation.
+#[tokio::test]
+async fn an_interface_attached_during_isolation_is_isolated_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let enis = Enis::new();
+    enis.attach_late
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let rules = enis.rules(|_, _| false);
+    let outcome = run_on(dir.path(), ISOLATE, &rules.iter().collect::<Vec<_>>()).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    for eni in ["eni-0first", "eni-0second", "eni-0third"] {
+        assert_eq!(enis.of(eni), ["sg-0isolation"], "{eni}");
+    }
+    let records = records(&outcome.journal);
+    let done = records
+        .iter()
+        .find(|r| r["type"] == "step_succeeded")
+        .unwrap();
+    let third = done["outputs"]["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["network_interface_id"] == "eni-0third")
+        .expect("the late interface is reported")
+        .clone();
+    assert_eq!(third["attached_during_isolation"], true);
+    assert_eq!(third["verified"], true);
 }

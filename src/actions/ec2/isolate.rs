@@ -119,41 +119,49 @@ impl Execute for IsolateInstance {
             isolation: isolation.clone(),
             untrack: untrack.clone(),
         };
-        let interfaces = instance_interfaces(ctx, id).await?;
-        let before = Membership::read(ctx, id, &interfaces, &groups).await?;
-
         // Every interface is tried, whatever happens to the others: fail closed means cutting
-        // off as much as possible, then saying exactly what is not.
+        // off as much as possible, then saying exactly what is not. Then the state is read
+        // back; an interface attached meanwhile (an agent, the attacker) gets its own pass, up
+        // to PASSES in all, and is reported if it is still not isolated after the last.
         let mut report: Vec<Value> = Vec::new();
         let mut changed = false;
-        for eni in &interfaces {
-            if before.exactly_isolated(&eni.id) {
-                report.push(json!({
-                    "network_interface_id": eni.id,
-                    "original_groups": eni.trusted_original(&before),
-                    "state": "isolated",
-                    "changed": false,
-                }));
-                continue;
+        let mut interfaces = instance_interfaces(ctx, id).await?;
+        let mut before = Membership::read(ctx, id, &interfaces, &groups).await?;
+        for pass in 1..=PASSES {
+            for eni in &interfaces {
+                if before.exactly_isolated(&eni.id) {
+                    report.push(json!({
+                        "network_interface_id": eni.id,
+                        "original_groups": eni.trusted_original(&before),
+                        "state": "isolated",
+                        "changed": false,
+                    }));
+                    continue;
+                }
+                let original = eni.trusted_original(&before);
+                let outcome = isolate_interface(ctx, eni, &original, &before, &groups).await?;
+                changed = true;
+                let mut entry = outcome.report(&eni.id, &original);
+                if pass > 1 {
+                    entry["attached_during_isolation"] = json!(true);
+                }
+                report.push(entry);
             }
-            let original = eni.trusted_original(&before);
-            let outcome = isolate_interface(ctx, eni, &original, &before, &groups).await?;
-            changed = true;
-            report.push(outcome.report(&eni.id, &original));
-        }
-
-        // Read back: every attached interface in the isolation group and in no other.
-        if ctx.mode == crate::journal::Mode::Live {
+            if ctx.mode != crate::journal::Mode::Live {
+                break;
+            }
+            // Read back: every attached interface in the isolation group and in no other.
             let now = instance_interfaces(ctx, id).await?;
             let after = Membership::read(ctx, id, &now, &groups).await?;
-            for eni in &now {
+            let mut late = Vec::new();
+            for eni in now {
                 let verified = after.exactly_isolated(&eni.id);
                 match report
                     .iter_mut()
                     .find(|r| r["network_interface_id"] == eni.id.as_str())
                 {
                     Some(entry) => entry["verified"] = json!(verified),
-                    // Attached since the first look (an agent, the attacker): not isolated.
+                    None if pass < PASSES => late.push(eni),
                     None => report.push(json!({
                         "network_interface_id": eni.id,
                         "original_groups": eni.groups,
@@ -163,6 +171,11 @@ impl Execute for IsolateInstance {
                     })),
                 }
             }
+            if late.is_empty() {
+                break;
+            }
+            interfaces = late;
+            before = after;
         }
         // The isolation group itself must still have no rules: one added since (by a person,
         // by the attacker) would open every interface in it.
@@ -468,6 +481,10 @@ impl InterfaceOutcome {
         entry
     }
 }
+
+/// Rounds of "isolate what is attached, read back": a second or third round catches interfaces
+/// attached while the first ran.
+const PASSES: u32 = 3;
 
 /// Attempts for the move into isolation, and for the restore when it keeps failing: whatever
 /// the error (the move is idempotent), with backoff.
