@@ -1,6 +1,7 @@
 //! Everything about talking to AWS in one place: how the SDK is configured, and how its errors
 //! are classified (retries, dry-run results and journal records all decide from the class).
 
+pub mod backoff;
 pub mod config;
 pub mod error;
 

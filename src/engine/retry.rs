@@ -8,11 +8,7 @@ pub const CAP: Duration = Duration::from_secs(20);
 /// The wait before attempt `attempt + 1`: half of `BASE * 2^(attempt-1)` (capped) plus a random
 /// part of the other half ("equal jitter"), so concurrent branches do not retry in lockstep.
 pub fn backoff(attempt: u32) -> Duration {
-    let exponential = BASE
-        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-        .min(CAP);
-    let half = exponential / 2;
-    half + half.mul_f64(fastrand::f64())
+    crate::aws::backoff::equal_jitter(attempt, BASE, CAP)
 }
 
 #[cfg(test)]

@@ -339,25 +339,27 @@ async fn a_failed_detach_reports_the_protection_already_set() {
     assert_eq!(out["decrement_desired_capacity"], true);
 }
 
+/// The instance has the application's profile (association `iip-assoc-0a1`).
+fn app_profile_associated() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations).then_output(|| {
+        DescribeIamInstanceProfileAssociationsOutput::builder()
+            .iam_instance_profile_associations(
+                IamInstanceProfileAssociation::builder()
+                    .association_id("iip-assoc-0a1")
+                    .instance_id(INSTANCE)
+                    .state(IamInstanceProfileAssociationState::Associated)
+                    .iam_instance_profile(IamInstanceProfile::builder().arn(APP_PROFILE).build())
+                    .build(),
+            )
+            .build()
+    })
+}
+
 #[tokio::test]
 async fn a_failed_replacement_keeps_the_recorded_original() {
     let describe = mock!(aws_sdk_ec2::Client::describe_instances)
         .then_output(|| described(InstanceStateName::Running));
-    let associations = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
-        .then_output(|| {
-            DescribeIamInstanceProfileAssociationsOutput::builder()
-                .iam_instance_profile_associations(
-                    IamInstanceProfileAssociation::builder()
-                        .association_id("iip-assoc-0a1")
-                        .instance_id(INSTANCE)
-                        .state(IamInstanceProfileAssociationState::Associated)
-                        .iam_instance_profile(
-                            IamInstanceProfile::builder().arn(APP_PROFILE).build(),
-                        )
-                        .build(),
-                )
-                .build()
-        });
+    let associations = app_profile_associated();
     let tag = mock!(aws_sdk_ec2::Client::create_tags)
         .match_requests(|r| {
             r.resources() == [INSTANCE]
@@ -415,21 +417,7 @@ async fn an_empty_replacement_arn_disassociates_the_profile() {
     use aws_sdk_ec2::operation::disassociate_iam_instance_profile::DisassociateIamInstanceProfileOutput;
     let describe = mock!(aws_sdk_ec2::Client::describe_instances)
         .then_output(|| described(InstanceStateName::Running));
-    let associations = mock!(aws_sdk_ec2::Client::describe_iam_instance_profile_associations)
-        .then_output(|| {
-            DescribeIamInstanceProfileAssociationsOutput::builder()
-                .iam_instance_profile_associations(
-                    IamInstanceProfileAssociation::builder()
-                        .association_id("iip-assoc-0a1")
-                        .instance_id(INSTANCE)
-                        .state(IamInstanceProfileAssociationState::Associated)
-                        .iam_instance_profile(
-                            IamInstanceProfile::builder().arn(APP_PROFILE).build(),
-                        )
-                        .build(),
-                )
-                .build()
-        });
+    let associations = app_profile_associated();
     let tag =
         mock!(aws_sdk_ec2::Client::create_tags).then_output(|| CreateTagsOutput::builder().build());
     let replace_with_nothing = mock!(aws_sdk_ec2::Client::replace_iam_instance_profile_association)

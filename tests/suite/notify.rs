@@ -131,18 +131,7 @@ async fn a_refusal_for_a_held_lock_is_notified() {
     let dir = tempfile::tempdir().unwrap();
     let instance = "i-0123456789abcdef0";
     let holder = "20261128T000000Z-cccccc";
-    let _lease = firebreak::lease::RunLease::acquire(dir.path(), holder).unwrap();
-    let _held = firebreak::lock::acquire(
-        dir.path(),
-        &[firebreak::lock::resource_key(
-            "123456789012",
-            "us-east-1",
-            instance,
-        )],
-        &firebreak::lock::LockOwner::new(holder, firebreak::journal::Mode::Live),
-        firebreak::lock::TakeoverPolicy::default(),
-    )
-    .unwrap();
+    let _held = super::unattended::hold_lock(dir.path(), holder, instance);
     let out = firebreak()
         .envs(moto::env())
         .env("FIREBREAK_JOURNAL_DIR", dir.path())

@@ -37,7 +37,7 @@ fn contain(dir: &Path, instance: &str) -> (Output, Value) {
     (out, outcome)
 }
 
-async fn instance_state(ec2: &aws_sdk_ec2::Client, instance: &str) -> String {
+pub(crate) async fn instance_state(ec2: &aws_sdk_ec2::Client, instance: &str) -> String {
     ec2.describe_instances()
         .instance_ids(instance)
         .send()
@@ -49,6 +49,28 @@ async fn instance_state(ec2: &aws_sdk_ec2::Client, instance: &str) -> String {
         .and_then(|s| s.name())
         .map(|n| n.as_str().to_owned())
         .unwrap_or_default()
+}
+
+/// A live run `holder` (its lease held) holding the lock on `instance` in moto's account and
+/// region, until the guard is dropped.
+pub(crate) fn hold_lock(
+    dir: &Path,
+    holder: &str,
+    instance: &str,
+) -> (firebreak::lease::RunLease, firebreak::lock::LockSet) {
+    let lease = firebreak::lease::RunLease::acquire(dir, holder).unwrap();
+    let held = firebreak::lock::acquire(
+        dir,
+        &[firebreak::lock::resource_key(
+            "123456789012",
+            "us-east-1",
+            instance,
+        )],
+        &firebreak::lock::LockOwner::new(holder, firebreak::journal::Mode::Live),
+        firebreak::lock::TakeoverPolicy::default(),
+    )
+    .unwrap();
+    (lease, held)
 }
 
 /// Every lock file in the journal directory, as written.
@@ -424,18 +446,7 @@ async fn a_lock_held_refusal_is_journaled() {
     let ids = seed(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let holder = "20261128T000000Z-bbbbbb";
-    let _lease = firebreak::lease::RunLease::acquire(dir.path(), holder).unwrap();
-    let _held = firebreak::lock::acquire(
-        dir.path(),
-        &[firebreak::lock::resource_key(
-            "123456789012",
-            "us-east-1",
-            &ids.instance,
-        )],
-        &firebreak::lock::LockOwner::new(holder, firebreak::journal::Mode::Live),
-        firebreak::lock::TakeoverPolicy::default(),
-    )
-    .unwrap();
+    let _held = hold_lock(dir.path(), holder, &ids.instance);
     let (refused, outcome) = contain(dir.path(), &ids.instance);
     assert_eq!(refused.code, Some(3), "{}", refused.stderr);
     let records = journal_records(outcome["journal"].as_str().unwrap());

@@ -14,6 +14,7 @@ use firebreak::engine::{RunStatus, Settings, VerifyFinding};
 use serde_json::Value;
 
 use super::dispatch::{dispatch, event, journal_records, seed};
+use super::unattended::instance_state;
 use crate::support::aws::MockAws;
 use crate::support::run::Run;
 use crate::support::{firebreak, moto, output, proxy, sandbox};
@@ -179,18 +180,7 @@ async fn a_resume_reads_the_finding_again() {
     assert_eq!(checks.len(), 2, "checked at the start and on the resume");
     assert_eq!(checks[1]["passed"], false);
     let ec2 = sandbox::ec2().await;
-    let state = ec2
-        .describe_instances()
-        .instance_ids(&ids.instance)
-        .send()
-        .await
-        .unwrap()
-        .reservations()[0]
-        .instances()[0]
-        .state()
-        .and_then(|s| s.name())
-        .map(|n| n.as_str().to_owned());
-    assert_eq!(state.as_deref(), Some("running"));
+    assert_eq!(instance_state(&ec2, &ids.instance).await, "running");
 }
 
 const INSTANCE: &str = "i-0123456789abcdef0";

@@ -607,9 +607,13 @@ async fn move_retrying(ctx: &StepContext, eni: &str, groups: &[String]) -> Resul
             Ok(()) => return Ok(()),
             Err(error) if error.is_journal() || attempt >= MOVE_ATTEMPTS => return Err(error),
             Err(_) => {
-                // 250 ms doubling to 4 s, with jitter: about 30 s in all.
-                let base = std::time::Duration::from_millis(250 * (1 << attempt.min(4)));
-                tokio::time::sleep(base / 2 + base.mul_f64(fastrand::f64() / 2.0)).await;
+                // 500 ms doubling to 4 s, with jitter: about 30 s in all.
+                let wait = crate::aws::backoff::equal_jitter(
+                    attempt,
+                    std::time::Duration::from_millis(500),
+                    std::time::Duration::from_secs(4),
+                );
+                tokio::time::sleep(wait).await;
                 attempt += 1;
             }
         }
