@@ -68,6 +68,8 @@ catalogue! {
     Ec2CaptureConsoleOutput => ec2::CaptureConsoleOutput;
     Ec2IsolateInstance => ec2::IsolateInstance;
     Ec2ReleaseIsolation => ec2::ReleaseIsolation;
+    Ec2OpenCollectionPath => ec2::OpenCollectionPath;
+    Ec2CloseCollectionPath => ec2::CloseCollectionPath;
     Ec2DisableMetadata => ec2::DisableMetadata;
     Ec2ReplaceInstanceProfile => ec2::ReplaceInstanceProfile;
     Ec2DisassociateAddresses => ec2::DisassociateAddresses;

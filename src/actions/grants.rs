@@ -84,6 +84,7 @@ pub mod arn {
     pub const FIREBREAK_ROLES: &str = "arn:aws:iam::*:role/firebreak-*";
     pub const SSM_DOCUMENT: &str = "arn:aws:ssm:*:*:document/{document}";
     pub const STACK: &str = "arn:aws:cloudformation:*:*:stack/{stack}/*";
+    pub const S3_BUCKET: &str = "arn:aws:s3:::{bucket}";
     pub const KMS_KEY: &str = "arn:aws:kms:*:*:key/*";
     pub const SNS_TOPIC: &str = "{topic}";
     /// What firebreak tags: instances, volumes, snapshots, interfaces, security groups.

@@ -104,9 +104,14 @@ pub struct RunCommand {
     /// Further document parameters.
     #[serde(default)]
     pub parameters: IndexMap<String, Vec<String>>,
-    /// Where SSM writes the full output.
+    /// Where SSM writes the full output (empty: nowhere, the output stays in SSM).
     #[serde(default)]
     pub output_s3_bucket: Option<String>,
+    /// The account that must own `output_s3_bucket` (usually `{{run.account}}`), checked with
+    /// `HeadBucket` before anything is sent: bucket names are global, and the instance's agent
+    /// writes the output, with the instance's credentials, to whoever owns the name.
+    #[serde(default)]
+    pub output_s3_bucket_owner: Option<String>,
     #[serde(default)]
     pub output_s3_prefix: Option<String>,
     /// How long the command may run on the instance, in seconds.
@@ -137,21 +142,31 @@ impl Action for RunCommand {
         "ssm:ListCommands",
         "ssm:SendCommand",
         "ssm:GetCommandInvocation",
+        "s3:HeadBucket",
     ];
     const PERMISSIONS: &'static [&'static str] = &[
         "ssm:ListCommands",
         "ssm:SendCommand",
         "ssm:GetCommandInvocation",
+        "s3:ListBucket",
     ];
-    const GRANTS: &'static [Grant] = &[Grant::on(
-        &["ssm:SendCommand"],
-        &[arn::INSTANCE, arn::SSM_DOCUMENT],
-    )];
-    const SCOPE: &'static [ScopeField] = &[ScopeField {
-        placeholder: "document",
-        field: "document",
-        default: "AWS-RunShellScript",
-    }];
+    const GRANTS: &'static [Grant] = &[
+        Grant::on(&["ssm:SendCommand"], &[arn::INSTANCE, arn::SSM_DOCUMENT]),
+        // HeadBucket is authorised as s3:ListBucket on the bucket.
+        Grant::on(&["s3:ListBucket"], &[arn::S3_BUCKET]),
+    ];
+    const SCOPE: &'static [ScopeField] = &[
+        ScopeField {
+            placeholder: "document",
+            field: "document",
+            default: "AWS-RunShellScript",
+        },
+        ScopeField {
+            placeholder: "bucket",
+            field: "output_s3_bucket",
+            default: "*",
+        },
+    ];
 }
 
 impl Execute for RunCommand {
@@ -181,11 +196,15 @@ impl Execute for RunCommand {
                 ));
             }
         }
+        let bucket = self.output_s3_bucket.clone().filter(|b| !b.is_empty());
         // SSM comments are at most 100 characters; the key is well under that.
         let comment = format!("firebreak {}", ctx.idempotency_key);
         let command_id = match find_sent(ctx, &targets, &comment).await? {
             Some(id) => id,
             None => {
+                if let Some(bucket) = &bucket {
+                    check_bucket_owner(ctx, bucket, self.output_s3_bucket_owner.as_deref()).await?;
+                }
                 let input = json!({
                     "document": self.document, "instance_ids": self.instance_ids,
                     "script": self.script, "script_sha256": script_sha256, "comment": comment,
@@ -202,8 +221,10 @@ impl Execute for RunCommand {
                             .timeout_seconds(
                                 self.execution_timeout_seconds.clamp(30, 2_592_000) as i32
                             )
-                            .set_output_s3_bucket_name(self.output_s3_bucket.clone())
-                            .set_output_s3_key_prefix(self.output_s3_prefix.clone())
+                            .set_output_s3_bucket_name(bucket.clone())
+                            .set_output_s3_key_prefix(
+                                bucket.as_ref().and(self.output_s3_prefix.clone()),
+                            )
                             .send()
                     })
                     .await?;
@@ -250,6 +271,42 @@ impl Execute for RunCommand {
             .with_outputs(outputs))
         }
     }
+}
+
+/// Refuses a bucket that the expected account does not own (or that does not exist): the
+/// output, perhaps a memory image, would go to a stranger. `HeadBucket` with
+/// `ExpectedBucketOwner` answers 403 for a bucket someone else owns.
+async fn check_bucket_owner(
+    ctx: &StepContext,
+    bucket: &str,
+    owner: Option<&str>,
+) -> Result<(), ActionError> {
+    let Some(owner) = owner.filter(|o| !o.is_empty()) else {
+        return Err(ActionError::Input(format!(
+            "`output_s3_bucket` {bucket} needs `output_s3_bucket_owner` (usually \
+             \"{{{{run.account}}}}\"): a bucket name is global, and the instance would upload to \
+             whoever owns it"
+        )));
+    };
+    ctx.call("s3", "HeadBucket", &[bucket], || {
+        ctx.clients()
+            .s3
+            .head_bucket()
+            .bucket(bucket)
+            .expected_bucket_owner(owner)
+            .send()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|error| {
+        if error.is_journal() {
+            return error;
+        }
+        ActionError::Failed(format!(
+            "evidence bucket {bucket} is not one account {owner} owns, or cannot be reached \
+             ({error}); nothing was sent to the instance"
+        ))
+    })
 }
 
 /// A command this step already sent (after a crash), found by its comment.

@@ -63,6 +63,7 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub securityhub: aws_sdk_securityhub::Client,
     pub guardduty: aws_sdk_guardduty::Client,
+    pub s3: aws_sdk_s3::Client,
 }
 
 impl Clients {
@@ -91,6 +92,7 @@ impl Clients {
             sns: moved!(self.sns, aws_sdk_sns),
             securityhub: moved!(self.securityhub, aws_sdk_securityhub),
             guardduty: moved!(self.guardduty, aws_sdk_guardduty),
+            s3: moved!(self.s3, aws_sdk_s3),
         }
     }
 
@@ -117,6 +119,7 @@ impl Clients {
             sns: signed!(self.sns, aws_sdk_sns),
             securityhub: signed!(self.securityhub, aws_sdk_securityhub),
             guardduty: signed!(self.guardduty, aws_sdk_guardduty),
+            s3: signed!(self.s3, aws_sdk_s3),
         }
     }
 
@@ -131,6 +134,19 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(config),
             securityhub: aws_sdk_securityhub::Client::new(config),
             guardduty: aws_sdk_guardduty::Client::new(config),
+            s3: s3_client(config),
         }
     }
+}
+
+/// S3 through the same configuration; path-style addressing when the endpoint is overridden
+/// (an emulator or a VPC endpoint URL has no per-bucket host names).
+fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let builder = aws_sdk_s3::config::Builder::from(config);
+    let builder = if config.endpoint_url().is_some() {
+        builder.force_path_style(true)
+    } else {
+        builder
+    };
+    aws_sdk_s3::Client::from_conf(builder.build())
 }

@@ -336,6 +336,30 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     .await
     .assert_succeeded();
 
+    // Collection after isolation through the VPC's endpoints, into the account's bucket; then
+    // the path closed.
+    sandbox::bucket("evidence-declared-calls").await;
+    sandbox::vpc_endpoints(&ids, Some(Some(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::evidence-declared-calls/*"}]}"#))).await;
+    on_moto(
+        &mut coverage,
+        "collection after isolation",
+        Run::fixture("ec2/collect-after-isolation.yaml").params(&[
+            ("instance_id", &instance),
+            ("evidence_bucket", "evidence-declared-calls"),
+        ]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    on_moto(
+        &mut coverage,
+        "collection closed",
+        Run::fixture("ec2/collection-close.yaml").param("instance_id", &instance),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+
     // The credential runbooks, on seeded principals.
     let key = seed_principals().await;
     on_moto(
@@ -600,6 +624,9 @@ async fn mocked_ssm_branch(coverage: &mut Coverage) {
                     .build()
             }),
         ])
+        .s3([mock!(aws_sdk_s3::Client::head_bucket).then_output(|| {
+            aws_sdk_s3::operation::head_bucket::HeadBucketOutput::builder().build()
+        })])
         .build();
     let dir = tempfile::tempdir().unwrap();
     let run = Run::fixture("ssm/managed.yaml")

@@ -9,18 +9,7 @@ use std::path::Path;
 use crate::support::{firebreak, moto, sandbox};
 use serde_json::Value;
 
-fn run(dir: &Path, args: &[&str]) -> (i32, Value, String) {
-    let out = firebreak()
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", dir)
-        .args(args)
-        .args(["--output", "json"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let outcome = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), outcome, stderr)
-}
+use crate::support::cli_on_moto as run;
 
 /// `run tests/fixtures/ec2/isolate.yaml -p instance_id=…`, which must succeed: its outcome.
 fn isolate(dir: &Path, param: &str) -> Value {
@@ -267,14 +256,19 @@ async fn heavy_throttling_of_interface_moves_never_leaves_an_interface_open() {
             *code == 0 || *code == 1,
             "{instance}: exit {code}: {stderr}"
         );
+        for untrack in sandbox::firebreak_groups(&ec2, "untrack").await {
+            assert_eq!(
+                sandbox::interfaces_in(&ec2, instance, &untrack).await,
+                Vec::<String>::new(),
+                "{instance}: an interface left in the all-traffic group: {outcome:#}"
+            );
+        }
         let outputs = &outcome["steps"][0]["outputs"];
-        let untrack = outputs["untrack_group"].as_str().unwrap();
-        let isolation = outputs["isolation_group"].as_str().unwrap();
-        assert_eq!(
-            sandbox::interfaces_in(&ec2, instance, untrack).await,
-            Vec::<String>::new(),
-            "{instance}: an interface left in the all-traffic group: {outcome:#}"
-        );
+        let Some(isolation) = outputs["isolation_group"].as_str() else {
+            // Failed before any move (a read timed out under the load): nothing moved.
+            assert_eq!(*code, 1, "{instance}: no outputs: {outcome:#} {stderr}");
+            continue;
+        };
         assert_eq!(outputs["open"], serde_json::json!([]), "{instance}");
         let enis: Vec<String> =
             serde_json::from_value(ids["network_interface_ids"].clone()).unwrap();

@@ -535,7 +535,7 @@ fn the_shipped_order_isolates_first() {
             );
         }
         // Collection before isolation only when asked, and bounded.
-        for collect in ["volatile", "memory"] {
+        for collect in ["volatile_early", "memory_early"] {
             if let Some(step) = runbook.steps.iter().find(|s| s.id == collect) {
                 assert!(position(collect) < position("isolate"));
                 assert!(
@@ -549,6 +549,42 @@ fn the_shipped_order_isolates_first() {
                     step.timeout.as_deref(),
                     Some("2m"),
                     "{path}: {collect} bounded"
+                );
+            }
+        }
+        // Otherwise (M13) right after isolation, through the collection path, which is closed
+        // before the credentials go (the agent needs them while it runs).
+        if runbook.steps.iter().any(|s| s.id == "volatile") {
+            let order = [
+                "isolate",
+                "collection_open",
+                "volatile",
+                "memory",
+                "collection_close",
+                "metadata",
+                "profile",
+            ];
+            for pair in order.windows(2) {
+                assert!(
+                    position(pair[0]) < position(pair[1]),
+                    "{path}: {} before {}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+            assert!(
+                position("tag") < position("isolation_check")
+                    && position("isolation_check") < position("approve_stop"),
+                "{path}: isolation read back again before the decision"
+            );
+            for collect in ["volatile", "memory", "collection_close"] {
+                let when = runbook.steps[position(collect)]
+                    .when
+                    .clone()
+                    .unwrap_or_default();
+                assert!(
+                    when.contains("steps.collection_open.outputs"),
+                    "{path}: {collect} only through the collection path: {when}"
                 );
             }
         }
@@ -583,4 +619,73 @@ async fn an_interface_attached_during_isolation_is_isolated_too() {
         .clone();
     assert_eq!(third["attached_during_isolation"], true);
     assert_eq!(third["verified"], true);
+}
+
+/// M13 wiring: the shipped runbook's collection steps run exactly when they should — a bucket
+/// given and the agent online opens the path; volatile and the close follow an opened path;
+/// memory also needs S3 in the path, `capture_memory` and the AVML hash; skipped steps' outputs
+/// (absent) count as false, not as an error.
+#[test]
+fn the_shipped_collection_steps_run_exactly_when_the_path_is_open() {
+    use firebreak::template::{Templates, truthy};
+    let runbook = firebreak::check::load(Path::new("runbooks/ec2-instance-compromise.yaml"))
+        .unwrap()
+        .runbook;
+    let when = |id: &str| {
+        runbook
+            .steps
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.when.clone())
+            .unwrap()
+    };
+    let templates = Templates::new();
+    let holds =
+        |id: &str, context: &Value| truthy(&templates.render_value(&when(id), context).unwrap());
+    let params = serde_json::json!({
+        "evidence_bucket": "evidence-123", "collect_before_isolation": false,
+        "capture_memory": true, "avml_sha256": "ab".repeat(32),
+    });
+    // Nothing ran yet but the check: the agent online opens the path.
+    let online = serde_json::json!({"params": params, "steps": {
+        "ssm_status": {"status": "succeeded", "outputs": {"online": true}},
+        "collection_open": {"status": "pending", "outputs": {}}}});
+    assert!(holds("ssm_status", &online));
+    assert!(holds("collection_open", &online));
+    let offline = serde_json::json!({"params": params, "steps": {
+        "ssm_status": {"status": "succeeded", "outputs": {"online": false}}}});
+    assert!(!holds("collection_open", &offline));
+    // Opened with S3: everything; opened without S3: no memory; not opened: nothing.
+    let path = |opened: bool, s3: bool| {
+        serde_json::json!({"params": params, "steps": {
+            "ssm_status": {"status": "succeeded", "outputs": {"online": true}},
+            "collection_open": {"status": "succeeded", "outputs": {"opened": opened, "s3": s3}}}})
+    };
+    for step in ["volatile", "memory", "collection_close"] {
+        assert!(holds(step, &path(true, true)), "{step} with the full path");
+        assert!(!holds(step, &path(false, false)), "{step} without a path");
+    }
+    assert!(holds("volatile", &path(true, false)));
+    assert!(!holds("memory", &path(true, false)), "no memory without S3");
+    assert!(holds("collection_close", &path(true, false)));
+    // No bucket: none of it, and the early variant only when asked.
+    let mut none = path(true, true);
+    none["params"]["evidence_bucket"] = serde_json::json!("");
+    for step in [
+        "ssm_status",
+        "collection_open",
+        "volatile",
+        "memory",
+        "collection_close",
+        "volatile_early",
+    ] {
+        assert!(!holds(step, &none), "{step} without a bucket");
+    }
+    let mut early = path(false, false);
+    early["params"]["collect_before_isolation"] = serde_json::json!(true);
+    assert!(holds("volatile_early", &early) && holds("memory_early", &early));
+    assert!(
+        !holds("ssm_status", &early),
+        "collected before, not again after"
+    );
 }

@@ -16,6 +16,7 @@ mod dispatch;
 mod drill;
 mod ec2_addresses;
 mod ec2_autoscaling;
+mod ec2_collection;
 mod ec2_console;
 mod ec2_contain;
 mod ec2_isolate;

@@ -282,3 +282,39 @@ fn shipped_policy() -> Value {
     args.extend(["--output", "json"]);
     json(&args)
 }
+
+/// H10: the release runbook has a policy of its own, to give a separate release role: it can
+/// move interfaces back and read, and nothing of containment's IAM or group writes.
+#[test]
+fn the_release_runbook_has_its_own_narrow_policy() {
+    let path = std::path::Path::new("runbooks/ec2-release.yaml");
+    let policy = json(&["policy", "runbooks/ec2-release.yaml", "--output", "json"]);
+    let granted = granted(&policy, path);
+    assert!(
+        granted.contains("ec2:ModifyNetworkInterfaceAttribute"),
+        "{granted:?}"
+    );
+    for never in [
+        "ec2:CreateSecurityGroup",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:ModifyInstanceMetadataOptions",
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        "ec2:CreateSnapshots",
+        "ssm:SendCommand",
+    ] {
+        assert!(!granted.contains(never), "release needs no {never}");
+    }
+    let iam_writes: Vec<&String> = granted
+        .iter()
+        .filter(|p| p.starts_with("iam:"))
+        .filter(|p| {
+            !["iam:Get", "iam:List", "iam:Simulate"]
+                .iter()
+                .any(|r| p.starts_with(r))
+        })
+        .collect();
+    assert!(
+        iam_writes.is_empty(),
+        "release writes no IAM: {iam_writes:?}"
+    );
+}

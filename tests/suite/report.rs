@@ -4,19 +4,13 @@
 use std::path::Path;
 
 use crate::support::{firebreak, moto, sandbox};
-use serde_json::Value;
 
 fn run(dir: &Path, args: &[&str]) -> String {
-    let out = firebreak()
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", dir)
-        .args(args)
-        .args(["--output", "json"])
-        .output()
-        .unwrap();
-    let outcome: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{args:?}: {}", String::from_utf8_lossy(&out.stderr)));
-    outcome["journal"].as_str().unwrap().to_owned()
+    let (_, outcome, stderr) = crate::support::cli_on_moto(dir, args);
+    outcome["journal"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{args:?}: {stderr}"))
+        .to_owned()
 }
 
 /// Tags must nest and close (void elements aside); attribute quotes must balance.

@@ -23,6 +23,7 @@ async fn run_command_sends_once_even_across_a_crash_and_reports_status() {
     let _moto = moto::exclusive().await;
     let ids = sandbox::seed("web-1");
     let instance = ids["instance_id"].as_str().unwrap();
+    sandbox::bucket("evidence-bucket").await;
     let dir = tempfile::tempdir().unwrap();
     let param = format!("instance_id={instance}");
     let journal = crash::crash_at(
@@ -109,4 +110,77 @@ async fn check_managed_reports_online_instances_and_guards_collection() {
     let outcome = check_managed(ssm_with(unmanaged)).await;
     assert_eq!(outcome["steps"][0]["outputs"]["managed"], false);
     assert_eq!(outcome["steps"][1]["status"], "skipped");
+}
+
+fn send_command_rule() -> Rule {
+    mock!(aws_sdk_ssm::Client::send_command).then_output(|| {
+        aws_sdk_ssm::operation::send_command::SendCommandOutput::builder()
+            .command(
+                aws_sdk_ssm::types::Command::builder()
+                    .command_id("c-0123")
+                    .build(),
+            )
+            .build()
+    })
+}
+
+fn no_commands() -> Rule {
+    mock!(aws_sdk_ssm::Client::list_commands).then_output(|| {
+        aws_sdk_ssm::operation::list_commands::ListCommandsOutput::builder().build()
+    })
+}
+
+const TO_BUCKET: &str = "version: 1\nname: collect\nsteps:\n  - id: collect\n    action: ssm.run_command\n    with:\n      instance_ids: [i-0123456789abcdef0]\n      commands: [uptime]\n      wait: false\n      output_s3_bucket: evidence-elsewhere\n";
+
+/// H4: a bucket someone else owns (S3 answers HeadBucket with ExpectedBucketOwner by 403, as
+/// AWS does; moto ignores the header) gets no command, and neither does a bucket named without
+/// its expected owner.
+#[tokio::test]
+async fn a_bucket_owned_by_another_account_or_without_an_owner_gets_no_command() {
+    use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+    use aws_smithy_types::error::ErrorMetadata;
+    let dir = tempfile::tempdir().unwrap();
+    let forbidden = mock!(aws_sdk_s3::Client::head_bucket)
+        .match_requests(|r| r.expected_bucket_owner() == Some("123456789012"))
+        .then_error(|| {
+            HeadBucketError::generic(ErrorMetadata::builder().code("Forbidden").build())
+        });
+    let aws = MockAws::new()
+        .s3([forbidden])
+        .ssm([no_commands(), send_command_rule()])
+        .build();
+    let owned = format!("{TO_BUCKET}      output_s3_bucket_owner: \"{{{{run.account}}}}\"\n");
+    let ran = Run::yaml(dir.path(), &owned)
+        .clients(aws.clients.clone())
+        .start(dir.path())
+        .await;
+    assert_eq!(ran.outcome["steps"][0]["status"], "failed");
+    assert!(
+        ran.failures().contains("not one account 123456789012 owns"),
+        "{}",
+        ran.failures()
+    );
+    assert!(
+        !ran.calls().iter().any(|c| c.contains("SendCommand")),
+        "{:?}",
+        ran.calls()
+    );
+
+    let aws = MockAws::new()
+        .ssm([no_commands(), send_command_rule()])
+        .build();
+    let ran = Run::yaml(dir.path(), TO_BUCKET)
+        .clients(aws.clients.clone())
+        .start(dir.path())
+        .await;
+    assert!(
+        ran.failures().contains("needs `output_s3_bucket_owner`"),
+        "{}",
+        ran.failures()
+    );
+    assert!(
+        !ran.calls().iter().any(|c| c.contains("SendCommand")),
+        "{:?}",
+        ran.calls()
+    );
 }

@@ -125,6 +125,7 @@ services! {
     sns => aws_sdk_sns, "sns";
     securityhub => aws_sdk_securityhub, "securityhub";
     guardduty => aws_sdk_guardduty, "guardduty";
+    s3 => aws_sdk_s3, "s3";
 }
 
 impl MockAws {

@@ -96,3 +96,18 @@ pub fn output(command: &mut Command) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// `firebreak ARGS --output json` against moto with the journal in `dir`: the exit code, the
+/// JSON outcome (`Null` when there is none) and stderr.
+pub fn cli_on_moto(dir: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = firebreak()
+        .envs(moto::env())
+        .env("FIREBREAK_JOURNAL_DIR", dir)
+        .args(args)
+        .args(["--output", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let outcome = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code().unwrap_or(-1), outcome, stderr)
+}

@@ -108,6 +108,72 @@ pub async fn s3_prefix_list() -> String {
         .to_owned()
 }
 
+/// Creates, straight in moto, the VPC's SSM interface endpoints (and an S3 gateway endpoint
+/// with `s3_policy`, `None` for AWS's allow-all default, if given): the endpoints' own
+/// addresses as /32s.
+pub async fn vpc_endpoints(ids: &Value, s3_policy: Option<Option<&str>>) -> Vec<String> {
+    let ec2 = ec2().await;
+    let vpc = ids["vpc_id"].as_str().unwrap();
+    let subnet = ids["subnet_id"].as_str().unwrap();
+    let mut enis = Vec::new();
+    for service in ["ssm", "ssmmessages", "ec2messages"] {
+        let made = ec2
+            .create_vpc_endpoint()
+            .vpc_id(vpc)
+            .service_name(format!("com.amazonaws.us-east-1.{service}"))
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Interface)
+            .subnet_ids(subnet)
+            .private_dns_enabled(true)
+            .send()
+            .await
+            .unwrap();
+        enis.extend(
+            made.vpc_endpoint()
+                .unwrap()
+                .network_interface_ids()
+                .to_vec(),
+        );
+    }
+    if let Some(policy) = s3_policy {
+        ec2.create_vpc_endpoint()
+            .vpc_id(vpc)
+            .service_name("com.amazonaws.us-east-1.s3")
+            .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::Gateway)
+            .set_policy_document(policy.map(str::to_owned))
+            .send()
+            .await
+            .unwrap();
+    }
+    let described = ec2
+        .describe_network_interfaces()
+        .set_network_interface_ids(Some(enis))
+        .send()
+        .await
+        .unwrap();
+    let mut cidrs: Vec<String> = described
+        .network_interfaces()
+        .iter()
+        .filter_map(|e| e.private_ip_address())
+        .map(|ip| format!("{ip}/32"))
+        .collect();
+    cidrs.sort();
+    cidrs.dedup();
+    cidrs
+}
+
+/// An S3 bucket in moto's account.
+pub async fn bucket(name: &str) {
+    let config = aws_sdk_s3::config::Builder::from(&super::moto::direct_config().await)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Puts the event's Security Hub findings into moto's Security Hub (as the service holds them
 /// before it emits the event), with `changes` (`Workflow.Status=RESOLVED`) applied; straight to
 /// moto, not counted by the proxy.

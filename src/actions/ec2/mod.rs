@@ -4,9 +4,11 @@
 
 mod addresses;
 mod autoscaling;
+mod collection;
 mod console;
 mod describe;
 mod evidence_volumes;
+mod interfaces;
 mod isolate;
 mod metadata;
 mod profile;
@@ -19,6 +21,7 @@ mod tag;
 
 pub use addresses::DisassociateAddresses;
 pub use autoscaling::DetachFromAutoscaling;
+pub use collection::{CloseCollectionPath, OpenCollectionPath};
 pub use console::CaptureConsoleOutput;
 pub use describe::DescribeInstance;
 pub use evidence_volumes::AttachEvidenceVolumes;

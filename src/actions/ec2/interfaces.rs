@@ -1,0 +1,130 @@
+//! Interfaces and firebreak's groups, shared by isolation and the collection path: which of
+//! an instance's interfaces are in which groups (read exactly), moving an interface with
+//! retries, firebreak's groups of a role in a VPC.
+
+use aws_sdk_ec2::types::{Filter, SecurityGroup};
+
+use super::{ActionError, tags};
+use crate::actions::StepContext;
+
+/// The role tag of a collection group.
+pub(super) const COLLECTION_ROLE: &str = "collection";
+
+/// Its name's prefix (the run id follows): a hint only; the tags decide.
+pub(super) const COLLECTION_PREFIX: &str = "firebreak-collection-";
+
+/// The VPC's groups firebreak made for `role` (its role and managed tags).
+pub(super) async fn role_groups(
+    ctx: &StepContext,
+    vpc: &str,
+    role: &str,
+) -> Result<Vec<SecurityGroup>, ActionError> {
+    let output = ctx
+        .call("ec2", "DescribeSecurityGroups", &[vpc], || {
+            ctx.clients()
+                .ec2
+                .describe_security_groups()
+                .filters(Filter::builder().name("vpc-id").values(vpc).build())
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", tags::ROLE))
+                        .values(role)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", tags::MANAGED))
+                        .values("true")
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+    Ok(output.security_groups().to_vec())
+}
+
+/// The instance's interfaces that are in any of `groups`.
+pub(super) async fn interfaces_in_groups(
+    ctx: &StepContext,
+    instance_id: &str,
+    groups: &[String],
+) -> Result<Vec<String>, ActionError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut targets = vec![instance_id];
+    targets.extend(groups.iter().map(String::as_str));
+    let output = ctx
+        .call("ec2", "DescribeNetworkInterfaces", &targets, || {
+            ctx.clients()
+                .ec2
+                .describe_network_interfaces()
+                .filters(
+                    Filter::builder()
+                        .name("attachment.instance-id")
+                        .values(instance_id)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name("group-id")
+                        .set_values(Some(groups.to_vec()))
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+    Ok(output
+        .network_interfaces()
+        .iter()
+        .filter_map(|eni| eni.network_interface_id().map(str::to_owned))
+        .collect())
+}
+
+/// Attempts for the move into isolation, and for the restore when it keeps failing: whatever
+/// the error (the move is idempotent), with backoff.
+pub(super) const MOVE_ATTEMPTS: u32 = 10;
+
+pub(super) async fn move_retrying(
+    ctx: &StepContext,
+    eni: &str,
+    groups: &[String],
+) -> Result<(), ActionError> {
+    let mut attempt = 1;
+    loop {
+        match move_once(ctx, eni, groups).await {
+            Ok(()) => return Ok(()),
+            Err(error) if error.is_journal() || attempt >= MOVE_ATTEMPTS => return Err(error),
+            Err(_) => {
+                // 500 ms doubling to 4 s, with jitter: about 30 s in all.
+                let wait = crate::aws::backoff::equal_jitter(
+                    attempt,
+                    std::time::Duration::from_millis(500),
+                    std::time::Duration::from_secs(4),
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+pub(super) async fn move_once(
+    ctx: &StepContext,
+    eni: &str,
+    groups: &[String],
+) -> Result<(), ActionError> {
+    let mut targets = vec![eni];
+    targets.extend(groups.iter().map(String::as_str));
+    ctx.ec2_change("ModifyNetworkInterfaceAttribute", &targets, |dry_run| {
+        ctx.clients()
+            .ec2
+            .modify_network_interface_attribute()
+            .dry_run(dry_run)
+            .network_interface_id(eni)
+            .set_groups(Some(groups.to_vec()))
+            .send()
+    })
+    .await
+    .map(|_| ())
+}
