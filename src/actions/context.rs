@@ -55,6 +55,8 @@ pub struct RunContext {
     /// Changes that must not be cut in half ([`StepContext::shielded`]): the run waits for
     /// them before it ends.
     pub shielded: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// What the run finds or makes once for all its items ([`StepContext::once`]).
+    pub once: super::OnceValues,
 }
 
 impl RunContext {
@@ -130,6 +132,16 @@ impl StepContext {
         result
             .await
             .map_err(|_| ActionError::Failed("a shielded change panicked".into()))
+    }
+
+    /// The run's value for `key`, found or made by `init` once for every step and item of
+    /// the run (concurrent callers wait for the first).
+    pub async fn once<F, Fut>(&self, key: &str, init: F) -> Result<String, ActionError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String, ActionError>>,
+    {
+        self.run.once.get_or_try_init(key, init).await
     }
 
     pub fn redact(&self, text: &str) -> String {

@@ -15,6 +15,7 @@ pub mod ec2;
 mod error;
 pub mod grants;
 pub mod iam;
+mod once;
 pub mod sns;
 pub mod ssm;
 pub mod tags;
@@ -28,3 +29,4 @@ pub use catalogue::{
 };
 pub use context::{RunContext, RunHooks, StepContext, is_placeholder};
 pub use error::ActionError;
+pub use once::OnceValues;

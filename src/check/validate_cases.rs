@@ -604,3 +604,14 @@ fn trigger_misses_a_required_parameter() {
         "trigger does not set required parameter `instance_id`",
     );
 }
+
+#[test]
+fn a_hard_target_cap_below_the_default_limit() {
+    case(
+        "hard cap",
+        &format!("limits:\n  max_targets: 50\n  max_targets_hard: 20\n{LOG}"),
+        5,
+        21,
+        "limits.max_targets_hard (20) is below limits.max_targets (50)",
+    );
+}

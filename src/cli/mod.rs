@@ -286,7 +286,8 @@ pub struct RunArgs {
 /// Interlocks that apply to `run` and `dispatch` alike.
 #[derive(Debug, Args, Clone)]
 pub struct InterlockArgs {
-    /// Cap on every runbook's limits.max_targets
+    /// Lower the runbook's limits.max_targets to N; with run and resume also raise it, up to
+    /// the runbook's limits.max_targets_hard (journaled with who did it). dispatch never raises it
     #[arg(long, value_name = "N")]
     pub max_targets: Option<u32>,
     /// Role to assume for findings of another account, a template over event.*,

@@ -91,6 +91,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
     );
     let settings = Settings {
         max_targets: args.interlocks.max_targets,
+        raise_max_targets: true,
         assume_role: args.interlocks.assume_role.clone(),
         assume_role_external_id: args.interlocks.assume_role_external_id.clone(),
         override_protection: args
@@ -121,6 +122,7 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
     );
     let settings = Settings {
         max_targets: args.interlocks.max_targets,
+        raise_max_targets: true,
         assume_role: args.interlocks.assume_role.clone(),
         assume_role_external_id: args.interlocks.assume_role_external_id.clone(),
         override_protection: args

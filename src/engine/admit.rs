@@ -248,6 +248,7 @@ pub(super) async fn admit(
         journal_key: settings.journal_key.clone(),
         hooks: state.clone(),
         shielded: Default::default(),
+        once: Default::default(),
     });
     let journal_text = journal_file.display().to_string();
 

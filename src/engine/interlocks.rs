@@ -97,39 +97,43 @@ pub(crate) async fn check_targets(
     settings: &Settings,
 ) -> Result<Option<(Refusal, String)>, ActionError> {
     let record = |interlock: Interlock| state.write_step(Event::Interlock(interlock));
-    let limit = settings
-        .max_targets
-        .map_or(runbook.limits.max_targets, |cap| {
-            cap.min(runbook.limits.max_targets)
-        });
-    if targets.len() as u32 > limit {
-        let reason = format!(
-            "the run would act on {} targets, more than the limit of {limit} ({})",
-            targets.len(),
-            if settings
-                .max_targets
-                .is_some_and(|c| c < runbook.limits.max_targets)
-            {
-                "--max-targets"
-            } else {
-                "the runbook's limits.max_targets"
-            }
-        );
+    let refuse = |limit: Option<u32>, reason: String| {
         record(Interlock {
             check: "max_targets".into(),
             passed: false,
             targets: Some(targets.len()),
-            limit: Some(limit),
+            limit,
             reason: Some(reason.clone()),
             ..Default::default()
         })?;
-        return Ok(Some((Refusal::Interlock, reason)));
+        Ok(Some((Refusal::Interlock, reason)))
+    };
+    let limit = match target_limit(&runbook.limits, settings) {
+        Ok(limit) => limit,
+        Err(reason) => return refuse(None, reason),
+    };
+    if targets.len() as u32 > limit.value {
+        let reason = format!(
+            "the run would act on {} targets, more than the limit of {} ({}){}",
+            targets.len(),
+            limit.value,
+            limit.source,
+            match (runbook.limits.max_targets_hard, settings.raise_max_targets) {
+                (Some(hard), true) if limit.value < hard =>
+                    format!("; a person may raise it up to {hard} with run --max-targets N"),
+                _ => String::new(),
+            }
+        );
+        return refuse(Some(limit.value), reason);
     }
     record(Interlock {
         check: "max_targets".into(),
         passed: true,
         targets: Some(targets.len()),
-        limit: Some(limit),
+        limit: Some(limit.value),
+        reason: limit.raised.clone(),
+        by: limit.raised.as_ref().map(|_| crate::host::user()),
+        host: limit.raised.as_ref().map(|_| crate::host::host()),
         ..Default::default()
     })?;
 
@@ -206,6 +210,62 @@ pub(crate) async fn check_targets(
             })?;
             Ok(Some((Refusal::Interlock, reason)))
         }
+    }
+}
+
+/// The target limit a run works under, and where it comes from.
+struct TargetLimit {
+    value: u32,
+    source: &'static str,
+    /// Raised above the runbook's default by the operator: what to journal.
+    raised: Option<String>,
+}
+
+/// `--max-targets` lowers the runbook's `max_targets`; at `run`/`resume` it may raise it up to
+/// `max_targets_hard`, never beyond, and never at `dispatch` (an event must not widen the
+/// blast radius).
+fn target_limit(
+    limits: &crate::runbook::model::Limits,
+    settings: &Settings,
+) -> Result<TargetLimit, String> {
+    let default = limits.max_targets;
+    let runbook = "the runbook's limits.max_targets";
+    let Some(asked) = settings.max_targets else {
+        return Ok(TargetLimit {
+            value: default,
+            source: runbook,
+            raised: None,
+        });
+    };
+    if asked <= default {
+        return Ok(TargetLimit {
+            value: asked,
+            source: "--max-targets",
+            raised: None,
+        });
+    }
+    if !settings.raise_max_targets {
+        return Ok(TargetLimit {
+            value: default,
+            source: "the runbook's limits.max_targets; dispatch never raises it",
+            raised: None,
+        });
+    }
+    match limits.max_targets_hard {
+        Some(hard) if asked <= hard => Ok(TargetLimit {
+            value: asked,
+            source: "--max-targets",
+            raised: Some(format!(
+                "limit raised from {default} to {asked} by --max-targets (the runbook allows up to {hard})"
+            )),
+        }),
+        Some(hard) => Err(format!(
+            "--max-targets {asked} is above the runbook's limits.max_targets_hard ({hard})"
+        )),
+        None => Err(format!(
+            "--max-targets {asked} would raise the runbook's limits.max_targets ({default}), and \
+             the runbook sets no limits.max_targets_hard to allow it"
+        )),
     }
 }
 

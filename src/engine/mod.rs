@@ -93,8 +93,11 @@ pub struct Settings {
     pub clients: Option<crate::aws::Clients>,
     /// Dry runs: simulate the caller's permissions first (`--no-preflight` turns it off).
     pub preflight: bool,
-    /// A cap on every runbook's `limits.max_targets` (`--max-targets`).
+    /// `--max-targets`: lowers every runbook's `limits.max_targets`, or, with
+    /// `raise_max_targets`, sets it up to the runbook's `limits.max_targets_hard`.
     pub max_targets: Option<u32>,
+    /// Whether `max_targets` may raise the limit: a person at `run`/`resume`, never `dispatch`.
+    pub raise_max_targets: bool,
     /// Break-glass for protected resources: the operator's reason (command line only, never
     /// from an event).
     pub override_protection: Option<String>,
@@ -123,6 +126,7 @@ impl Settings {
             clients: None,
             preflight: true,
             max_targets: None,
+            raise_max_targets: false,
             override_protection: None,
             assume_role: None,
             assume_role_external_id: None,

@@ -95,6 +95,7 @@ impl RunState {
             journal_key: None,
             hooks: self.clone(),
             shielded: Default::default(),
+            once: Default::default(),
         })
     }
 

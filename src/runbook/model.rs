@@ -200,6 +200,11 @@ pub struct Limits {
     #[serde(default = "default_max_targets")]
     #[schemars(range(min = 1))]
     pub max_targets: u32,
+    /// The most `run --max-targets N` may raise `max_targets` to (an operator's deliberate
+    /// choice, journaled); absent, the limit can only be lowered. `dispatch` never raises it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_targets_hard: Option<u32>,
     /// Targets carrying one of these tag keys are refused.
     #[serde(default = "default_protected_tags")]
     pub protected_tags: Vec<String>,
@@ -217,6 +222,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_targets: default_max_targets(),
+            max_targets_hard: None,
             protected_tags: default_protected_tags(),
         }
     }

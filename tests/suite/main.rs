@@ -29,6 +29,7 @@ mod ec2_snapshot;
 mod ec2_stop;
 mod ec2_tag;
 mod engine_mocks;
+mod fleet;
 mod iam_credentials;
 mod iam_mocks;
 mod journal_format;

@@ -26,6 +26,30 @@ pub fn seed_with(name: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("seed-sandbox.py prints JSON")
 }
 
+/// An outbreak seeded straight in moto (scripts/seed-fleet.py): `instances` over `vpcs`, every
+/// fifth with a second interface. `{"instances": [{instance_id, vpc_id, network_interface_ids,
+/// volume_ids}], "vpcs": [{vpc_id, ...}]}`.
+pub fn seed_fleet(instances: usize, vpcs: usize) -> Value {
+    let python = super::repo(".venv/bin/python");
+    let out = Command::new(&python)
+        .arg(super::repo("scripts/seed-fleet.py"))
+        .args(["--endpoint", super::moto::upstream()])
+        .args([
+            "--instances",
+            &instances.to_string(),
+            "--vpcs",
+            &vpcs.to_string(),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("failed to run {}: {e}; run scripts/venv", python.display()));
+    assert!(
+        out.status.success(),
+        "seed-fleet.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("seed-fleet.py prints JSON")
+}
+
 /// An EC2 client straight to moto, for a test to look at the state (not counted by the proxy).
 pub async fn ec2() -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&super::moto::direct_config().await)

@@ -106,6 +106,32 @@ impl Validator<'_> {
         if let Some(triggers) = root.get("triggers") {
             self.triggers(triggers, root.get("parameters"));
         }
+        if let Some(limits) = root.get("limits") {
+            self.limits(limits);
+        }
+    }
+
+    /// A hard cap below the default limit could never be used.
+    fn limits(&mut self, limits: &Node) {
+        let int = |key: &str| match limits.get(key).map(|n| &n.kind) {
+            Some(Kind::Int(v)) => Some(*v),
+            _ => None,
+        };
+        if let (Some(hard), Some(node)) = (int("max_targets_hard"), limits.get("max_targets_hard"))
+        {
+            let default = int("max_targets").unwrap_or(10);
+            if hard < default {
+                self.out.push(
+                    Diagnostic::new(
+                        node.pos,
+                        format!(
+                            "limits.max_targets_hard ({hard}) is below limits.max_targets ({default})"
+                        ),
+                    )
+                    .with_help("the hard cap is how far `run --max-targets` may raise the limit"),
+                );
+            }
+        }
     }
 }
 

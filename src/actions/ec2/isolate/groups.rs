@@ -10,22 +10,19 @@ use super::Role;
 use crate::actions::StepContext;
 
 /// The VPC's firebreak group for `role`: an existing one is adopted only if it carries
-/// firebreak's tags and exactly the rules the role needs (an isolation group left with the
-/// default egress rule by a run that stopped right after creating it is finished); anything
-/// else with firebreak's name or tags is left alone and a new group is made, so a group someone
-/// planted is never trusted.
+/// firebreak's tags and no rule beyond the role's (a group another run is still finishing, or
+/// one left half-made by a run that stopped, is finished); anything else with firebreak's name
+/// or tags is left alone and a new group is made, so a group someone planted is never trusted.
+///
+/// Safe across processes: when the name is taken (`InvalidGroup.Duplicate`) because another run
+/// made the group a moment ago, the groups are read again and that one is adopted; rules it
+/// already has are no error.
 pub(super) async fn find_or_create_group(
     ctx: &StepContext,
     vpc: &str,
     role: Role,
     case: Option<&str>,
 ) -> Result<String, ActionError> {
-    let candidates = tagged_groups(ctx, vpc, role).await?;
-    if let Some(group) = candidates.iter().find(|g| adoptable(g, role)) {
-        let id = group.group_id().unwrap_or_default().to_owned();
-        finish_rules(ctx, group, role).await?;
-        return Ok(id);
-    }
     let base = format!("firebreak-{}", role.name());
     let mut group_tags = vec![
         new_tag(tags::ROLE, role.name()),
@@ -40,6 +37,9 @@ pub(super) async fn find_or_create_group(
         base.clone(),
         format!("{base}-{}", ctx.run_id.to_lowercase()),
     ] {
+        if let Some(id) = adopt(ctx, vpc, role).await? {
+            return Ok(id);
+        }
         let created = ctx
             .ec2_change("CreateSecurityGroup", &[vpc], |dry_run| {
                 ctx.clients()
@@ -85,9 +85,39 @@ pub(super) async fn find_or_create_group(
             Err(error) => return Err(error),
         }
     }
+    if let Some(id) = adopt(ctx, vpc, role).await? {
+        return Ok(id);
+    }
     Err(ActionError::Failed(format!(
         "no usable {base} group in {vpc}, and both names firebreak would create are taken"
     )))
+}
+
+/// An adoptable group of the role in the VPC, its rules finished.
+async fn adopt(ctx: &StepContext, vpc: &str, role: Role) -> Result<Option<String>, ActionError> {
+    let candidates = tagged_groups(ctx, vpc, role).await?;
+    match candidates.iter().find(|g| adoptable(g, role)) {
+        Some(group) => {
+            finish_rules(ctx, group, role).await?;
+            Ok(Some(group.group_id().unwrap_or_default().to_owned()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A rule change another run already made (it is finishing the same group) is done, not failed.
+fn already(result: Result<(), ActionError>) -> Result<(), ActionError> {
+    match result {
+        Err(error)
+            if matches!(
+                error.code(),
+                Some("InvalidPermission.Duplicate" | "InvalidPermission.NotFound")
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// The VPC's groups tagged as firebreak's group for `role`.
@@ -123,8 +153,9 @@ pub(super) async fn tagged_groups(
     Ok(groups)
 }
 
-/// Whether a tagged group has the rules its role needs: isolation none (or only the default
-/// egress rule a new group gets), untrack exactly all traffic from and to 0.0.0.0/0 and ::/0.
+/// Whether a tagged group has no rule beyond its role's: isolation none (or only the default
+/// egress rule a new group gets), untrack nothing but all traffic from and to 0.0.0.0/0 and
+/// ::/0 (perhaps not all of it yet: a group another run is finishing).
 pub(super) fn adoptable(group: &SecurityGroup, role: Role) -> bool {
     match role {
         Role::Isolation => {
@@ -133,13 +164,16 @@ pub(super) fn adoptable(group: &SecurityGroup, role: Role) -> bool {
                     || is_default_egress(group.ip_permissions_egress()))
         }
         Role::Untrack => {
-            is_all_traffic(group.ip_permissions()) && is_all_traffic(group.ip_permissions_egress())
+            within_all_traffic(group.ip_permissions())
+                && within_all_traffic(group.ip_permissions_egress())
         }
     }
 }
 
-/// A new group's rules brought to the role's: the isolation group loses its default egress
-/// rule; the untrack group gets all traffic both ways.
+/// A group's rules brought to the role's, by changes that commute, so two runs finishing the
+/// same group at once both succeed: the isolation group loses every egress rule (one already
+/// gone is no error); the untrack group gains whichever of all-traffic IPv4 and IPv6 it lacks,
+/// in and out (a new group's default egress is the IPv4 half; one already there is no error).
 pub(super) async fn finish_rules(
     ctx: &StepContext,
     group: &SecurityGroup,
@@ -150,36 +184,8 @@ pub(super) async fn finish_rules(
         Role::Isolation => {
             if !group.ip_permissions_egress().is_empty() {
                 let rules = group.ip_permissions_egress().to_vec();
-                ctx.ec2_change("RevokeSecurityGroupEgress", &[id], |dry_run| {
-                    ctx.clients()
-                        .ec2
-                        .revoke_security_group_egress()
-                        .dry_run(dry_run)
-                        .group_id(id)
-                        .set_ip_permissions(Some(rules.clone()))
-                        .send()
-                })
-                .await?;
-            }
-        }
-        Role::Untrack => {
-            if !is_all_traffic(group.ip_permissions()) {
-                ctx.ec2_change("AuthorizeSecurityGroupIngress", &[id], |dry_run| {
-                    ctx.clients()
-                        .ec2
-                        .authorize_security_group_ingress()
-                        .dry_run(dry_run)
-                        .group_id(id)
-                        .ip_permissions(all_traffic())
-                        .send()
-                })
-                .await?;
-            }
-            if !is_all_traffic(group.ip_permissions_egress()) {
-                // A new group's default egress (IPv4 only) is replaced by both families.
-                if !group.ip_permissions_egress().is_empty() {
-                    let rules = group.ip_permissions_egress().to_vec();
-                    ctx.ec2_change("RevokeSecurityGroupEgress", &[id], |dry_run| {
+                let revoked = ctx
+                    .ec2_change("RevokeSecurityGroupEgress", &[id], |dry_run| {
                         ctx.clients()
                             .ec2
                             .revoke_security_group_egress()
@@ -188,49 +194,84 @@ pub(super) async fn finish_rules(
                             .set_ip_permissions(Some(rules.clone()))
                             .send()
                     })
-                    .await?;
-                }
-                ctx.ec2_change("AuthorizeSecurityGroupEgress", &[id], |dry_run| {
-                    ctx.clients()
-                        .ec2
-                        .authorize_security_group_egress()
-                        .dry_run(dry_run)
-                        .group_id(id)
-                        .ip_permissions(all_traffic())
-                        .send()
-                })
-                .await?;
+                    .await;
+                already(revoked.map(|_| ()))?;
+            }
+        }
+        Role::Untrack => {
+            if let Some(missing) = missing_all_traffic(group.ip_permissions()) {
+                let authorized = ctx
+                    .ec2_change("AuthorizeSecurityGroupIngress", &[id], |dry_run| {
+                        ctx.clients()
+                            .ec2
+                            .authorize_security_group_ingress()
+                            .dry_run(dry_run)
+                            .group_id(id)
+                            .ip_permissions(missing.clone())
+                            .send()
+                    })
+                    .await;
+                already(authorized.map(|_| ()))?;
+            }
+            if let Some(missing) = missing_all_traffic(group.ip_permissions_egress()) {
+                let authorized = ctx
+                    .ec2_change("AuthorizeSecurityGroupEgress", &[id], |dry_run| {
+                        ctx.clients()
+                            .ec2
+                            .authorize_security_group_egress()
+                            .dry_run(dry_run)
+                            .group_id(id)
+                            .ip_permissions(missing.clone())
+                            .send()
+                    })
+                    .await;
+                already(authorized.map(|_| ()))?;
             }
         }
     }
     Ok(())
 }
 
-pub(super) fn all_traffic() -> IpPermission {
-    IpPermission::builder()
-        .ip_protocol("-1")
-        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
-        .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
-        .build()
+/// The all-traffic rule for whichever of 0.0.0.0/0 and ::/0 `rules` lack, if any.
+fn missing_all_traffic(rules: &[IpPermission]) -> Option<IpPermission> {
+    let everything = |r: &&IpPermission| r.ip_protocol() == Some("-1");
+    let has_v4 = rules.iter().filter(everything).any(|r| {
+        r.ip_ranges()
+            .iter()
+            .any(|x| x.cidr_ip() == Some("0.0.0.0/0"))
+    });
+    let has_v6 = rules.iter().filter(everything).any(|r| {
+        r.ipv6_ranges()
+            .iter()
+            .any(|x| x.cidr_ipv6() == Some("::/0"))
+    });
+    if has_v4 && has_v6 {
+        return None;
+    }
+    let mut rule = IpPermission::builder().ip_protocol("-1");
+    if !has_v4 {
+        rule = rule.ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build());
+    }
+    if !has_v6 {
+        rule = rule.ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build());
+    }
+    Some(rule.build())
 }
 
-/// Exactly one rule: every protocol from (or to) 0.0.0.0/0 and ::/0 — what makes connections
-/// untracked (ICMP stays tracked whatever the rules).
-pub(super) fn is_all_traffic(rules: &[IpPermission]) -> bool {
-    let v4: Vec<&str> = rules
-        .iter()
-        .flat_map(|r| r.ip_ranges().iter().filter_map(|x| x.cidr_ip()))
-        .collect();
-    let v6: Vec<&str> = rules
-        .iter()
-        .flat_map(|r| r.ipv6_ranges().iter().filter_map(|x| x.cidr_ipv6()))
-        .collect();
+/// No rule beyond all traffic from (or to) 0.0.0.0/0 and ::/0: what an untrack group is, or
+/// is on its way to being.
+fn within_all_traffic(rules: &[IpPermission]) -> bool {
     rules.iter().all(|r| {
         r.ip_protocol() == Some("-1")
             && r.user_id_group_pairs().is_empty()
             && r.prefix_list_ids().is_empty()
-    }) && v4 == ["0.0.0.0/0"]
-        && v6 == ["::/0"]
+            && r.ip_ranges()
+                .iter()
+                .all(|x| x.cidr_ip() == Some("0.0.0.0/0"))
+            && r.ipv6_ranges()
+                .iter()
+                .all(|x| x.cidr_ipv6() == Some("::/0"))
+    })
 }
 
 /// The egress rule every new group starts with: all traffic to 0.0.0.0/0.

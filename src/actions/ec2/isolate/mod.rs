@@ -112,11 +112,19 @@ impl Execute for IsolateInstance {
             ))
         })?;
         let case = self.case_id.as_deref();
-        let isolation = find_or_create_group(ctx, vpc, Role::Isolation, case).await?;
+        // Once per VPC per run: concurrent items share the group the first one found or made.
+        let isolation = ctx
+            .once(&format!("ec2-group/{vpc}/isolation"), || {
+                find_or_create_group(ctx, vpc, Role::Isolation, case)
+            })
+            .await?;
         let untrack = match self.strategy {
-            IsolationStrategy::UntrackThenIsolate => {
-                Some(find_or_create_group(ctx, vpc, Role::Untrack, case).await?)
-            }
+            IsolationStrategy::UntrackThenIsolate => Some(
+                ctx.once(&format!("ec2-group/{vpc}/untrack"), || {
+                    find_or_create_group(ctx, vpc, Role::Untrack, case)
+                })
+                .await?,
+            ),
             IsolationStrategy::IsolateOnly => None,
         };
         let mut groups = FirebreakGroups {
