@@ -437,6 +437,20 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     )
     .await
     .assert_succeeded();
+    // One volume of two: snapshotted on its own (CreateSnapshot), not as the instance's set.
+    let first_volume = ids["volume_ids"][0].as_str().unwrap().to_owned();
+    on_moto(
+        &mut coverage,
+        "one volume of the instance",
+        Run::fixture("ec2/snapshot-volumes.yaml").params(&[
+            ("instance_id", &instance),
+            ("volume_ids", &first_volume),
+            ("case_id", "case-3"),
+        ]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
     let other_key = seed_principals().await;
     on_moto(
         &mut coverage,

@@ -135,7 +135,6 @@ async fn one_snapshot_per_volume_with_every_tag() {
             tag_of(snapshot, "firebreak:source-instance"),
             Some(instance)
         );
-        assert_eq!(tag_of(snapshot, "firebreak:source-volume"), Some(volume));
         assert!(
             snapshot
                 .description()
@@ -148,19 +147,21 @@ async fn one_snapshot_per_volume_with_every_tag() {
     assert_eq!(sources, volumes);
     assert_eq!(snapshots_tagged("firebreak:case", "case-1").await.len(), 2);
 
-    // The journal: the lookup by tag came first, then one CreateSnapshot per volume.
+    // The journal: the lookup by tag came first, then one crash-consistent CreateSnapshots for
+    // both volumes (the same instant), no CreateSnapshot.
     let journal = PathBuf::from(str_of(&outcome["journal"]));
     let records = crate::support::journal::values(&journal);
-    let creates = api_calls(&records, "CreateSnapshot");
-    assert_eq!(creates.len(), 2);
+    let creates = api_calls(&records, "CreateSnapshots");
+    assert_eq!(creates.len(), 1);
     assert!(creates.iter().all(|r| r["outcome"] == "ok"));
+    assert!(api_calls(&records, "CreateSnapshot").is_empty());
     let first_lookup = records
         .iter()
         .position(|r| r["operation"] == "DescribeSnapshots")
         .expect("a DescribeSnapshots lookup");
     let first_create = records
         .iter()
-        .position(|r| r["operation"] == "CreateSnapshot")
+        .position(|r| r["operation"] == "CreateSnapshots")
         .unwrap();
     assert!(first_lookup < first_create);
     let verified = firebreak()
@@ -217,13 +218,14 @@ async fn a_resumed_step_finds_its_snapshots_instead_of_making_more() {
     resumed_ids.sort();
     assert_eq!(resumed_ids, before_ids);
 
-    // Still exactly one snapshot per volume, and CreateSnapshot was only ever called twice.
+    // Still exactly one snapshot per volume, and the set was only ever made once.
     let after = snapshots_tagged("firebreak:idempotency-key", &key).await;
     assert_eq!(after.len(), 2, "{after:?}");
     let volumes: BTreeSet<&str> = after.iter().map(|s| s.volume_id().unwrap()).collect();
     assert_eq!(volumes.len(), 2);
     let records = crate::support::journal::values(&journal);
-    assert_eq!(api_calls(&records, "CreateSnapshot").len(), 2);
+    assert_eq!(api_calls(&records, "CreateSnapshots").len(), 1);
+    assert!(api_calls(&records, "CreateSnapshot").is_empty());
     assert_eq!(
         records
             .iter()
@@ -285,8 +287,8 @@ async fn a_drill_creates_no_snapshot() {
     }
 
     let records = crate::support::journal::values(Path::new(str_of(&outcome["journal"])));
-    let creates = api_calls(&records, "CreateSnapshot");
-    assert_eq!(creates.len(), 2);
+    let creates = api_calls(&records, "CreateSnapshots");
+    assert_eq!(creates.len(), 1);
     for record in creates {
         assert_eq!(record["outcome"], "would-succeed", "{record}");
         assert_eq!(record["dry_run"], true, "{record}");
@@ -438,6 +440,26 @@ mod slow {
         })
     }
 
+    /// CreateSnapshots for an instance with `volumes`: one pending snapshot of each.
+    fn created_set_pending(volumes: &[&'static str]) -> Rule {
+        let volumes = volumes.to_vec();
+        mock!(aws_sdk_ec2::Client::create_snapshots).then_output(move || {
+            let mut output =
+                aws_sdk_ec2::operation::create_snapshots::CreateSnapshotsOutput::builder();
+            for volume in &volumes {
+                output = output.snapshots(
+                    aws_sdk_ec2::types::SnapshotInfo::builder()
+                        .snapshot_id(format!("snap-of-{volume}"))
+                        .volume_id(*volume)
+                        .state(SnapshotState::Pending)
+                        .progress("0%")
+                        .build(),
+                );
+            }
+            output.build()
+        })
+    }
+
     fn snapshot(id: &str, state: SnapshotState, progress: &str) -> Snapshot {
         Snapshot::builder()
             .snapshot_id(id)
@@ -450,7 +472,7 @@ mod slow {
     async fn waits_until_every_snapshot_is_completed() {
         let describe = instance_with(&["vol-1", "vol-2"]);
         let lookup = none_made_yet();
-        let create = created_pending();
+        let create = created_set_pending(&["vol-1", "vol-2"]);
         // Polled by id: first both pending, then one done, then both.
         let poll = mock!(aws_sdk_ec2::Client::describe_snapshots)
             .match_requests(|r| !r.snapshot_ids().is_empty())
@@ -476,7 +498,7 @@ mod slow {
         let dir = tempfile::tempdir().unwrap();
         let outcome = snapshot_case_9(dir.path(), &[&describe, &lookup, &create, &poll]).await;
         assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
-        assert_eq!(create.num_calls(), 2);
+        assert_eq!(create.num_calls(), 1, "one crash-consistent set");
         assert_eq!(poll.num_calls(), 3, "polled until both were completed");
         let outputs = &outcome.steps[0].outputs;
         assert_eq!(outputs["created"], 2);
@@ -511,7 +533,7 @@ mod slow {
     async fn a_failed_snapshot_fails_the_step_and_names_it() {
         let describe = instance_with(&["vol-1"]);
         let lookup = none_made_yet();
-        let create = created_pending();
+        let create = created_set_pending(&["vol-1"]);
         let poll = mock!(aws_sdk_ec2::Client::describe_snapshots)
             .match_requests(|r| !r.snapshot_ids().is_empty())
             .then_output(|| {
@@ -593,7 +615,8 @@ mod slow {
     /// lost, the action looks for the snapshot by tag before trying again.
     #[tokio::test]
     async fn a_lost_answer_is_looked_up_before_creating_again() {
-        let describe = instance_with(&[VOL]);
+        // Only one of the instance's two volumes is asked for: one by one (CreateSnapshot).
+        let describe = instance_with(&[VOL, "vol-0123456789abcdef2"]);
         let lookup = mock!(aws_sdk_ec2::Client::describe_snapshots)
             .match_requests(|r| !r.filters().is_empty())
             .sequence()
@@ -659,5 +682,79 @@ mod slow {
         let creates = api_calls(&records, "CreateSnapshot");
         assert_eq!(creates.len(), 1);
         assert_eq!(creates[0]["class"], "transient", "{}", creates[0]);
+    }
+
+    /// The same for the crash-consistent set: CreateSnapshots answered 500 after making the
+    /// set is not sent again; the set is found by the step's tag and each snapshot by its
+    /// volume.
+    const VOL1: &str = "vol-0123456789abcdef1";
+    const VOL2: &str = "vol-0123456789abcdef2";
+
+    #[tokio::test]
+    async fn a_lost_answer_to_a_set_is_looked_up_before_creating_again() {
+        let describe = instance_with(&[VOL1, VOL2]);
+        let lookup = mock!(aws_sdk_ec2::Client::describe_snapshots)
+            .match_requests(|r| !r.filters().is_empty())
+            .sequence()
+            // Before: nothing (the case lookup is the harness's default rule); after the 500:
+            // the set.
+            .output(|| DescribeSnapshotsOutput::builder().build())
+            .output(|| {
+                DescribeSnapshotsOutput::builder()
+                    .snapshots(
+                        Snapshot::builder()
+                            .snapshot_id("snap-set-2")
+                            .volume_id(VOL2)
+                            .state(SnapshotState::Pending)
+                            .progress("1%")
+                            .build(),
+                    )
+                    .snapshots(
+                        Snapshot::builder()
+                            .snapshot_id("snap-set-1")
+                            .volume_id(VOL1)
+                            .state(SnapshotState::Pending)
+                            .progress("1%")
+                            .build(),
+                    )
+                    .build()
+            })
+            .build();
+        let create = mock!(aws_sdk_ec2::Client::create_snapshots)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = crate::support::run::mocked(
+            "tests/fixtures/ec2/snapshot-volumes.yaml", // wait: false
+            &[
+                ("instance_id", INSTANCE),
+                ("volume_ids", &format!("{VOL1},{VOL2}")),
+                ("case_id", "case-9"),
+            ],
+            Mode::Live,
+            dir.path(),
+            &[&describe, &lookup, &create],
+        )
+        .await;
+        assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+        let calls: Vec<String> = crate::support::journal::values(&outcome.journal)
+            .iter()
+            .filter(|r| r["type"] == "api_call")
+            .map(|r| format!("{} {}", r["operation"], r["class"]))
+            .collect();
+        assert_eq!(
+            create.num_calls(),
+            1,
+            "not sent again, by the SDK or the action: {calls:?}"
+        );
+        let outputs = &outcome.steps[0].outputs;
+        assert_eq!(
+            outputs["snapshot_ids"],
+            serde_json::json!(["snap-set-1", "snap-set-2"]),
+            "in the order of the volumes: {outputs}"
+        );
+        assert_eq!(outputs["created"], 2, "made by this step: {outputs}");
     }
 }

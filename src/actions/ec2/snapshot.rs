@@ -1,7 +1,9 @@
 //! `ec2.snapshot_volumes`.
 
 use aws_sdk_ec2::config::retry::RetryConfig;
-use aws_sdk_ec2::types::{Filter, Instance, ResourceType, Snapshot, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    Filter, Instance, InstanceSpecification, ResourceType, Snapshot, Tag, TagSpecification,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -38,15 +40,23 @@ impl Action for SnapshotVolumes {
     const CALLS: &'static [&'static str] = &[
         "ec2:DescribeInstances",
         "ec2:DescribeSnapshots",
+        "ec2:CreateSnapshots",
         "ec2:CreateSnapshot",
     ];
     const PERMISSIONS: &'static [&'static str] = &[
         "ec2:DescribeInstances",
         "ec2:DescribeSnapshots",
+        "ec2:CreateSnapshots",
         "ec2:CreateSnapshot",
         "ec2:CreateTags",
     ];
     const GRANTS: &'static [Grant] = &[
+        // A multi-volume set names the instance and its volumes as well as the snapshots.
+        Grant::when(
+            &["ec2:CreateSnapshots"],
+            &[arn::INSTANCE, arn::VOLUME, arn::SNAPSHOT],
+            condition::REQUEST_TAG_CASE,
+        ),
         Grant::when(
             &["ec2:CreateSnapshot"],
             &[arn::VOLUME, arn::SNAPSHOT],
@@ -89,9 +99,28 @@ impl Execute for SnapshotVolumes {
             mode: ctx.mode,
             snapshots: Vec::new(),
         };
+        // Every volume of the instance still to capture: one crash-consistent set
+        // (CreateSnapshots, all volumes at the same instant). A part of them (`volume_ids`, or
+        // what an earlier attempt left missing) is captured volume by volume.
+        let missing: Vec<String> = volume_ids
+            .iter()
+            .filter(|v| !earlier.iter().any(|s| made_from(s, v)))
+            .cloned()
+            .collect();
+        let mut in_set: Vec<Entry> = Vec::new();
+        if !missing.is_empty() && missing.len() == attached_volumes(&instance).len() {
+            match self.create_set(ctx, &missing).await {
+                Ok(entries) => in_set = entries,
+                Err(error) => return Err(self.failure(error, &report)),
+            }
+        }
         for volume_id in &volume_ids {
             if let Some(found) = earlier.iter().find(|s| made_from(s, volume_id)) {
                 report.snapshots.push(Entry::reused(found, volume_id));
+                continue;
+            }
+            if let Some(entry) = in_set.iter().find(|e| &e.volume_id == volume_id) {
+                report.snapshots.push(entry.clone());
                 continue;
             }
             let created = self.create(ctx, volume_id).await;
@@ -129,12 +158,7 @@ impl Execute for SnapshotVolumes {
 impl SnapshotVolumes {
     /// The instance's EBS volumes, or the listed ones — each of which must be attached to it.
     fn volumes_to_snapshot(&self, instance: &Instance) -> Result<Vec<String>, ActionError> {
-        let attached: Vec<String> = instance
-            .block_device_mappings()
-            .iter()
-            .filter_map(|m| m.ebs().and_then(|e| e.volume_id()))
-            .map(str::to_owned)
-            .collect();
+        let attached = attached_volumes(instance);
         let Some(wanted) = &self.volume_ids else {
             return Ok(attached);
         };
@@ -161,6 +185,89 @@ impl SnapshotVolumes {
             }
         }
         Ok(volumes)
+    }
+
+    /// One crash-consistent set of every volume of the instance. CreateSnapshots takes no client
+    /// token either: no SDK retry; after a failure that may have lost the answer, the set is
+    /// looked for by this step's tag first. Volumes the set lacks are made one by one after.
+    async fn create_set(
+        &self,
+        ctx: &StepContext,
+        volumes: &[String],
+    ) -> Result<Vec<Entry>, ActionError> {
+        let mut targets = vec![self.instance_id.as_str()];
+        targets.extend(volumes.iter().map(String::as_str));
+        let mut attempt = 1;
+        loop {
+            let result = ctx
+                .ec2_change("CreateSnapshots", &targets, |dry_run| {
+                    ctx.clients()
+                        .ec2
+                        .create_snapshots()
+                        .dry_run(dry_run)
+                        .instance_specification(
+                            InstanceSpecification::builder()
+                                .instance_id(&self.instance_id)
+                                .exclude_boot_volume(false)
+                                .build(),
+                        )
+                        .description(self.description(ctx, "every volume"))
+                        .tag_specifications(
+                            TagSpecification::builder()
+                                .resource_type(ResourceType::Snapshot)
+                                .set_tags(Some(self.set_tags(ctx)))
+                                .build(),
+                        )
+                        .customize()
+                        .config_override(
+                            aws_sdk_ec2::config::Builder::default()
+                                .retry_config(RetryConfig::disabled()),
+                        )
+                        .send()
+                })
+                .await;
+            match result {
+                Ok(Some(output)) => {
+                    return Ok(output
+                        .snapshots()
+                        .iter()
+                        .map(|s| Entry {
+                            snapshot_id: s.snapshot_id().unwrap_or_default().to_owned(),
+                            volume_id: s.volume_id().unwrap_or_default().to_owned(),
+                            state: s.state().map(|s| s.as_str().to_owned()),
+                            progress: s.progress().map(str::to_owned),
+                            reused: false,
+                            dry_run: false,
+                        })
+                        .collect());
+                }
+                Ok(None) => {
+                    return Ok(volumes
+                        .iter()
+                        .map(|v| Entry::would_create(ctx, v))
+                        .collect());
+                }
+                Err(error) if error.is_retryable() && attempt < CREATE_ATTEMPTS => {
+                    tokio::time::sleep(poll_delay(attempt - 1)).await;
+                    attempt += 1;
+                    let own = find_own_snapshots(ctx).await?;
+                    let found: Vec<Entry> = volumes
+                        .iter()
+                        .filter_map(|v| {
+                            own.iter().find(|s| made_from(s, v)).map(|s| {
+                                let mut entry = Entry::reused(s, v);
+                                entry.reused = false;
+                                entry
+                            })
+                        })
+                        .collect();
+                    if !found.is_empty() {
+                        return Ok(found);
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// One snapshot of the volume. CreateSnapshot takes no client token, so a retry after a
@@ -221,9 +328,16 @@ impl SnapshotVolumes {
     }
 
     fn tags(&self, ctx: &StepContext, volume_id: &str) -> Vec<Tag> {
+        let mut tags = self.set_tags(ctx);
+        tags.push(new_tag(tags::SOURCE_VOLUME, volume_id));
+        tags
+    }
+
+    /// A set's snapshots share one tag specification: the volume is each snapshot's own
+    /// `VolumeId`.
+    fn set_tags(&self, ctx: &StepContext) -> Vec<Tag> {
         let mut tags = provenance_tags(ctx, Some(&self.case_id));
         tags.push(new_tag(tags::SOURCE_INSTANCE, &self.instance_id));
-        tags.push(new_tag(tags::SOURCE_VOLUME, volume_id));
         tags
     }
 
@@ -252,6 +366,16 @@ impl SnapshotVolumes {
         }
         outputs
     }
+}
+
+/// The EBS volumes attached to the instance.
+fn attached_volumes(instance: &Instance) -> Vec<String> {
+    instance
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.volume_id()))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Attempts at CreateSnapshot for one volume (throttling, transient errors, timeouts).
