@@ -219,10 +219,7 @@ impl SnapshotVolumes {
                                 .build(),
                         )
                         .customize()
-                        .config_override(
-                            aws_sdk_ec2::config::Builder::default()
-                                .retry_config(RetryConfig::disabled()),
-                        )
+                        .config_override(without_sdk_retries())
                         .send()
                 })
                 .await;
@@ -291,10 +288,7 @@ impl SnapshotVolumes {
                                 .build(),
                         )
                         .customize()
-                        .config_override(
-                            aws_sdk_ec2::config::Builder::default()
-                                .retry_config(RetryConfig::disabled()),
-                        )
+                        .config_override(without_sdk_retries())
                         .send()
                 })
                 .await;
@@ -366,6 +360,12 @@ impl SnapshotVolumes {
         }
         outputs
     }
+}
+
+/// Neither CreateSnapshot nor CreateSnapshots takes a client token: the SDK must not re-send
+/// one whose answer was lost; the action looks for what it made before trying again.
+fn without_sdk_retries() -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled())
 }
 
 /// The EBS volumes attached to the instance.

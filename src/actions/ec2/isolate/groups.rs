@@ -2,9 +2,10 @@
 //! firebreak's, else made.
 
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, TagSpecification,
+    IpPermission, IpRange, Ipv6Range, ResourceType, SecurityGroup, TagSpecification,
 };
 
+use super::super::interfaces::role_groups;
 use super::super::{ActionError, new_tag, tags};
 use super::Role;
 use crate::actions::StepContext;
@@ -126,28 +127,7 @@ pub(super) async fn tagged_groups(
     vpc: &str,
     role: Role,
 ) -> Result<Vec<SecurityGroup>, ActionError> {
-    let output = ctx
-        .call("ec2", "DescribeSecurityGroups", &[vpc], || {
-            ctx.clients()
-                .ec2
-                .describe_security_groups()
-                .filters(Filter::builder().name("vpc-id").values(vpc).build())
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{}", tags::ROLE))
-                        .values(role.name())
-                        .build(),
-                )
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{}", tags::MANAGED))
-                        .values("true")
-                        .build(),
-                )
-                .send()
-        })
-        .await?;
-    let mut groups = output.security_groups().to_vec();
+    let mut groups = role_groups(ctx, vpc, role.name()).await?;
     // The oldest-named first, so every run picks the same one.
     groups.sort_by(|a, b| a.group_name().cmp(&b.group_name()));
     Ok(groups)
