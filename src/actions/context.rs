@@ -57,6 +57,8 @@ pub struct RunContext {
     pub shielded: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// What the run finds or makes once for all its items ([`StepContext::once`]).
     pub once: super::OnceValues,
+    /// Reads of concurrent items coalesced into one call ([`StepContext::batched`]).
+    pub batches: super::Batches,
 }
 
 impl RunContext {
@@ -142,6 +144,35 @@ impl StepContext {
         Fut: Future<Output = Result<String, ActionError>>,
     {
         self.run.once.get_or_try_init(key, init).await
+    }
+
+    /// The value for `key`, read together with the keys concurrent items ask for in the same
+    /// `family` (see [`super::Batches`]). `fetch` gets every key of the batch and this
+    /// step's context; the call it makes is journaled as this step's.
+    pub async fn batched<V, F, Fut>(
+        &self,
+        family: &str,
+        key: &str,
+        fetch: F,
+    ) -> Result<Option<V>, ActionError>
+    where
+        V: Clone + Send + Sync + 'static,
+        F: FnOnce(StepContext, Vec<String>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<std::collections::HashMap<String, V>, ActionError>>
+            + Send
+            + 'static,
+    {
+        // Only a fanned-out step has other items to wait for; the others' reads go at once
+        // (still joined by whatever else asked in the same instant).
+        let window = match self.item_index {
+            Some(_) => super::batch::WINDOW,
+            None => std::time::Duration::ZERO,
+        };
+        let ctx = self.clone();
+        self.run
+            .batches
+            .get(family, key, window, move |keys| fetch(ctx, keys))
+            .await
     }
 
     pub fn redact(&self, text: &str) -> String {

@@ -44,6 +44,32 @@ impl From<AwsError> for ActionError {
 }
 
 impl ActionError {
+    /// The same failure for another item that shared the call (a batched read): the AWS
+    /// class and code survive, so each decides its retries as if it had made the call.
+    pub fn copy_for_another_asker(&self) -> ActionError {
+        match self {
+            ActionError::Aws(e) => ActionError::Aws(Box::new(AwsError {
+                service: e.service,
+                operation: e.operation,
+                class: e.class,
+                code: e.code.clone(),
+                message: e.message.clone(),
+                request_id: e.request_id.clone(),
+                source: None,
+            })),
+            ActionError::Refused(m) => ActionError::Refused(m.clone()),
+            ActionError::Parked(m) => ActionError::Parked(m.clone()),
+            ActionError::TimedOut(m) => ActionError::TimedOut(m.clone()),
+            ActionError::Input(m) => ActionError::Input(m.clone()),
+            ActionError::Journal(e) => ActionError::Failed(format!("the journal failed: {e}")),
+            ActionError::Failed(m) => ActionError::Failed(m.clone()),
+            ActionError::Partial { error, outputs } => ActionError::Partial {
+                error: Box::new(error.copy_for_another_asker()),
+                outputs: outputs.clone(),
+            },
+        }
+    }
+
     /// The same error, carrying what was done before it.
     pub fn with_outputs(self, outputs: serde_json::Value) -> ActionError {
         ActionError::Partial {

@@ -7,6 +7,7 @@
 
 mod action;
 pub mod approval;
+mod batch;
 mod catalogue;
 pub mod cloudformation;
 pub mod context;
@@ -23,6 +24,7 @@ pub mod tags;
 pub use crate::journal::Mode;
 pub use action::{Action, ActionInfo, Execute, input_schema};
 pub use approval::{ApprovalRequest, Decision};
+pub use batch::Batches;
 pub use catalogue::{
     ACTIONS, ActionInput, ENGINE_CALLS, EngineCall, EngineUse, InputError, RunUses, engine_calls,
     engine_uses, find, names, permissions,

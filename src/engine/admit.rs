@@ -249,6 +249,7 @@ pub(super) async fn admit(
         hooks: state.clone(),
         shielded: Default::default(),
         once: Default::default(),
+        batches: Default::default(),
     });
     let journal_text = journal_file.display().to_string();
 

@@ -96,6 +96,7 @@ impl RunState {
             hooks: self.clone(),
             shielded: Default::default(),
             once: Default::default(),
+            batches: Default::default(),
         })
     }
 

@@ -205,7 +205,20 @@ impl Enis {
                     .ip_permissions(all.clone())
                     .ip_permissions_egress(all)
                     .build();
-                let group = match (role.as_deref(), input.group_ids()) {
+                // By id: in `GroupIds` or, as batched reads ask, a `group-id` filter.
+                let ids: Vec<String> = input
+                    .group_ids()
+                    .iter()
+                    .chain(
+                        input
+                            .filters()
+                            .iter()
+                            .filter(|f| f.name() == Some("group-id"))
+                            .flat_map(|f| f.values()),
+                    )
+                    .cloned()
+                    .collect();
+                let group = match (role.as_deref(), ids) {
                     (Some("isolation"), _) => isolation,
                     (Some(_), _) => untrack,
                     (None, ids) if ids.contains(&"sg-0isolation".to_owned()) => isolation,
@@ -235,6 +248,7 @@ impl Enis {
                         .network_interface_id(id)
                         .attachment(
                             NetworkInterfaceAttachment::builder()
+                                .instance_id(INSTANCE)
                                 .device_index(index as i32)
                                 .build(),
                         );

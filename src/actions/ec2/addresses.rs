@@ -1,6 +1,8 @@
 //! `ec2.disassociate_addresses`.
 
 use aws_sdk_ec2::types::{Address, Filter};
+use std::collections::HashMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -45,10 +47,11 @@ impl Execute for DisassociateAddresses {
             .collect();
 
         // By instance, and by each of its interfaces: an address associated with a secondary
-        // interface need not carry the instance id (moto leaves it out).
-        let mut addresses = describe(ctx, "instance-id", vec![id.to_owned()]).await?;
-        if !interfaces.is_empty() {
-            for address in describe(ctx, "network-interface-id", interfaces).await? {
+        // interface need not carry the instance id (moto leaves it out). Both reads are
+        // batched with the other items'.
+        let mut addresses = associated_with(ctx, "instance-id", id).await?;
+        for eni in &interfaces {
+            for address in associated_with(ctx, "network-interface-id", eni).await? {
                 if !addresses.iter().any(|a| same(a, &address)) {
                     addresses.push(address);
                 }
@@ -80,28 +83,51 @@ impl Execute for DisassociateAddresses {
     }
 }
 
-/// DescribeAddresses with one filter.
-async fn describe(
+/// The addresses whose `filter` (`instance-id` or `network-interface-id`) is `value`, read
+/// together with the same question of concurrent items.
+async fn associated_with(
     ctx: &StepContext,
-    filter: &str,
-    values: Vec<String>,
+    filter: &'static str,
+    value: &str,
 ) -> Result<Vec<Address>, ActionError> {
-    let targets: Vec<&str> = values.iter().map(String::as_str).collect();
-    let output = ctx
-        .call("ec2", "DescribeAddresses", &targets, || {
-            ctx.clients()
-                .ec2
-                .describe_addresses()
-                .filters(
-                    Filter::builder()
-                        .name(filter)
-                        .set_values(Some(values.clone()))
-                        .build(),
-                )
-                .send()
-        })
+    let found = ctx
+        .batched(
+            &format!("ec2:DescribeAddresses/{filter}"),
+            value,
+            move |ctx, values| async move {
+                let targets: Vec<&str> = values.iter().map(String::as_str).collect();
+                let output = ctx
+                    .call("ec2", "DescribeAddresses", &targets, || {
+                        ctx.clients()
+                            .ec2
+                            .describe_addresses()
+                            .filters(
+                                Filter::builder()
+                                    .name(filter)
+                                    .set_values(Some(values.clone()))
+                                    .build(),
+                            )
+                            .send()
+                    })
+                    .await?;
+                let mut found: HashMap<String, Vec<Address>> = HashMap::new();
+                for address in output.addresses() {
+                    let key = match filter {
+                        "instance-id" => address.instance_id(),
+                        _ => address.network_interface_id(),
+                    };
+                    if let Some(key) = key {
+                        found
+                            .entry(key.to_owned())
+                            .or_default()
+                            .push(address.clone());
+                    }
+                }
+                Ok(found)
+            },
+        )
         .await?;
-    Ok(output.addresses().to_vec())
+    Ok(found.unwrap_or_default())
 }
 
 fn same(a: &Address, b: &Address) -> bool {

@@ -43,42 +43,22 @@ pub(super) async fn role_groups(
     Ok(output.security_groups().to_vec())
 }
 
-/// The instance's interfaces that are in any of `groups`.
+/// The instance's interfaces that are in any of `groups`: one read per group, each batched
+/// with the same group's reads for other instances.
 pub(super) async fn interfaces_in_groups(
     ctx: &StepContext,
     instance_id: &str,
     groups: &[String],
 ) -> Result<Vec<String>, ActionError> {
-    if groups.is_empty() {
-        return Ok(Vec::new());
+    let mut found = Vec::new();
+    for group in groups {
+        for eni in super::reads::interfaces_in_group(ctx, instance_id, group).await? {
+            if !found.contains(&eni) {
+                found.push(eni);
+            }
+        }
     }
-    let mut targets = vec![instance_id];
-    targets.extend(groups.iter().map(String::as_str));
-    let output = ctx
-        .call("ec2", "DescribeNetworkInterfaces", &targets, || {
-            ctx.clients()
-                .ec2
-                .describe_network_interfaces()
-                .filters(
-                    Filter::builder()
-                        .name("attachment.instance-id")
-                        .values(instance_id)
-                        .build(),
-                )
-                .filters(
-                    Filter::builder()
-                        .name("group-id")
-                        .set_values(Some(groups.to_vec()))
-                        .build(),
-                )
-                .send()
-        })
-        .await?;
-    Ok(output
-        .network_interfaces()
-        .iter()
-        .filter_map(|eni| eni.network_interface_id().map(str::to_owned))
-        .collect())
+    Ok(found)
 }
 
 /// Attempts for the move into isolation, and for the restore when it keeps failing: whatever

@@ -13,6 +13,7 @@ mod isolate;
 mod metadata;
 mod profile;
 mod protect;
+mod reads;
 mod release;
 mod share;
 mod snapshot;
@@ -35,58 +36,12 @@ pub use snapshot::SnapshotVolumes;
 pub use stop::StopInstance;
 pub use tag::{MAX_FILTER_VALUES, TagResources, describe_tags_page};
 
-use aws_sdk_ec2::types::{Instance, Tag};
+use aws_sdk_ec2::types::Tag;
 
 use super::{ActionError, StepContext};
+pub(crate) use reads::{attached_interfaces, describe_one};
 
 pub(crate) use crate::actions::tags;
-
-/// The instance, or a clear not-found error.
-pub(crate) async fn describe_one(
-    ctx: &StepContext,
-    instance_id: &str,
-) -> Result<Instance, ActionError> {
-    let output = ctx
-        .call("ec2", "DescribeInstances", &[instance_id], || {
-            ctx.clients()
-                .ec2
-                .describe_instances()
-                .instance_ids(instance_id)
-                .send()
-        })
-        .await?;
-    output
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .find(|i| i.instance_id() == Some(instance_id))
-        .cloned()
-        .ok_or_else(|| ActionError::Failed(format!("instance {instance_id} not found")))
-}
-
-/// The network interfaces attached to an instance, with their own groups and tags
-/// (DescribeNetworkInterfaces reports an interface's groups exactly; DescribeInstances may not).
-pub(crate) async fn attached_interfaces(
-    ctx: &StepContext,
-    instance_id: &str,
-) -> Result<
-    aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput,
-    ActionError,
-> {
-    ctx.call("ec2", "DescribeNetworkInterfaces", &[instance_id], || {
-        ctx.clients()
-            .ec2
-            .describe_network_interfaces()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("attachment.instance-id")
-                    .values(instance_id)
-                    .build(),
-            )
-            .send()
-    })
-    .await
-}
 
 /// A tag's value in an SDK tag list.
 pub(crate) fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {

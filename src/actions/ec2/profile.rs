@@ -1,6 +1,6 @@
 //! `ec2.replace_instance_profile`.
 
-use aws_sdk_ec2::types::{Filter, IamInstanceProfileSpecification};
+use aws_sdk_ec2::types::{Filter, IamInstanceProfileAssociation, IamInstanceProfileSpecification};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -70,33 +70,8 @@ impl Execute for ReplaceInstanceProfile {
         let instance = describe_one(ctx, id).await?;
         // What an earlier attempt recorded before it changed anything.
         let recorded = tag(instance.tags(), tags::ORIGINAL_PROFILE).map(str::to_owned);
-        let associations = ctx
-            .call(
-                "ec2",
-                "DescribeIamInstanceProfileAssociations",
-                &[id],
-                || {
-                    ctx.clients()
-                        .ec2
-                        .describe_iam_instance_profile_associations()
-                        .filters(Filter::builder().name("instance-id").values(id).build())
-                        // `associating` too: right after a replacement (a rerun after a
-                        // crash) the new association is not `associated` yet.
-                        .filters(
-                            Filter::builder()
-                                .name("state")
-                                .values("associated")
-                                .values("associating")
-                                .build(),
-                        )
-                        .send()
-                },
-            )
-            .await?;
-        let current = associations
-            .iam_instance_profile_associations()
-            .iter()
-            .find(|a| a.instance_id() == Some(id));
+        let associations = current_associations(ctx, id).await?;
+        let current = associations.iter().find(|a| a.instance_id() == Some(id));
 
         let mut out = json!({
             "instance_id": id,
@@ -243,4 +218,71 @@ fn recorded_original(recorded: Option<&str>) -> Value {
         Some(arn) => json!({"arn": arn, "association_id": null, "from_tag": true}),
         None => Value::Null,
     }
+}
+
+/// The instance's profile associations, `associating` too (right after a replacement — a rerun
+/// after a crash — the new one is not `associated` yet); read together with concurrent items'.
+async fn current_associations(
+    ctx: &StepContext,
+    instance_id: &str,
+) -> Result<Vec<IamInstanceProfileAssociation>, ActionError> {
+    let found = ctx
+        .batched(
+            "ec2:DescribeIamInstanceProfileAssociations",
+            instance_id,
+            |ctx, ids| async move {
+                let mut found: std::collections::HashMap<String, Vec<_>> = Default::default();
+                for chunk in ids.chunks(super::MAX_FILTER_VALUES) {
+                    let mut token: Option<String> = None;
+                    loop {
+                        let targets: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                        let page = ctx
+                            .call(
+                                "ec2",
+                                "DescribeIamInstanceProfileAssociations",
+                                &targets,
+                                || {
+                                    ctx.clients()
+                                        .ec2
+                                        .describe_iam_instance_profile_associations()
+                                        .filters(
+                                            Filter::builder()
+                                                .name("instance-id")
+                                                .set_values(Some(chunk.to_vec()))
+                                                .build(),
+                                        )
+                                        .filters(
+                                            Filter::builder()
+                                                .name("state")
+                                                .values("associated")
+                                                .values("associating")
+                                                .build(),
+                                        )
+                                        .set_next_token(token.clone())
+                                        .send()
+                                },
+                            )
+                            .await?;
+                        for association in page.iam_instance_profile_associations() {
+                            if let Some(id) = association.instance_id() {
+                                found
+                                    .entry(id.to_owned())
+                                    .or_default()
+                                    .push(association.clone());
+                            }
+                        }
+                        token = page
+                            .next_token()
+                            .filter(|t| !t.is_empty())
+                            .map(str::to_owned);
+                        if token.is_none() {
+                            break;
+                        }
+                    }
+                }
+                Ok(found)
+            },
+        )
+        .await?;
+    Ok(found.unwrap_or_default())
 }

@@ -211,9 +211,8 @@ async fn from_tags(
     ctx: &StepContext,
     instance_id: &str,
 ) -> Result<Vec<IsolatedInterface>, ActionError> {
-    let output = super::attached_interfaces(ctx, instance_id).await?;
-    Ok(output
-        .network_interfaces()
+    Ok(super::attached_interfaces(ctx, instance_id)
+        .await?
         .iter()
         .filter_map(|eni| {
             let groups = tag(eni.tag_set(), tags::ORIGINAL_GROUPS)?;

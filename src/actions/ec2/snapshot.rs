@@ -1,5 +1,7 @@
 //! `ec2.snapshot_volumes`.
 
+use std::collections::HashMap;
+
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::types::{
     Filter, Instance, InstanceSpecification, ResourceType, Snapshot, Tag, TagSpecification,
@@ -12,7 +14,6 @@ use super::{ActionError, describe_one, new_tag, poll_delay, provenance_tags, tag
 use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
 use crate::actions::{Mode, StepContext};
-use crate::aws::ErrorClass;
 
 /// Snapshot all (or the listed) volumes of the instance, tagged at creation with case, run, step, source instance and volume; on resume, finds its own snapshots by tag instead of making new ones.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -435,71 +436,143 @@ impl Entry {
 }
 
 /// The snapshots an earlier attempt of this step made, found by its idempotency tag (never by
-/// listing: an account can hold many thousands of snapshots).
+/// listing: an account can hold many thousands of snapshots); batched across items.
 async fn find_own_snapshots(ctx: &StepContext) -> Result<Vec<Snapshot>, ActionError> {
-    let mut found = Vec::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let page = ctx
-            .call("ec2", "DescribeSnapshots", &[], || {
-                ctx.clients()
-                    .ec2
-                    .describe_snapshots()
-                    .filters(
-                        Filter::builder()
-                            .name(format!("tag:{}", tags::IDEMPOTENCY_KEY))
-                            .values(&ctx.idempotency_key)
-                            .build(),
-                    )
-                    .set_next_token(next_token.clone())
-                    .send()
-            })
-            .await?;
-        found.extend(page.snapshots().iter().cloned());
-        match page.next_token() {
-            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-            _ => break,
-        }
-    }
+    let tag_filter = format!("tag:{}", tags::IDEMPOTENCY_KEY);
+    let mut found = ctx
+        .batched(
+            "ec2:DescribeSnapshots/own",
+            &ctx.idempotency_key,
+            move |ctx, keys| async move {
+                snapshots_by_tag(&ctx, &keys, &[], &tag_filter, tags::IDEMPOTENCY_KEY).await
+            },
+        )
+        .await?
+        .unwrap_or_default();
     // Oldest first, so a (never expected) second snapshot of a volume is never preferred.
     found.sort_by_key(|s| s.start_time().map(|t| (t.secs(), t.subsec_nanos())));
     Ok(found)
 }
 
-/// Snapshots of `instance` made for `case` by any earlier run, except failed ones.
+/// Snapshots of `instance` made for `case` by any earlier run, except failed ones; batched
+/// across items of the same case.
 async fn find_case_snapshots(
     ctx: &StepContext,
     case: &str,
     instance: &str,
 ) -> Result<Vec<Snapshot>, ActionError> {
-    let page = ctx
-        .call("ec2", "DescribeSnapshots", &[instance], || {
-            ctx.clients()
-                .ec2
-                .describe_snapshots()
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{}", tags::CASE))
-                        .values(case)
-                        .build(),
+    let case_filter = Filter::builder()
+        .name(format!("tag:{}", tags::CASE))
+        .values(case)
+        .build();
+    let source = format!("tag:{}", tags::SOURCE_INSTANCE);
+    let mut found: Vec<Snapshot> = ctx
+        .batched(
+            &format!("ec2:DescribeSnapshots/case/{case}"),
+            instance,
+            move |ctx, instances| async move {
+                snapshots_by_tag(
+                    &ctx,
+                    &instances,
+                    &[case_filter],
+                    &source,
+                    tags::SOURCE_INSTANCE,
                 )
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{}", tags::SOURCE_INSTANCE))
-                        .values(instance)
-                        .build(),
-                )
-                .send()
-        })
-        .await?;
-    let mut found: Vec<Snapshot> = page
-        .snapshots()
-        .iter()
+                .await
+            },
+        )
+        .await?
+        .unwrap_or_default()
+        .into_iter()
         .filter(|s| s.state().is_none_or(|state| state.as_str() != "error"))
-        .cloned()
         .collect();
     found.sort_by_key(|s| s.start_time().map(|t| (t.secs(), t.subsec_nanos())));
     Ok(found)
+}
+
+/// The snapshots whose tag `key` has one of `values` (and that pass `filters`), by that value.
+async fn snapshots_by_tag(
+    ctx: &StepContext,
+    values: &[String],
+    filters: &[Filter],
+    tag_filter: &str,
+    key: &str,
+) -> Result<HashMap<String, Vec<Snapshot>>, ActionError> {
+    let mut found: HashMap<String, Vec<Snapshot>> = HashMap::new();
+    for chunk in values.chunks(super::MAX_FILTER_VALUES) {
+        let targets: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = ctx
+                .call("ec2", "DescribeSnapshots", &targets, || {
+                    ctx.clients()
+                        .ec2
+                        .describe_snapshots()
+                        .set_filters(Some(filters.to_vec()))
+                        .filters(
+                            Filter::builder()
+                                .name(tag_filter)
+                                .set_values(Some(chunk.to_vec()))
+                                .build(),
+                        )
+                        .set_next_token(next_token.clone())
+                        .send()
+                })
+                .await?;
+            for snapshot in page.snapshots() {
+                if let Some(value) = tag(snapshot.tags(), key) {
+                    found
+                        .entry(value.to_owned())
+                        .or_default()
+                        .push(snapshot.clone());
+                }
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The snapshots by id (absent: not visible yet), batched across items' polls.
+async fn snapshots_by_id(
+    ctx: &StepContext,
+    ids: &[String],
+) -> Result<Vec<Option<Snapshot>>, ActionError> {
+    let reads = ids.iter().map(|id| {
+        ctx.batched("ec2:DescribeSnapshots/id", id, |ctx, ids| async move {
+            let mut found = HashMap::new();
+            for chunk in ids.chunks(super::MAX_FILTER_VALUES) {
+                let targets: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                let page = ctx
+                    .call("ec2", "DescribeSnapshots", &targets, || {
+                        ctx.clients()
+                            .ec2
+                            .describe_snapshots()
+                            .filters(
+                                Filter::builder()
+                                    .name("snapshot-id")
+                                    .set_values(Some(chunk.to_vec()))
+                                    .build(),
+                            )
+                            .send()
+                    })
+                    .await?;
+                for snapshot in page.snapshots() {
+                    if let Some(id) = snapshot.snapshot_id() {
+                        found.insert(id.to_owned(), snapshot.clone());
+                    }
+                }
+            }
+            Ok(found)
+        })
+    });
+    futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .collect()
 }
 
 fn made_from(snapshot: &Snapshot, volume_id: &str) -> bool {
@@ -537,27 +610,26 @@ async fn wait_until_completed(ctx: &StepContext, report: &mut Report) -> Result<
         ctx.progress(&progress_text(report));
         tokio::time::sleep(poll_delay(round)).await;
         round += 1;
-        let targets: Vec<&str> = waiting.iter().map(String::as_str).collect();
-        let described = match ctx
-            .call("ec2", "DescribeSnapshots", &targets, || {
-                ctx.clients()
-                    .ec2
-                    .describe_snapshots()
-                    .set_snapshot_ids(Some(waiting.clone()))
-                    .send()
-            })
-            .await
-        {
-            Ok(described) => described,
-            // Just made and not visible yet (EC2 is eventually consistent): ask again.
-            Err(error)
-                if error.aws_class() == Some(ErrorClass::NotFound) && round <= NOT_FOUND_ROUNDS =>
-            {
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
-        for snapshot in described.snapshots() {
+        // By filter: a snapshot just made and not visible yet (EC2 is eventually consistent)
+        // is left out, not an error; it is asked for again, a few rounds at most.
+        let described = snapshots_by_id(ctx, &waiting).await?;
+        let missing: Vec<&String> = waiting
+            .iter()
+            .zip(&described)
+            .filter(|(_, found)| found.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        if !missing.is_empty() && round > NOT_FOUND_ROUNDS {
+            return Err(ActionError::Failed(format!(
+                "snapshot(s) {} not found by EC2 after {round} polls",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for snapshot in described.iter().flatten() {
             if let Some(entry) = report
                 .snapshots
                 .iter_mut()

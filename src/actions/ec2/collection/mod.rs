@@ -337,9 +337,8 @@ async fn interface_groups(
     ctx: &StepContext,
     instance_id: &str,
 ) -> Result<Vec<(String, Vec<String>)>, ActionError> {
-    let output = attached_interfaces(ctx, instance_id).await?;
-    let mut candidates: Vec<String> = output
-        .network_interfaces()
+    let attached = attached_interfaces(ctx, instance_id).await?;
+    let mut candidates: Vec<String> = attached
         .iter()
         .flat_map(|eni| {
             eni.groups()
@@ -349,8 +348,7 @@ async fn interface_groups(
         .collect();
     candidates.sort();
     candidates.dedup();
-    let mut interfaces: Vec<(String, Vec<String>)> = output
-        .network_interfaces()
+    let mut interfaces: Vec<(String, Vec<String>)> = attached
         .iter()
         .filter_map(|eni| Some((eni.network_interface_id()?.to_owned(), Vec::new())))
         .collect();

@@ -105,9 +105,8 @@ pub(super) async fn instance_interfaces(
     ctx: &StepContext,
     instance_id: &str,
 ) -> Result<Vec<Interface>, ActionError> {
-    let output = super::super::attached_interfaces(ctx, instance_id).await?;
-    let mut interfaces: Vec<(i32, Interface)> = output
-        .network_interfaces()
+    let attached = super::super::attached_interfaces(ctx, instance_id).await?;
+    let mut interfaces: Vec<(i32, Interface)> = attached
         .iter()
         .filter_map(|eni| {
             let id = eni.network_interface_id()?.to_owned();

@@ -13,6 +13,7 @@ use membership::{FirebreakGroups, Membership, instance_interfaces};
 use moves::{PASSES, isolate_interface};
 
 use super::interfaces::{COLLECTION_ROLE, role_groups};
+use super::reads::group_rule_count;
 use super::{ActionError, describe_one};
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn, condition};
@@ -267,23 +268,6 @@ impl Execute for IsolateInstance {
         };
         Err(ActionError::Failed(message).with_outputs(outputs))
     }
-}
-
-async fn group_rule_count(ctx: &StepContext, group: &str) -> Result<usize, ActionError> {
-    let output = ctx
-        .call("ec2", "DescribeSecurityGroups", &[group], || {
-            ctx.clients()
-                .ec2
-                .describe_security_groups()
-                .group_ids(group)
-                .send()
-        })
-        .await?;
-    Ok(output
-        .security_groups()
-        .iter()
-        .map(|g| g.ip_permissions().len() + g.ip_permissions_egress().len())
-        .sum())
 }
 
 fn ids_where(report: &[Value], keep: impl Fn(&Value) -> bool) -> Vec<String> {

@@ -75,16 +75,7 @@ pub(super) async fn isolate_interface(
 ) -> Result<InterfaceOutcome, ActionError> {
     let value = original.join(",");
     if eni.tagged_original.as_deref() != Some(original) {
-        ctx.ec2_change("CreateTags", &[&eni.id], |dry_run| {
-            ctx.clients()
-                .ec2
-                .create_tags()
-                .dry_run(dry_run)
-                .resources(&eni.id)
-                .tags(new_tag(tags::ORIGINAL_GROUPS, value.clone()))
-                .send()
-        })
-        .await?;
+        tag_original_groups(ctx, &eni.id, value).await?;
     }
     // Already in the untrack group alone (a run stopped between the moves): straight on.
     let untracked_alone = before.in_untrack.contains(&eni.id)
@@ -170,4 +161,31 @@ pub(super) async fn move_pair(
             }
         }
     }
+}
+
+/// Tags the interface with its original groups. Interfaces with the same groups (a fleet
+/// launched from one template) are tagged together: CreateTags takes one tag for up to 1000
+/// resources, and tagging is idempotent, so items tagged in one call lose nothing.
+async fn tag_original_groups(
+    ctx: &StepContext,
+    eni: &str,
+    value: String,
+) -> Result<(), ActionError> {
+    let family = format!("ec2:CreateTags/{}={value}", tags::ORIGINAL_GROUPS);
+    ctx.batched(&family, eni, move |ctx, enis| async move {
+        let targets: Vec<&str> = enis.iter().map(String::as_str).collect();
+        ctx.ec2_change("CreateTags", &targets, |dry_run| {
+            ctx.clients()
+                .ec2
+                .create_tags()
+                .dry_run(dry_run)
+                .set_resources(Some(enis.clone()))
+                .tags(new_tag(tags::ORIGINAL_GROUPS, value.clone()))
+                .send()
+        })
+        .await?;
+        Ok(enis.iter().map(|eni| (eni.clone(), ())).collect())
+    })
+    .await?;
+    Ok(())
 }
