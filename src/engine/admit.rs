@@ -139,7 +139,7 @@ pub(super) enum Kind {
     Start,
     /// A resumed run: its journal is reopened (a torn tail already cut off).
     Resume {
-        journal: FileJournal,
+        journal: Box<FileJournal>,
         previous_status: Option<RunStatus>,
         torn: Option<TornTail>,
     },
@@ -218,7 +218,7 @@ pub(super) async fn admit(
             journal,
             previous_status,
             torn,
-        } => (Arc::new(journal), Some((previous_status, torn))),
+        } => (Arc::new(*journal), Some((previous_status, torn))),
     };
     let journal_file = journal.path().map(Path::to_path_buf).unwrap_or_default();
     // Evidence lives beside the journal it belongs to.

@@ -71,6 +71,10 @@ pub struct RunOutcome {
     pub mode: Mode,
     pub journal: PathBuf,
     pub steps: Vec<StepSummary>,
+    /// Syncs of the journal in this process (fewer than its records when concurrent items
+    /// shared them); for the benchmark.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_syncs: Option<u64>,
     /// For dry runs: which steps would succeed, would be denied, could not be checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill: Option<drill::Verdict>,

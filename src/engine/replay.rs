@@ -174,6 +174,7 @@ impl Replay {
             mode: self.mode,
             journal: path.to_path_buf(),
             steps,
+            journal_syncs: None,
             drill: None,
         }
     }

@@ -93,7 +93,7 @@ pub async fn resume(
         verify_finding: replay.verify_finding,
         run,
         kind: Kind::Resume {
-            journal,
+            journal: Box::new(journal),
             previous_status: replay.final_status,
             torn: resumed.truncated,
         },

@@ -178,6 +178,7 @@ pub(super) async fn finish(
         mode: state.mode,
         journal: path,
         steps,
+        journal_syncs: state.journal.syncs(),
         drill,
     })
 }

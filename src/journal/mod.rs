@@ -64,6 +64,24 @@ pub trait JournalSink: Send + Sync {
         payload: Map<String, Value>,
     ) -> Result<AppendedRecord, JournalError>;
 
+    /// Appends several records in order as one unit where the backend can (the file: one
+    /// write and one sync; a table: one transaction), all durable before it returns. Either all
+    /// are journaled or, when one is refused before anything is written, none.
+    fn append_batch(
+        &self,
+        records: Vec<(&str, Map<String, Value>)>,
+    ) -> Result<Vec<AppendedRecord>, JournalError> {
+        records
+            .into_iter()
+            .map(|(kind, payload)| self.append_fields(kind, payload))
+            .collect()
+    }
+
+    /// Syncs made so far, where the backend counts them (the benchmark reports them).
+    fn syncs(&self) -> Option<u64> {
+        None
+    }
+
     /// The file behind the journal, when there is one (for messages and `verify`).
     fn path(&self) -> Option<&Path>;
 

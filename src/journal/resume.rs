@@ -77,13 +77,7 @@ impl FileJournal {
             file.set_len(scan.good_len as u64).map_err(truncate_err)?;
             file.sync_data().map_err(truncate_err)?;
         }
-        let state = State {
-            file,
-            next_seq: scan.last_seq + 1,
-            prev: scan.prev,
-            head: scan.head,
-            broken: false,
-        };
+        let state = State::new(file, scan.last_seq + 1, scan.prev, scan.head);
         let journal = FileJournal::from_parts(path, run_id.clone(), key, state);
         // The scan checked each record's envelope, so every one converts.
         let records = scan

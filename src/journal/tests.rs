@@ -427,3 +427,105 @@ fn concurrent_appends_form_one_chain() {
         .collect();
     assert_eq!(seqs, (1..=202).collect::<Vec<_>>());
 }
+
+/// Group commit: sixteen threads append at once; each append returns only once its record is
+/// in the file, the chain is one, and syncs are never more than records.
+#[test]
+fn concurrent_appends_are_each_durable_on_return_and_share_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let journal = Arc::new(FileJournal::create(&path, "r1", None).unwrap());
+    journal
+        .append_fields("run_started", obj(json!({"chain": "sha256"})))
+        .unwrap();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let journal = Arc::clone(&journal);
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let appended = journal
+                        .append_fields("step", obj(json!({"thread": t, "i": i})))
+                        .unwrap();
+                    let on_disk = fs::read_to_string(&path).unwrap().lines().count() as u64;
+                    assert!(
+                        on_disk >= appended.seq,
+                        "record {} returned before it was written ({on_disk} lines)",
+                        appended.seq
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    journal.append_fields(RUN_FINISHED, Map::new()).unwrap();
+    let v = verify(&path, None).unwrap();
+    assert!(v.is_intact() && v.complete, "{v}");
+    assert_eq!(v.records, 322);
+    assert!(
+        journal.syncs().unwrap() <= 322,
+        "{} syncs",
+        journal.syncs().unwrap()
+    );
+}
+
+/// `append_batch`: one write and one sync for the batch, chained as if appended one by one.
+#[test]
+fn a_batch_is_one_sync_and_chains_like_single_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let journal = FileJournal::create(&path, "r1", None).unwrap();
+    journal
+        .append_fields("run_started", obj(json!({"chain": "sha256"})))
+        .unwrap();
+    let before = journal.syncs().unwrap();
+    let appended = journal
+        .append_batch(vec![
+            ("step", obj(json!({"n": 1}))),
+            ("step", obj(json!({"n": 2}))),
+            ("step", obj(json!({"n": 3}))),
+        ])
+        .unwrap();
+    assert_eq!(
+        journal.syncs().unwrap() - before,
+        1,
+        "one sync for the batch"
+    );
+    assert_eq!(
+        appended.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert_eq!(journal.head(), Some(appended[2].hash.clone()));
+    journal.append_fields(RUN_FINISHED, Map::new()).unwrap();
+    let v = verify(&path, None).unwrap();
+    assert!(v.is_intact() && v.complete, "{v}");
+    assert_eq!(v.records, 5);
+}
+
+/// A batch with one record the journal must refuse writes none of them.
+#[test]
+fn a_batch_with_a_refused_record_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.jsonl");
+    let journal = FileJournal::create(&path, "r1", None).unwrap();
+    journal
+        .append_fields("run_started", obj(json!({"chain": "sha256"})))
+        .unwrap();
+    let written = fs::read(&path).unwrap();
+    let refused = journal.append_batch(vec![
+        ("step", obj(json!({"n": 1}))),
+        ("step", obj(json!({"seq": 99}))),
+    ]);
+    assert!(refused.is_err());
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        written,
+        "nothing of the batch written"
+    );
+    let next = journal.append_fields("step", obj(json!({"n": 1}))).unwrap();
+    assert_eq!(next.seq, 2, "the chain goes on where it was");
+    let v = verify(&path, None).unwrap();
+    assert!(v.is_intact(), "{v}");
+}

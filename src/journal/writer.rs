@@ -1,9 +1,12 @@
-//! [`FileJournal`]: the journal as a local file, appended to under a mutex and synced per record.
+//! [`FileJournal`]: the journal as a local file. Records are numbered and chained under a mutex
+//! in the order they arrive, then made durable by group commit: whoever finds no sync running
+//! writes every record waiting (one `write`, one `fdatasync`), and each caller returns only once
+//! its own records are on disk. Concurrent branches share a sync; none gets ahead of its record.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde_json::{Map, Value};
 
@@ -21,19 +24,46 @@ pub struct FileJournal {
     /// Stamps each record's `ts`; the wall clock unless a test fixes it.
     clock: Option<Clock>,
     state: Mutex<State>,
+    /// Signalled when a group commit ends.
+    synced: Condvar,
 }
 
 #[derive(Debug)]
 pub(super) struct State {
-    pub file: File,
-    pub next_seq: u64,
+    file: Arc<File>,
+    next_seq: u64,
     /// H(last line): the next record's `prev`.
-    pub prev: String,
+    prev: String,
     /// The last record's `hash`.
-    pub head: Option<String>,
+    head: Option<String>,
+    /// Lines numbered and chained but not yet written.
+    pending: Vec<u8>,
+    /// The last seq on disk.
+    durable: u64,
+    /// A caller is writing and syncing `pending` now.
+    syncing: bool,
+    /// Syncs made since the journal was opened (the benchmark reports them).
+    syncs: u64,
     /// Set when a write or sync failed: the file's tail is then unknown, and appending more
     /// would chain onto something that may not be there.
-    pub broken: bool,
+    broken: bool,
+}
+
+impl State {
+    /// The state of a journal whose last durable record is `next_seq - 1`.
+    pub(super) fn new(file: File, next_seq: u64, prev: String, head: Option<String>) -> State {
+        State {
+            file: Arc::new(file),
+            next_seq,
+            prev,
+            head,
+            pending: Vec::new(),
+            durable: next_seq - 1,
+            syncing: false,
+            syncs: 0,
+            broken: false,
+        }
+    }
 }
 
 impl FileJournal {
@@ -65,13 +95,7 @@ impl FileJournal {
         File::open(parent.unwrap_or(Path::new(".")))
             .and_then(|dir| dir.sync_all())
             .map_err(create_err)?;
-        let state = State {
-            file,
-            next_seq: 1,
-            prev: GENESIS.to_owned(),
-            head: None,
-            broken: false,
-        };
+        let state = State::new(file, 1, GENESIS.to_owned(), None);
         Ok(Self::from_parts(path, run_id.into(), key, state))
     }
 
@@ -87,6 +111,7 @@ impl FileJournal {
             key,
             clock: None,
             state: Mutex::new(state),
+            synced: Condvar::new(),
         }
     }
 
@@ -109,6 +134,104 @@ impl FileJournal {
         self.key.as_ref().map(ChainKey::as_bytes)
     }
 
+    /// Numbers, chains and queues `records` (all or none: an encoding error queues nothing),
+    /// then waits until the last of them is durable.
+    fn append_all(
+        &self,
+        records: Vec<(&str, Map<String, Value>)>,
+    ) -> Result<Vec<AppendedRecord>, JournalError> {
+        let mut state = self.lock()?;
+        if state.broken {
+            return Err(JournalError::Broken {
+                path: self.path.clone(),
+            });
+        }
+        let mut seq = state.next_seq;
+        let mut prev = state.prev.clone();
+        let mut lines = Vec::new();
+        let mut appended = Vec::with_capacity(records.len());
+        for (kind, payload) in records {
+            let ts = match &self.clock {
+                Some(clock) => clock(),
+                None => record::now_ts(seq)?,
+            };
+            let env = Envelope {
+                seq,
+                ts: &ts,
+                run_id: &self.run_id,
+                kind,
+                prev: &prev,
+            };
+            let encoded = record::encode(&env, payload, self.key_bytes())?;
+            prev = chain::digest(self.key_bytes(), &encoded.line[..encoded.line.len() - 1]);
+            lines.extend_from_slice(&encoded.line);
+            appended.push(AppendedRecord {
+                seq,
+                ts,
+                hash: encoded.hash,
+            });
+            seq += 1;
+        }
+        let Some(last) = appended.last() else {
+            return Ok(appended);
+        };
+        state.pending.extend_from_slice(&lines);
+        state.next_seq = seq;
+        state.prev = prev;
+        state.head = Some(last.hash.clone());
+        let last = last.seq;
+        self.wait_durable(state, last)?;
+        Ok(appended)
+    }
+
+    /// Returns once record `seq` is on disk: writes and syncs everything pending itself when
+    /// no other caller is doing so, else waits for that caller's sync.
+    fn wait_durable<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        seq: u64,
+    ) -> Result<(), JournalError> {
+        loop {
+            if state.durable >= seq {
+                return Ok(());
+            }
+            if state.broken {
+                return Err(JournalError::Broken {
+                    path: self.path.clone(),
+                });
+            }
+            if state.syncing {
+                state = self.synced.wait(state).map_err(|_| JournalError::Broken {
+                    path: self.path.clone(),
+                })?;
+                continue;
+            }
+            state.syncing = true;
+            let lines = std::mem::take(&mut state.pending);
+            let upto = state.next_seq - 1;
+            let first = state.durable + 1;
+            let file = state.file.clone();
+            drop(state);
+            let written = (&*file).write_all(&lines).and_then(|()| file.sync_data());
+            state = self.lock()?;
+            state.syncing = false;
+            state.syncs += 1;
+            match written {
+                Ok(()) => state.durable = upto,
+                Err(source) => {
+                    state.broken = true;
+                    self.synced.notify_all();
+                    return Err(JournalError::Write {
+                        path: self.path.clone(),
+                        seq: first,
+                        source,
+                    });
+                }
+            }
+            self.synced.notify_all();
+        }
+    }
+
     /// A poisoned mutex means a thread panicked mid-append; treat it like a failed write.
     fn lock(&self) -> Result<MutexGuard<'_, State>, JournalError> {
         self.state.lock().map_err(|_| JournalError::Broken {
@@ -128,53 +251,28 @@ impl std::fmt::Debug for FileJournal {
 }
 
 impl JournalSink for FileJournal {
-    /// Writes the whole line with one `write_all` and syncs it before returning: the record is
-    /// on disk before the caller's next side effect.
+    /// Durable before it returns (shared with concurrent appends: group commit).
     fn append_fields(
         &self,
         kind: &str,
         payload: Map<String, Value>,
     ) -> Result<AppendedRecord, JournalError> {
-        let mut state = self.lock()?;
-        if state.broken {
-            return Err(JournalError::Broken {
-                path: self.path.clone(),
-            });
-        }
-        let seq = state.next_seq;
-        let ts = match &self.clock {
-            Some(clock) => clock(),
-            None => record::now_ts(seq)?,
-        };
-        let env = Envelope {
-            seq,
-            ts: &ts,
-            run_id: &self.run_id,
-            kind,
-            prev: &state.prev,
-        };
-        let encoded = record::encode(&env, payload, self.key_bytes())?;
-        let written = state
-            .file
-            .write_all(&encoded.line)
-            .and_then(|()| state.file.sync_data());
-        if let Err(source) = written {
-            state.broken = true;
-            return Err(JournalError::Write {
-                path: self.path.clone(),
-                seq,
-                source,
-            });
-        }
-        let line = &encoded.line[..encoded.line.len() - 1];
-        state.prev = chain::digest(self.key_bytes(), line);
-        state.head = Some(encoded.hash.clone());
-        state.next_seq = seq + 1;
-        Ok(AppendedRecord {
-            seq,
-            ts,
-            hash: encoded.hash,
-        })
+        let mut appended = self.append_all(vec![(kind, payload)])?;
+        Ok(appended.remove(0))
+    }
+
+    /// One write and one sync for all of them.
+    fn append_batch(
+        &self,
+        records: Vec<(&str, Map<String, Value>)>,
+    ) -> Result<Vec<AppendedRecord>, JournalError> {
+        self.append_all(records)
+    }
+
+    /// How many syncs made the records appended so far durable (fewer than records when
+    /// concurrent appends shared them).
+    fn syncs(&self) -> Option<u64> {
+        self.lock().ok().map(|s| s.syncs)
     }
 
     fn path(&self) -> Option<&Path> {

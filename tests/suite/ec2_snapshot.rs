@@ -421,10 +421,22 @@ mod slow {
         })
     }
 
+    /// A poll of snapshots by id (the `snapshot-id` filter, batched across items).
+    fn is_poll(r: &aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsInput) -> bool {
+        r.filters().iter().any(|f| f.name() == Some("snapshot-id"))
+    }
+
+    /// A lookup of what a step or case made (by tag).
+    fn is_lookup(r: &aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsInput) -> bool {
+        r.filters()
+            .iter()
+            .any(|f| f.name().is_some_and(|n| n.starts_with("tag:")))
+    }
+
     /// The idempotency lookup (by tag): nothing made yet.
     fn none_made_yet() -> Rule {
         mock!(aws_sdk_ec2::Client::describe_snapshots)
-            .match_requests(|r| !r.filters().is_empty())
+            .match_requests(is_lookup)
             .then_output(|| DescribeSnapshotsOutput::builder().build())
     }
 
@@ -475,7 +487,7 @@ mod slow {
         let create = created_set_pending(&["vol-1", "vol-2"]);
         // Polled by id: first both pending, then one done, then both.
         let poll = mock!(aws_sdk_ec2::Client::describe_snapshots)
-            .match_requests(|r| !r.snapshot_ids().is_empty())
+            .match_requests(is_poll)
             .sequence()
             .output(|| {
                 DescribeSnapshotsOutput::builder()
@@ -535,7 +547,7 @@ mod slow {
         let lookup = none_made_yet();
         let create = created_set_pending(&["vol-1"]);
         let poll = mock!(aws_sdk_ec2::Client::describe_snapshots)
-            .match_requests(|r| !r.snapshot_ids().is_empty())
+            .match_requests(is_poll)
             .then_output(|| {
                 DescribeSnapshotsOutput::builder()
                     .snapshots(snapshot("snap-of-vol-1", SnapshotState::Error, "3%"))
@@ -590,7 +602,7 @@ mod slow {
             });
         let create = created_pending();
         let poll = mock!(aws_sdk_ec2::Client::describe_snapshots)
-            .match_requests(|r| !r.snapshot_ids().is_empty())
+            .match_requests(is_poll)
             .then_output(|| {
                 DescribeSnapshotsOutput::builder()
                     .snapshots(snapshot("snap-of-vol-2", SnapshotState::Completed, "100%"))
@@ -618,7 +630,7 @@ mod slow {
         // Only one of the instance's two volumes is asked for: one by one (CreateSnapshot).
         let describe = instance_with(&[VOL, "vol-0123456789abcdef2"]);
         let lookup = mock!(aws_sdk_ec2::Client::describe_snapshots)
-            .match_requests(|r| !r.filters().is_empty())
+            .match_requests(is_lookup)
             .sequence()
             .output(|| DescribeSnapshotsOutput::builder().build())
             .output(|| {
@@ -694,7 +706,7 @@ mod slow {
     async fn a_lost_answer_to_a_set_is_looked_up_before_creating_again() {
         let describe = instance_with(&[VOL1, VOL2]);
         let lookup = mock!(aws_sdk_ec2::Client::describe_snapshots)
-            .match_requests(|r| !r.filters().is_empty())
+            .match_requests(is_lookup)
             .sequence()
             // Before: nothing (the case lookup is the harness's default rule); after the 500:
             // the set.

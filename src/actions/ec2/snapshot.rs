@@ -520,7 +520,13 @@ async fn snapshots_by_tag(
                 })
                 .await?;
             for snapshot in page.snapshots() {
-                if let Some(value) = tag(snapshot.tags(), key) {
+                // EC2 filters exactly, so with one value asked every answer is its own; with
+                // several, each snapshot's tag says whose it is.
+                let value = match chunk {
+                    [only] => Some(only.as_str()),
+                    _ => tag(snapshot.tags(), key),
+                };
+                if let Some(value) = value {
                     found
                         .entry(value.to_owned())
                         .or_default()
