@@ -104,7 +104,7 @@ fn ids(fleet: &Value) -> Vec<String> {
 }
 
 /// 200 instances over 3 VPCs, 50 at a time, in one run: exactly one `CreateSecurityGroup` per
-/// group at the wire (two per VPC), every interface isolated, exit 0.
+/// group at the wire (two per VPC), reads batched across items, every interface isolated, exit 0.
 #[tokio::test]
 async fn two_hundred_instances_over_three_vpcs_share_one_pair_of_groups_per_vpc() {
     let _moto = moto::exclusive().await;
@@ -128,6 +128,15 @@ async fn two_hundred_instances_over_three_vpcs_share_one_pair_of_groups_per_vpc(
         .filter(|c| c.operation == "CreateSecurityGroup")
         .count();
     assert_eq!(creates, 6, "one CreateSecurityGroup per group, two per VPC");
+    // Concurrent items' reads are coalesced: one DescribeInstances per item would be 200.
+    let describes = proxy::calls()
+        .iter()
+        .filter(|c| c.operation == "DescribeInstances")
+        .count();
+    assert!(
+        describes <= 200 / 5,
+        "{describes} DescribeInstances for 200 instances: reads are not batched"
+    );
     let authorizations: Vec<_> = proxy::calls()
         .into_iter()
         .filter(|c| c.operation.starts_with("AuthorizeSecurityGroup"))
