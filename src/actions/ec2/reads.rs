@@ -8,11 +8,8 @@ use std::collections::HashMap;
 
 use aws_sdk_ec2::types::{Filter, Instance, NetworkInterface};
 
-use super::ActionError;
+use super::{ActionError, MAX_FILTER_VALUES};
 use crate::actions::StepContext;
-
-/// EC2 takes at most this many values in one filter.
-const FILTER_VALUES: usize = 200;
 
 /// The instance, or a clear not-found error.
 pub(crate) async fn describe_one(
@@ -82,7 +79,7 @@ async fn describe_instances(
     ids: &[String],
 ) -> Result<HashMap<String, Instance>, ActionError> {
     let mut found = HashMap::new();
-    for chunk in ids.chunks(FILTER_VALUES) {
+    for chunk in ids.chunks(MAX_FILTER_VALUES) {
         let targets: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let mut token = None;
         loop {
@@ -125,7 +122,7 @@ async fn interfaces_of(
     group: Option<&str>,
 ) -> Result<HashMap<String, Vec<NetworkInterface>>, ActionError> {
     let mut found: HashMap<String, Vec<NetworkInterface>> = HashMap::new();
-    for chunk in instances.chunks(FILTER_VALUES) {
+    for chunk in instances.chunks(MAX_FILTER_VALUES) {
         let mut targets: Vec<&str> = chunk.iter().map(String::as_str).collect();
         targets.extend(group);
         let mut token = None;
@@ -175,7 +172,7 @@ async fn rule_counts(
     groups: &[String],
 ) -> Result<HashMap<String, usize>, ActionError> {
     let mut found = HashMap::new();
-    for chunk in groups.chunks(FILTER_VALUES) {
+    for chunk in groups.chunks(MAX_FILTER_VALUES) {
         let targets: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let output = ctx
             .call("ec2", "DescribeSecurityGroups", &targets, || {
