@@ -582,10 +582,11 @@ mod slow {
         let describe = instance_with(&["vol-1", "vol-2"]);
         // An earlier attempt of this step made vol-1's snapshot, then the process died.
         let lookup = mock!(aws_sdk_ec2::Client::describe_snapshots)
+            // Found by the case look-up, which finds this step's own snapshots too.
             .match_requests(|r| {
                 r.filters().iter().any(|f| {
-                    f.name() == Some("tag:firebreak:idempotency-key")
-                        && f.values().iter().any(|v| v.ends_with(".snapshot"))
+                    f.name() == Some("tag:firebreak:case")
+                        && f.values().iter().any(|v| v == "case-9")
                 })
             })
             .then_output(|| {
@@ -708,8 +709,7 @@ mod slow {
         let lookup = mock!(aws_sdk_ec2::Client::describe_snapshots)
             .match_requests(is_lookup)
             .sequence()
-            // Before: nothing (the case lookup is the harness's default rule); after the 500:
-            // the set.
+            // Before: nothing (the case look-up); after the 500: the set, by the step's tag.
             .output(|| DescribeSnapshotsOutput::builder().build())
             .output(|| {
                 DescribeSnapshotsOutput::builder()

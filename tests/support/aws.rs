@@ -185,8 +185,8 @@ fn defaults() -> (MockAws, MockAws) {
             .build()
             .expect("tags set")
     });
-    // Earlier runs' snapshots for the case (`ec2.snapshot_volumes` looks before creating):
-    // none, answered before a test's own DescribeSnapshots rules see the request.
+    // Earlier runs' (and this step's earlier attempts') snapshots for the case
+    // (`ec2.snapshot_volumes` looks before creating): none, unless a test's own rule answers.
     let no_case_snapshots = mock!(aws_sdk_ec2::Client::describe_snapshots)
         .match_requests(|r| {
             r.filters()
@@ -196,10 +196,10 @@ fn defaults() -> (MockAws, MockAws) {
         .then_output(|| {
             aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput::builder().build()
         });
-    let first = MockAws::new().ec2([no_case_snapshots]);
+    let first = MockAws::new();
     let last = MockAws::new()
         .sts([identity])
-        .ec2([no_tags])
+        .ec2([no_tags, no_case_snapshots])
         .iam([no_user_tags, no_role_tags]);
     (first, last)
 }

@@ -86,15 +86,9 @@ impl Execute for SnapshotVolumes {
         // Before creating anything: what an earlier attempt of this very step already made, and
         // what an earlier run for the same case made of this instance (a re-run on an
         // already-contained instance makes no new snapshot).
-        let mut earlier = find_own_snapshots(ctx).await?;
-        for snapshot in find_case_snapshots(ctx, &self.case_id, &self.instance_id).await? {
-            if !earlier
-                .iter()
-                .any(|e| e.snapshot_id() == snapshot.snapshot_id())
-            {
-                earlier.push(snapshot);
-            }
-        }
+        // One look-up finds both: this step's own snapshots carry the case and source-instance
+        // tags too.
+        let earlier = find_earlier_snapshots(ctx, &self.case_id, &self.instance_id).await?;
 
         let mut report = Report {
             mode: ctx.mode,
@@ -454,9 +448,10 @@ async fn find_own_snapshots(ctx: &StepContext) -> Result<Vec<Snapshot>, ActionEr
     Ok(found)
 }
 
-/// Snapshots of `instance` made for `case` by any earlier run, except failed ones; batched
-/// across items of the same case.
-async fn find_case_snapshots(
+/// Snapshots of `instance` made for `case`: every one an earlier attempt of this very step
+/// made (by its idempotency tag), then those of any earlier run except failed ones; oldest
+/// first within each. Batched across items of the same case.
+async fn find_earlier_snapshots(
     ctx: &StepContext,
     case: &str,
     instance: &str,
@@ -482,12 +477,17 @@ async fn find_case_snapshots(
             },
         )
         .await?
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|s| s.state().is_none_or(|state| state.as_str() != "error"))
-        .collect();
+        .unwrap_or_default();
     found.sort_by_key(|s| s.start_time().map(|t| (t.secs(), t.subsec_nanos())));
-    Ok(found)
+    let (mut earlier, others): (Vec<Snapshot>, Vec<Snapshot>) = found
+        .into_iter()
+        .partition(|s| tag(s.tags(), tags::IDEMPOTENCY_KEY) == Some(ctx.idempotency_key.as_str()));
+    earlier.extend(
+        others
+            .into_iter()
+            .filter(|s| s.state().is_none_or(|state| state.as_str() != "error")),
+    );
+    Ok(earlier)
 }
 
 /// The snapshots whose tag `key` has one of `values` (and that pass `filters`), by that value.
