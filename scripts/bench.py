@@ -4,6 +4,8 @@ moto). For each fleet size N: seed N instances over --vpcs VPCs straight into mo
 each scenario live (--yes) through the counting proxy (tests/support/fault_proxy.py) and print:
 
   wall s        the firebreak process, start to exit
+  floor s       firebreak's own recorded requests replayed as sent by a bare program at the
+                runbook's concurrency (see floor()), and wall / floor
   calls         AWS requests at the wire (the proxy's count, retries included), and per instance
   last iso s    run start to the last instance's isolation, from the journal
   cpu s, us/call  firebreak's user+system CPU, and per wire call
@@ -19,14 +21,19 @@ time, which bounds every tool run against it.
 from __future__ import annotations
 
 import argparse
+import base64
+import concurrent.futures
 import glob
+import http.client
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from datetime import datetime
@@ -37,11 +44,13 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 
 SCENARIOS = [
     # key (--scenarios), name, runbook, extra parameters
-    ("fleet", "fleet runbook", "runbooks/ec2-fleet-containment.yaml", []),
+    # key (--scenarios), name, runbook, extra parameters, the runbook's concurrency (the
+    # floor's replay uses the same)
+    ("fleet", "fleet runbook", "runbooks/ec2-fleet-containment.yaml", [], 20),
     ("isolate-only", "tag+isolate+snapshot, isolate-only", "benches/runbooks/tag-isolate-snapshot.yaml",
-     ["-p", "strategy=isolate-only"]),
+     ["-p", "strategy=isolate-only"], 50),
     ("untrack-then-isolate", "tag+isolate+snapshot, untrack-then-isolate", "benches/runbooks/tag-isolate-snapshot.yaml",
-     ["-p", "strategy=untrack-then-isolate"]),
+     ["-p", "strategy=untrack-then-isolate"], 50),
 ]
 
 
@@ -56,7 +65,7 @@ def get_json(url: str):
 def start_proxy(moto: str) -> tuple[subprocess.Popen, str]:
     proxy = subprocess.Popen(
         [str(PYTHON), str(ROOT / "tests/support/fault_proxy.py"), "--upstream", moto,
-         "--port", "0", "--parent-pid", str(os.getpid())],
+         "--port", "0", "--parent-pid", str(os.getpid()), "--keep-requests"],
         stdout=subprocess.PIPE, text=True)
     line = proxy.stdout.readline().strip()
     if not line.startswith("listening "):
@@ -171,7 +180,40 @@ def verify(moto: str, fleet: dict, case_tagged: bool = True) -> str:
     return "yes" if not problems else f"NO: {problems[0]} (+{len(problems) - 1} more)"
 
 
-def scenario(args, proxy_url: str, name: str, runbook: str, extra: list[str], n: int) -> dict:
+def floor(proxy_url: str, requests: list[dict], concurrency: int) -> float:
+    """The floor: firebreak's own requests, exactly as it sent them (recorded by the proxy),
+    replayed in their order by a bare program — no engine, no journal, no templates, no SDK
+    retries or waits — at most `concurrency` at once through the same proxy. Replayed against
+    the state firebreak's run left (moto cannot be rewound), so creations answer "duplicate" and
+    look-ups see firebreak's snapshots too: close to, not exactly, the same work. Seconds."""
+    parts = urllib.parse.urlsplit(proxy_url)
+    local = threading.local()
+
+    def send(request: dict) -> None:
+        body = base64.b64decode(request["body"])
+        headers = {k: v for k, v in request["headers"] if k.lower() != "content-length"}
+        headers["Content-Length"] = str(len(body))
+        for _ in range(2):
+            connection = getattr(local, "connection", None)
+            if connection is None:
+                connection = local.connection = http.client.HTTPConnection(
+                    parts.hostname, parts.port, timeout=600)
+            try:
+                connection.request(request["method"], request["path"], body=body, headers=headers)
+                connection.getresponse().read()
+                return
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                local.connection = None
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        list(pool.map(send, requests))
+    return time.monotonic() - started
+
+
+def scenario(args, proxy_url: str, name: str, runbook: str, extra: list[str], n: int,
+             concurrency: int) -> dict:
     fleet = seed(args.moto, n, args.vpcs)
     ids = ",".join(i["instance_id"] for i in fleet["instances"])
     post(f"{proxy_url}/__proxy/reset")
@@ -181,6 +223,9 @@ def scenario(args, proxy_url: str, name: str, runbook: str, extra: list[str], n:
         code, wall, cpu, rss_kib, stdout = run_measured(argv, aws_env(proxy_url, journal_dir))
         stats = get_json(f"{proxy_url}/__proxy/stats")
         figures = journal_figures(journal_dir)
+    requests = get_json(f"{proxy_url}/__proxy/requests")
+    post(f"{proxy_url}/__proxy/reset")
+    floor_s = floor(proxy_url, requests, concurrency)
     try:
         outcome = json.loads(stdout)
     except json.JSONDecodeError:
@@ -192,7 +237,7 @@ def scenario(args, proxy_url: str, name: str, runbook: str, extra: list[str], n:
         "us_per_call": cpu / calls * 1e6 if calls else 0, "rss_mib": rss_kib / 1024,
         "journal_bytes": figures["bytes"], "records": figures["records"],
         "syncs": outcome.get("journal_syncs"), "verified": verify(args.moto, fleet),
-        "by_operation": stats["by_operation"],
+        "by_operation": stats["by_operation"], "floor": floor_s,
     }
 
 
@@ -238,7 +283,7 @@ def custodian(args, proxy_url: str, n: int) -> dict:
         "cpu": cpu, "us_per_call": cpu / calls * 1e6 if calls else 0,
         "rss_mib": rss_kib / 1024, "journal_bytes": 0, "records": 0, "syncs": None,
         "verified": verify(args.moto, fleet, case_tagged=False),
-        "by_operation": stats["by_operation"],
+        "by_operation": stats["by_operation"], "floor": None,
     }
 
 
@@ -280,23 +325,27 @@ def main() -> int:
               f"{os.cpu_count()} CPUs, {args.build} build, moto through the counting proxy, "
               f"{args.vpcs} VPCs, every 5th instance with a second interface, 2 volumes each")
         print()
-        header = ("| scenario | N | exit | wall s | calls | calls/inst | last iso s | cpu s | "
+        header = ("| scenario | N | exit | wall s | floor s | ×floor | calls | calls/inst | "
+                  "last iso s | cpu s | "
                   "µs/call | rss MiB | journal KiB | records | syncs | verified |")
         print(header)
         print("|" + "---|" * (header.count("|") - 1))
         rows = []
         for n in sizes:
             wanted = args.scenarios.split(",")
-            runs = [(lambda k=key, nm=name, rb=runbook, ex=extra:
-                     scenario(args, proxy_url, nm, rb, ex, n))
-                    for key, name, runbook, extra in SCENARIOS if key in wanted]
+            runs = [(lambda nm=name, rb=runbook, ex=extra, c=concurrency:
+                     scenario(args, proxy_url, nm, rb, ex, n, c))
+                    for key, name, runbook, extra, concurrency in SCENARIOS if key in wanted]
             if "custodian" in wanted and args.custodian:
                 runs.append(lambda: custodian(args, proxy_url, n))
             for run in runs:
                 row = run()
                 rows.append(row)
                 last = f"{row['last_isolation']:.1f}" if row["last_isolation"] is not None else "-"
-                print(f"| {row['name']} | {n} | {row['exit']} | {row['wall']:.1f} | {row['calls']} | "
+                floor_s = f"{row['floor']:.1f}" if row["floor"] else "-"
+                ratio = f"{row['wall'] / row['floor']:.2f}" if row["floor"] else "-"
+                print(f"| {row['name']} | {n} | {row['exit']} | {row['wall']:.1f} | {floor_s} | "
+                      f"{ratio} | {row['calls']} | "
                       f"{row['per_instance']:.2f} | {last} | {row['cpu']:.2f} | "
                       f"{row['us_per_call']:.0f} | {row['rss_mib']:.1f} | "
                       f"{row['journal_bytes'] / 1024:.0f} | {row['records']} | "
@@ -311,9 +360,10 @@ def main() -> int:
         for name, ms in startup(args):
             print(f"- start-up, {name}: {ms:.0f} ms (median of {args.repeat})")
         print()
-        print("Not measured by this script yet: the floor (firebreak's wire calls replayed by a "
-              "bare SDK program at the same concurrency). The journal micro-benchmark is "
-              "`cargo bench --bench journal`.")
+        print("The floor replays firebreak's recorded requests as sent (a bare HTTP program, not "
+              "an SDK: the SDK cannot be driven from a wire log) against the state the run left; "
+              "the fleet runbook also waits for snapshots and stops, which the floor does not. "
+              "The journal micro-benchmark is `cargo bench --profile dev --bench journal`.")
     finally:
         proxy.terminate()
     return 0

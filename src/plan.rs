@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::actions::{self, RunUses};
 use crate::check::LoadedRunbook;
+use crate::runbook::model::{GROUP_ACTION, qualified_id};
 use crate::runbook::params::{self, ParamValues, base_context};
 use crate::runbook::{OnFailure, duration};
 use crate::template::{self, Templates};
@@ -30,7 +31,11 @@ pub struct Plan {
 #[derive(Debug, Serialize)]
 pub struct PlannedStep {
     pub number: usize,
+    /// A group's inner step is `<group>.<inner>`.
     pub id: String,
+    /// The group step it runs in, once per item.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     pub action: String,
     pub summary: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,35 +103,37 @@ pub fn build(
         .collect();
     let mut all_permissions: std::collections::BTreeSet<String> =
         engine_calls.iter().cloned().collect();
-    for (index, step) in runbook.steps.iter().enumerate() {
-        let info = actions::find(&step.action).expect("validated runbooks name known actions");
-        let input = render(
-            &step.id,
-            &serde_json::to_value(&step.input).unwrap_or_default(),
-        )?;
+    // A group is listed, then its inner steps (as `<group>.<inner>`), numbered on.
+    let mut listed: Vec<(String, Option<&str>, &crate::runbook::Step)> = Vec::new();
+    for step in &runbook.steps {
+        listed.push((step.id.clone(), None, step));
+        for inner in step.steps.iter().flatten() {
+            listed.push((qualified_id(&step.id, &inner.id), Some(&step.id), inner));
+        }
+    }
+    for (index, (id, within, step)) in listed.into_iter().enumerate() {
+        let what = What::of(step);
+        let input = render(&id, &serde_json::to_value(&step.input).unwrap_or_default())?;
         let when = step
             .when
             .as_ref()
-            .map(|w| render(&step.id, &Value::String(w.clone())))
+            .map(|w| render(&id, &Value::String(w.clone())))
             .transpose()?;
-        let for_each = step
-            .for_each
-            .as_ref()
-            .map(|f| render(&step.id, f))
-            .transpose()?;
-        let decision = info.decision.then(|| {
+        let for_each = step.for_each.as_ref().map(|f| render(&id, f)).transpose()?;
+        let decision = what.decision.then(|| {
             input
                 .get("prompt")
                 .and_then(Value::as_str)
                 .unwrap_or("approve?")
                 .to_owned()
         });
-        all_permissions.extend(info.permissions.iter().map(|p| p.to_string()));
+        all_permissions.extend(what.permissions.iter().map(|p| p.to_string()));
         steps.push(PlannedStep {
             number: index + 1,
-            id: step.id.clone(),
-            action: step.action.clone(),
-            summary: info.summary.to_owned(),
+            id,
+            within: within.map(str::to_owned),
+            action: what.action,
+            summary: what.summary,
             description: step.description.clone(),
             input: redactor.redact_value(&input),
             when: when.map(|w| redactor.redact_value(&w)),
@@ -143,8 +150,8 @@ pub fn build(
             attempts: step.retry.as_ref().map_or(1, |r| r.attempts),
             on_failure: step.on_failure,
             decision: decision.map(|d| redactor.redact(&d)),
-            calls: info.calls.iter().map(|c| c.to_string()).collect(),
-            permissions: info.permissions.iter().map(|p| p.to_string()).collect(),
+            calls: what.calls.iter().map(|c| c.to_string()).collect(),
+            permissions: what.permissions.iter().map(|p| p.to_string()).collect(),
         });
     }
     Ok(Plan {
@@ -157,6 +164,38 @@ pub fn build(
         engine_calls,
         permissions: all_permissions.into_iter().collect(),
     })
+}
+
+/// What a plan says a step does: its action's declarations, or for a group what it runs.
+struct What {
+    action: String,
+    summary: String,
+    decision: bool,
+    calls: &'static [&'static str],
+    permissions: &'static [&'static str],
+}
+
+impl What {
+    fn of(step: &crate::runbook::Step) -> What {
+        if let Some(inner) = &step.steps {
+            let names: Vec<&str> = inner.iter().map(|s| s.id.as_str()).collect();
+            return What {
+                action: GROUP_ACTION.to_owned(),
+                summary: format!("For each item, in order: {}.", names.join(", ")),
+                decision: false,
+                calls: &[],
+                permissions: &[],
+            };
+        }
+        let info = actions::find(&step.action).expect("validated runbooks name known actions");
+        What {
+            action: step.action.clone(),
+            summary: info.summary.to_owned(),
+            decision: info.decision,
+            calls: info.calls,
+            permissions: info.permissions,
+        }
+    }
 }
 
 /// Renders what can be rendered; a string that reads a deferred root stays as written.

@@ -37,7 +37,7 @@ pub fn document(runbooks: &[&Runbook], uses: RunUses, assume_role: Option<&str>)
                 .collect();
             add(call.call, resources, None);
         }
-        for step in &runbook.steps {
+        for step in runbook.action_steps() {
             let Some(info) = actions::find(&step.action) else {
                 continue;
             };

@@ -43,6 +43,8 @@ pub struct ActionInfo {
     pub scope: &'static [ScopeField],
     /// Whether the action asks a person (a decision point in plans and drills).
     pub decision: bool,
+    /// Whether its success cuts the target off (its time to isolation is journaled).
+    pub isolates: bool,
     /// The input's JSON Schema (draft-07, with its own definitions).
     pub input_schema: fn() -> Schema,
 }

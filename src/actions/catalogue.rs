@@ -10,7 +10,7 @@ use super::{ActionError, StepContext, cloudformation, core, ec2, iam, sns, ssm};
 use crate::runbook::Runbook;
 
 macro_rules! catalogue {
-    ($($variant:ident => $ty:ty $(, decision = $decision:expr)?;)*) => {
+    ($($variant:ident => $ty:ty $(, decision = $decision:expr)? $(, isolates = $isolates:expr)?;)*) => {
         /// A parsed, typed action input.
         #[derive(Debug, Clone)]
         pub enum ActionInput {
@@ -27,6 +27,7 @@ macro_rules! catalogue {
                 grants: <$ty as Action>::GRANTS,
                 scope: <$ty as Action>::SCOPE,
                 decision: false $(|| $decision)?,
+                isolates: false $(|| $isolates)?,
                 input_schema: input_schema::<$ty>,
             },)*
         ];
@@ -66,7 +67,7 @@ catalogue! {
     Ec2ProtectInstance => ec2::ProtectInstance;
     Ec2DetachFromAutoscaling => ec2::DetachFromAutoscaling;
     Ec2CaptureConsoleOutput => ec2::CaptureConsoleOutput;
-    Ec2IsolateInstance => ec2::IsolateInstance;
+    Ec2IsolateInstance => ec2::IsolateInstance, isolates = true;
     Ec2ReleaseIsolation => ec2::ReleaseIsolation;
     Ec2OpenCollectionPath => ec2::OpenCollectionPath;
     Ec2CloseCollectionPath => ec2::CloseCollectionPath;
@@ -265,7 +266,7 @@ pub fn permissions(runbooks: &[&Runbook], uses: RunUses) -> BTreeSet<String> {
                 .iter()
                 .map(|c| c.call.to_owned()),
         );
-        for step in &runbook.steps {
+        for step in runbook.action_steps() {
             if let Some(info) = find(&step.action) {
                 all.extend(info.permissions.iter().map(|p| p.to_string()));
             }

@@ -615,3 +615,135 @@ fn a_hard_target_cap_below_the_default_limit() {
         "limits.max_targets_hard (20) is below limits.max_targets (50)",
     );
 }
+
+/// A group over `ids` whose inner steps are `inner` (indented for the group's `steps:`), then
+/// a step `after` with message `after`.
+fn grouped(inner: &str, after: &str) -> String {
+    format!(
+        "parameters:\n  ids: {{ type: list }}\nsteps:\n  - id: each\n    for_each: \"{{{{params.ids}}}}\"\n    steps:\n{inner}  - id: after\n    action: core.log\n    with: {{ message: \"{after}\" }}\n"
+    )
+}
+
+const INNER_LOG: &str =
+    "      - id: one\n        action: core.log\n        with: { message: \"{{item}}\" }\n";
+
+#[test]
+fn groups_are_accepted_with_item_and_earlier_inner_steps_and_read_after_as_a_list() {
+    let inner = format!(
+        "{INNER_LOG}      - id: two\n        action: core.log\n        when: \"{{{{steps.one.status}}}}\"\n        with: {{ message: \"{{{{steps.one.outputs.message}}}}\" }}\n"
+    );
+    let text = format!("{HEAD}{}", grouped(&inner, "{{len steps.each.outputs}}"));
+    let loaded = from_str(&text).unwrap_or_else(|d| panic!("{d:?}"));
+    let ids: Vec<String> = loaded
+        .qualified_action_steps()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["each.one", "each.two", "after"]);
+}
+
+#[test]
+fn a_group_needs_for_each() {
+    case(
+        "group without for_each",
+        &format!("steps:\n  - id: each\n    steps:\n{INNER_LOG}"),
+        4,
+        5,
+        "a group step (with `steps`) needs `for_each`",
+    );
+}
+
+#[test]
+fn a_group_has_no_action_of_its_own() {
+    case(
+        "group with action",
+        &format!(
+            "parameters:\n  ids: {{ type: list }}\nsteps:\n  - id: each\n    for_each: \"{{{{params.ids}}}}\"\n    action: core.log\n    steps:\n{INNER_LOG}"
+        ),
+        8,
+        13,
+        "a group step runs its inner `steps`; `action` belongs on them",
+    );
+}
+
+#[test]
+fn groups_do_not_nest() {
+    let inner = "      - id: deeper\n        steps: []\n";
+    case(
+        "nested group",
+        &grouped(inner, "x"),
+        10,
+        16,
+        "groups cannot be nested",
+    );
+}
+
+#[test]
+fn an_inner_step_has_no_for_each_of_its_own() {
+    let inner = "      - id: one\n        action: core.log\n        for_each: [a]\n        with: { message: hi }\n";
+    case(
+        "inner for_each",
+        &grouped(inner, "x"),
+        11,
+        19,
+        "an inner step runs once per item of its group; `for_each` belongs on the group",
+    );
+}
+
+#[test]
+fn no_decision_inside_a_group() {
+    let inner = "      - id: ask\n        action: core.approve\n        with: { prompt: stop? }\n";
+    case(
+        "approve in group",
+        &grouped(inner, "x"),
+        10,
+        17,
+        "`core.approve` cannot run inside a group",
+    );
+}
+
+#[test]
+fn an_inner_step_is_read_after_its_group_only_through_the_group() {
+    case(
+        "inner read from outside",
+        &grouped(INNER_LOG, "{{steps.one.outputs}}"),
+        14,
+        25,
+        "step `one` runs inside group `each`, once per item: read it after the group as `steps.each.outputs`",
+    );
+}
+
+#[test]
+fn an_inner_step_cannot_read_its_own_group() {
+    let inner = "      - id: one\n        action: core.log\n        with: { message: \"{{steps.each.outputs}}\" }\n";
+    case(
+        "group read from inside",
+        &grouped(inner, "x"),
+        11,
+        29,
+        "step `each` is the group this step runs in",
+    );
+}
+
+#[test]
+fn inner_ids_are_unique_across_the_runbook() {
+    let inner = "      - id: after\n        action: core.log\n        with: { message: hi }\n";
+    case(
+        "inner id reused",
+        &grouped(inner, "x"),
+        12,
+        9,
+        "duplicate step id `after`",
+    );
+}
+
+#[test]
+fn a_step_needs_an_action_or_steps() {
+    case(
+        "no action",
+        "steps:\n  - id: a\n    with: { message: hi }\n",
+        4,
+        5,
+        "a step needs `action`",
+    );
+}

@@ -118,7 +118,24 @@ pub fn timeline(records: &[Record]) -> String {
                 format!("▶ {unit} {}{input}", e.action)
             }
             Event::StepSucceeded(e) | Event::ItemSucceeded(e) => {
-                format!("✔ {unit} succeeded{} → {}", since(&unit), e.outputs)
+                let isolated = e
+                    .isolated
+                    .map(|i| {
+                        let finding = i
+                            .after_finding_ms
+                            .map(|ms| format!(", {ms} ms after the finding"))
+                            .unwrap_or_default();
+                        format!(
+                            " — isolated {} ms after the run started{finding}",
+                            i.after_run_start_ms
+                        )
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "✔ {unit} succeeded{}{isolated} → {}",
+                    since(&unit),
+                    e.outputs
+                )
             }
             Event::StepFailed(e) | Event::ItemFailed(e) => format!(
                 "✘ {unit} failed{} [{}] {}",

@@ -116,6 +116,12 @@ fn render_step(out: &mut String, step: &PlannedStep) {
             "     asks the operator: \"{prompt}\" (denied without a terminal or --yes)"
         );
     }
+    if let Some(group) = &step.within {
+        let _ = writeln!(
+            out,
+            "     for each item of `{group}`, after its earlier steps"
+        );
+    }
     if let Some(items) = &step.for_each {
         let _ = writeln!(
             out,

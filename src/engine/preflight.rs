@@ -89,7 +89,7 @@ pub async fn run(
         }
     }
     let mut steps = Map::new();
-    for step in &runbook.steps {
+    for (id, step) in runbook.qualified_action_steps() {
         let Some(info) = actions::find(&step.action) else {
             continue;
         };
@@ -98,10 +98,7 @@ pub async fn run(
             .iter()
             .copied()
             .partition(|p| decisions.get(*p) == Some(&"allowed"));
-        steps.insert(
-            step.id.clone(),
-            json!({"allowed": allowed, "denied": denied}),
-        );
+        steps.insert(id, json!({"allowed": allowed, "denied": denied}));
     }
     Preflight {
         checked: true,

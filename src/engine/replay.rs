@@ -34,6 +34,9 @@ pub struct Replay {
     pub steps: HashMap<String, Finished>,
     /// Fan-out items that succeeded: (step, index) → (item, outputs).
     pub items: HashMap<(String, usize), (Value, Value)>,
+    /// A group's inner steps that are done for one item — succeeded, skipped, or failed with
+    /// `on_failure: continue`: (`<group>.<inner>`, index) → how.
+    pub item_steps: HashMap<(String, usize), Finished>,
     /// `run_finished`'s status, if the run ended.
     pub final_status: Option<RunStatus>,
     /// Its reason and what refused it, if it was refused.
@@ -78,6 +81,7 @@ impl Replay {
             started_at: first.ts.clone(),
             steps: HashMap::new(),
             items: HashMap::new(),
+            item_steps: HashMap::new(),
             final_status: None,
             final_reason: None,
             final_refusal: None,
@@ -90,6 +94,15 @@ impl Replay {
                         Finished {
                             status: StepStatus::Succeeded,
                             outputs: done.outputs.clone(),
+                        },
+                    );
+                }
+                Event::StepSkipped(skipped) if skipped.item_index.is_some() => {
+                    replay.item_steps.insert(
+                        (skipped.step.clone(), skipped.item_index.unwrap_or_default()),
+                        Finished {
+                            status: StepStatus::Skipped,
+                            outputs: Value::Object(Default::default()),
                         },
                     );
                 }
@@ -113,8 +126,26 @@ impl Replay {
                         },
                     );
                 }
+                Event::ItemFailed(failed) if failed.continued == Some(true) => {
+                    if let Some(index) = failed.item_index {
+                        replay.item_steps.insert(
+                            (failed.step.clone(), index),
+                            Finished {
+                                status: StepStatus::Failed,
+                                outputs: failed.outputs.clone().unwrap_or(Value::Null),
+                            },
+                        );
+                    }
+                }
                 Event::ItemSucceeded(done) => {
                     if let Some(index) = done.item_index {
+                        replay.item_steps.insert(
+                            (done.step.clone(), index),
+                            Finished {
+                                status: StepStatus::Succeeded,
+                                outputs: done.outputs.clone(),
+                            },
+                        );
                         replay.items.insert(
                             (done.step.clone(), index),
                             (

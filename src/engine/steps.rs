@@ -2,6 +2,8 @@
 //! its fan-out over `for_each` with bounded concurrency, what a failure means for the run, and
 //! the run's end — notifications, the last record, locks released, the drill verdict.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::group::{self, ItemPipeline};
 use super::notify;
 use super::observe::Progress;
 use super::replay::Replay;
@@ -23,9 +26,12 @@ use crate::journal::event::{
 };
 use crate::lease::RunLease;
 use crate::lock::LockSet;
-use crate::runbook::model::{DEFAULT_CONCURRENCY, NotifyEvent};
+use crate::runbook::model::{DEFAULT_CONCURRENCY, GROUP_ACTION, NotifyEvent};
 use crate::runbook::{Runbook, Step, duration};
 use crate::template;
+
+/// One item's end: `None` when the run was interrupted before it finished.
+type ItemResult = Option<Result<Value, ActionError>>;
 
 /// A step without `timeout` gets this much.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -159,7 +165,11 @@ pub(super) async fn finish(
     }
     let drill = (state.mode == Mode::DryRun).then(|| {
         let records = crate::journal::read(&path).unwrap_or_default();
-        let ids: Vec<String> = runbook.steps.iter().map(|s| s.id.clone()).collect();
+        let ids: Vec<String> = runbook
+            .qualified_action_steps()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         super::drill::verdict(&records, &ids)
     });
     // What is printed (`--output json`) is redacted like the journal: action outputs can echo
@@ -202,7 +212,8 @@ struct Execution<'a> {
 enum StepEnd {
     Done(StepStatus, Value),
     Refused,
-    Aborted,
+    /// Failed and the run stops; what the step did (a fan-out's per-item outcomes).
+    Aborted(Value),
     Interrupted,
     /// A person's decision is needed: the run parks, its step to be run again on resume.
     Parked(String),
@@ -231,17 +242,18 @@ impl Execution<'_> {
                     self.finished(step, status, began, &outputs);
                     self.done(step, status, outputs);
                 }
-                end @ (StepEnd::Refused | StepEnd::Aborted) => {
+                end @ (StepEnd::Refused | StepEnd::Aborted(_)) => {
                     self.finished(step, StepStatus::Failed, began, &Value::Null);
+                    let (status, outputs) = match end {
+                        StepEnd::Aborted(outputs) => (RunStatus::Failed, outputs),
+                        _ => (RunStatus::Refused, json!({})),
+                    };
                     self.summaries.push(StepSummary {
                         id: step.id.clone(),
                         status: StepStatus::Failed,
-                        outputs: json!({}),
+                        outputs,
                     });
-                    return Ok(match end {
-                        StepEnd::Refused => RunStatus::Refused,
-                        _ => RunStatus::Failed,
-                    });
+                    return Ok(status);
                 }
                 StepEnd::Interrupted => return Ok(RunStatus::Interrupted),
                 StepEnd::Parked(waiting) => {
@@ -282,6 +294,7 @@ impl Execution<'_> {
                 Ok(value) if !template::truthy(&value) => {
                     self.state.write(Event::StepSkipped(StepSkipped {
                         step: step.id.clone(),
+                        item_index: None,
                         condition: condition.clone(),
                         rendered: value,
                     }))?;
@@ -300,6 +313,10 @@ impl Execution<'_> {
             .unwrap_or(DEFAULT_STEP_TIMEOUT);
         let deadline = Instant::now() + timeout;
         let Some(for_each) = &step.for_each else {
+            if step.is_group() {
+                let message = "a group step needs `for_each`".to_owned();
+                return self.step_failed(step, ActionError::Input(message), json!({}));
+            }
             self.state.observe(Progress::StepStarted {
                 step: &step.id,
                 action: &step.action,
@@ -350,16 +367,21 @@ impl Execution<'_> {
         timeout: Duration,
     ) -> Result<StepEnd, EngineError> {
         let concurrency = step.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1) as usize;
+        let action = if step.is_group() {
+            GROUP_ACTION
+        } else {
+            &step.action
+        };
         self.state.observe(Progress::StepStarted {
             step: &step.id,
-            action: &step.action,
+            action,
             items: Some(items.len()),
         });
         self.state.write(Event::StepStarted(StepStarted {
             step: step.id.clone(),
             item_index: None,
             item: None,
-            action: step.action.clone(),
+            action: action.to_owned(),
             for_each: Some(items.clone()),
             concurrency: Some(concurrency),
             idempotency_key: format!("{}.{}", self.state.run_id, step.id),
@@ -368,6 +390,7 @@ impl Execution<'_> {
             input: None,
         }))?;
         let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let shared_step = Arc::new(step.clone());
         let mut results: Vec<Option<Result<Value, ActionError>>> = Vec::with_capacity(items.len());
         let mut tasks = tokio::task::JoinSet::new();
         for (index, item) in items.iter().enumerate() {
@@ -387,17 +410,35 @@ impl Execution<'_> {
             if self.interrupted.load(Ordering::SeqCst) {
                 break;
             }
-            let unit = Unit::new(
-                &self.state,
-                &self.run,
-                step,
-                Some((index, item.clone())),
-                &self.context,
-                deadline,
-                timeout,
-            );
+            let work: Pin<Box<dyn Future<Output = ItemResult> + Send>> = if step.is_group() {
+                Box::pin(
+                    ItemPipeline {
+                        state: self.state.clone(),
+                        run: self.run.clone(),
+                        group: shared_step.clone(),
+                        index,
+                        item: item.clone(),
+                        context: self.context.clone(),
+                        deadline,
+                        done: group::done_for(self.replay, step, index),
+                        interrupted: self.interrupted.clone(),
+                    }
+                    .run(),
+                )
+            } else {
+                let unit = Unit::new(
+                    &self.state,
+                    &self.run,
+                    step,
+                    Some((index, item.clone())),
+                    &self.context,
+                    deadline,
+                    timeout,
+                );
+                Box::pin(async move { Some(unit.run().await) })
+            };
             tasks.spawn(async move {
-                let result = unit.run().await;
+                let result = work.await;
                 drop(permit);
                 (index, result)
             });
@@ -407,7 +448,10 @@ impl Execution<'_> {
         let mut failed = 0;
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok((index, result)) => {
+                // An item the interruption stopped half-way has no result: the step is
+                // interrupted once every item in flight has come back.
+                Ok((_, None)) => {}
+                Ok((index, Some(result))) => {
                     done += 1;
                     failed += usize::from(result.is_err());
                     self.state.observe(Progress::ItemFinished {
@@ -444,9 +488,15 @@ impl Execution<'_> {
                 }
                 Err(error) => {
                     refused |= error.is_refused();
-                    outputs.push(
-                        json!({"item": item, "status": "failed", "error": error.to_string()}),
-                    );
+                    let mut entry =
+                        json!({"item": item, "status": "failed", "error": error.to_string()});
+                    // A group item's inner steps that were done before it failed.
+                    if step.is_group()
+                        && let Some(done) = error.outputs()
+                    {
+                        entry["outputs"] = done.clone();
+                    }
+                    outputs.push(entry);
                     failures.push(error);
                 }
             }
@@ -463,6 +513,7 @@ impl Execution<'_> {
                 item_index: None,
                 item: None,
                 outputs: outputs.clone(),
+                isolated: None,
             }))?;
             return Ok(StepEnd::Done(StepStatus::Succeeded, outputs));
         }
@@ -523,7 +574,7 @@ impl Execution<'_> {
         } else if continues(step, error, self.state.mode) {
             StepEnd::Done(StepStatus::Failed, outputs)
         } else {
-            StepEnd::Aborted
+            StepEnd::Aborted(outputs)
         }
     }
 }

@@ -9,11 +9,11 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::state::RunState;
-use super::{fault, retry};
-use crate::actions::{ActionError, ActionInput, RunContext, StepContext};
+use super::{fault, isolated, retry};
+use crate::actions::{self, ActionError, ActionInput, RunContext, StepContext};
 use crate::journal::event::{StepFailed, StepRetry, StepStarted, StepSucceeded};
 use crate::journal::{Event, Mode};
-use crate::runbook::model::OnFailure;
+use crate::runbook::model::{OnFailure, qualified_id};
 use crate::runbook::{Step, duration};
 
 /// Whether a failure lets the run go on: `on_failure: continue`, unless refused or the journal
@@ -30,6 +30,8 @@ pub(super) struct Unit {
     state: Arc<RunState>,
     run: Arc<RunContext>,
     step: Step,
+    /// The group this is an inner step of: journaled as `<group>.<step>`.
+    group: Option<String>,
     item: Option<(usize, Value)>,
     context: Value,
     deadline: Instant,
@@ -54,6 +56,7 @@ impl Unit {
             state: state.clone(),
             run: run.clone(),
             step: step.clone(),
+            group: None,
             item,
             context,
             deadline,
@@ -61,10 +64,25 @@ impl Unit {
         }
     }
 
+    /// An inner step of `group`, for the item the unit was made for: its context already holds
+    /// the item's earlier inner steps.
+    pub fn in_group(mut self, group: &str) -> Unit {
+        self.group = Some(group.to_owned());
+        self
+    }
+
+    /// The id its records carry.
+    fn id(&self) -> String {
+        match &self.group {
+            Some(group) => qualified_id(group, &self.step.id),
+            None => self.step.id.clone(),
+        }
+    }
+
     fn fault(&self, point: &str) {
         match &self.item {
-            Some((index, _)) => fault::point(&format!("{point}:{}#{index}", self.step.id)),
-            None => fault::point(&format!("{point}:{}", self.step.id)),
+            Some((index, _)) => fault::point(&format!("{point}:{}#{index}", self.id())),
+            None => fault::point(&format!("{point}:{}", self.id())),
         }
     }
 
@@ -76,10 +94,14 @@ impl Unit {
         self.item.as_ref().map(|(_, v)| v.clone())
     }
 
+    /// `<run>.<step>`, `<run>.<step>.<item>`, or in a group `<run>.<group>.<item>.<inner>`.
     fn key(&self) -> String {
-        match &self.item {
-            Some((index, _)) => format!("{}.{}.{index}", self.state.run_id, self.step.id),
-            None => format!("{}.{}", self.state.run_id, self.step.id),
+        let run = &self.state.run_id;
+        let step = &self.step.id;
+        match (&self.group, &self.item) {
+            (Some(group), Some((index, _))) => format!("{run}.{group}.{index}.{step}"),
+            (_, Some((index, _))) => format!("{run}.{step}.{index}"),
+            (_, None) => format!("{run}.{step}"),
         }
     }
 
@@ -100,7 +122,7 @@ impl Unit {
         let key = self.key();
         let input = self.render();
         let started = StepStarted {
-            step: self.step.id.clone(),
+            step: self.id(),
             item_index: self.item_index(),
             item: self.item_value(),
             action: self.step.action.clone(),
@@ -124,7 +146,7 @@ impl Unit {
                     Ok(result) => result,
                     Err(_) => Err(ActionError::TimedOut(format!(
                         "step `{}` timed out after {} (its `timeout`)",
-                        self.step.id,
+                        self.id(),
                         duration::format(self.timeout)
                     ))),
                 }
@@ -135,10 +157,14 @@ impl Unit {
         match &result {
             Ok(outputs) => {
                 let done = StepSucceeded {
-                    step: self.step.id.clone(),
+                    step: self.id(),
                     item_index: self.item_index(),
                     item: self.item_value(),
                     outputs: outputs.clone(),
+                    // A drill cuts nothing off: no time to isolation.
+                    isolated: (self.state.mode == Mode::Live
+                        && actions::find(&self.step.action).is_some_and(|info| info.isolates))
+                    .then(|| isolated::since_start(&self.context)),
                 };
                 self.state.write_step(match self.item {
                     Some(_) => Event::ItemSucceeded(done),
@@ -150,7 +176,7 @@ impl Unit {
             Err(error) if error.is_parked() => {}
             Err(error) => {
                 let failed = StepFailed {
-                    step: self.step.id.clone(),
+                    step: self.id(),
                     item_index: self.item_index(),
                     item: self.item_value(),
                     class: error.class().to_owned(),
@@ -158,9 +184,9 @@ impl Unit {
                     request_id: Some(error.request_id().map(str::to_owned)),
                     message: error.to_string(),
                     outputs: error.outputs().cloned(),
-                    continued: self
-                        .item
-                        .is_none()
+                    // A fan-out item's failure is the step's to decide; a group's inner
+                    // step decides for its item.
+                    continued: (self.item.is_none() || self.group.is_some())
                         .then(|| continues(&self.step, error, self.state.mode)),
                 };
                 self.state.write_step(match self.item {
@@ -184,7 +210,7 @@ impl Unit {
             let ctx = StepContext::new(
                 self.run.clone(),
                 self.state.run_id.clone(),
-                self.step.id.clone(),
+                self.id(),
                 self.item_index(),
                 key,
                 self.state.mode,
@@ -195,7 +221,7 @@ impl Unit {
                 Err(error) if error.is_retryable() && attempt < attempts => {
                     let delay = retry::backoff(attempt);
                     self.state.write_step(Event::StepRetry(StepRetry {
-                        step: self.step.id.clone(),
+                        step: self.id(),
                         item_index: self.item_index(),
                         item: self.item_value(),
                         attempt,

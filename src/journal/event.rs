@@ -246,6 +246,19 @@ pub struct StepSucceeded {
     pub item: Option<Value>,
     /// A fan-out step: `[{item, status, outputs|error}]` in item order.
     pub outputs: Value,
+    /// An isolating action's success: how long after the run (and the finding) it came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolated: Option<Isolated>,
+}
+
+/// The time to isolation of one target, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolated {
+    /// Since the run started (its first start, when resumed).
+    pub after_run_start_ms: u64,
+    /// Since the finding that started the run was last updated (`dispatch` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_finding_ms: Option<u64>,
 }
 
 /// `step_failed` and `item_failed`.
@@ -305,6 +318,9 @@ pub struct StepRetry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepSkipped {
     pub step: String,
+    /// A group's inner step, skipped for this item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_index: Option<usize>,
     pub condition: String,
     pub rendered: Value,
 }
@@ -618,6 +634,7 @@ impl Event {
             Event::Approval(e) => e.item_index,
             Event::StackEvent(e) => e.item_index,
             Event::CommandStatus(e) => e.item_index,
+            Event::StepSkipped(e) => e.item_index,
             _ => None,
         }
     }

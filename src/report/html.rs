@@ -102,6 +102,28 @@ pub fn render(report: &Report) -> String {
         super::svg::timeline(report)
     );
 
+    if let Some(summary) = report.isolation_summary() {
+        let _ = writeln!(
+            w,
+            "<section><h2>Time to isolation</h2><p>{}.</p><div class=\"scroll\"><table><tr><th>target</th><th>step</th><th>after run start</th><th>after finding</th></tr>",
+            escape(&summary)
+        );
+        for isolation in &report.isolations {
+            let finding = isolation
+                .after_finding_ms
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_else(|| "—".into());
+            let _ = writeln!(
+                w,
+                "<tr><td>{}</td><td>{}</td><td>{} ms</td><td>{finding}</td></tr>",
+                escape(&isolation.target),
+                escape(&isolation.step),
+                isolation.after_run_start_ms
+            );
+        }
+        let _ = writeln!(w, "</table></div></section>");
+    }
+
     let failures: Vec<_> = report.steps.iter().filter(|s| s.error.is_some()).collect();
     if !failures.is_empty() {
         let _ = writeln!(w, "<section><h2>Failures</h2><ul>");

@@ -68,6 +68,26 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    if let Some(summary) = report.isolation_summary() {
+        let _ = writeln!(
+            w,
+            "\n## Time to isolation\n\n{summary}.\n\n| target | step | after run start | after finding |\n|---|---|---|---|"
+        );
+        for isolation in &report.isolations {
+            let finding = isolation
+                .after_finding_ms
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_else(|| "—".into());
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} ms | {finding} |",
+                cell(&isolation.target),
+                isolation.step,
+                isolation.after_run_start_ms
+            );
+        }
+    }
+
     let failures: Vec<_> = report.steps.iter().filter(|s| s.error.is_some()).collect();
     if !failures.is_empty() {
         let _ = writeln!(w, "\n## Failures\n");

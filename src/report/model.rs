@@ -47,6 +47,20 @@ pub struct Step {
     pub approvals: Vec<Approval>,
     pub retries: usize,
     pub items: usize,
+    /// Items that failed (a fan-out's, or a group's inner step's) and that skipped it.
+    pub failed_items: usize,
+    pub skipped_items: usize,
+}
+
+/// One target's time to isolation.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// The step (a group's inner step as `<group>.<inner>`).
+    pub step: String,
+    /// The instance: the item, or the step's `instance_id`.
+    pub target: String,
+    pub after_run_start_ms: u64,
+    pub after_finding_ms: Option<u64>,
 }
 
 impl Step {
@@ -87,6 +101,8 @@ pub struct Report {
     /// Interruptions, resumes, recoveries, lock takeovers: anything outside the step flow.
     pub events: Vec<(String, String)>,
     pub total_ms: i64,
+    /// Each target's time to isolation, in the order they were isolated.
+    pub isolations: Vec<Isolation>,
 }
 
 fn millis(ts: &str) -> Option<i64> {
@@ -117,6 +133,7 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
     let mut status = "incomplete".to_owned();
     let mut finished = None;
     let mut last_ms = 0;
+    let mut isolations = Vec::new();
     let step_index = |steps: &mut Vec<Step>, id: &str| -> usize {
         if let Some(i) = steps.iter().position(|s| s.id == id) {
             return i;
@@ -136,6 +153,8 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
             approvals: Vec::new(),
             retries: 0,
             items: 0,
+            failed_items: 0,
+            skipped_items: 0,
         });
         steps.len() - 1
     };
@@ -167,14 +186,24 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
             Event::ItemSucceeded(e) => {
                 let i = step_index(&mut steps, &e.step);
                 steps[i].items += 1;
+                isolations.extend(isolation(e));
             }
             Event::ItemFailed(e) => {
                 let i = step_index(&mut steps, &e.step);
                 steps[i].items += 1;
+                steps[i].failed_items += 1;
+                if steps[i].error.is_none() {
+                    steps[i].error = Some(format!("[{}] {}", e.class, e.message));
+                }
+            }
+            Event::StepSkipped(e) if e.item_index.is_some() => {
+                let i = step_index(&mut steps, &e.step);
+                steps[i].skipped_items += 1;
             }
             Event::StepSucceeded(e) => {
                 let step = end_step(&mut steps, step_index, &e.step, "succeeded", ms);
                 step.outputs = Some(e.outputs.clone());
+                isolations.extend(isolation(e));
             }
             Event::StepFailed(e) => {
                 let step = end_step(&mut steps, step_index, &e.step, "failed", ms);
@@ -269,6 +298,7 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
             )),
         }
     }
+    end_inner_steps(&mut steps);
     let evidence = artifacts(&records);
     let (run_id, runbook_name, runbook_path, runbook_sha256, mode, caller, host, user, parameters) =
         match started {
@@ -311,6 +341,85 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
         evidence,
         events,
         total_ms: last_ms.max(1),
+        isolations,
+    })
+}
+
+impl Report {
+    /// "48 targets isolated: first 1.2 s, median 4.0 s, last 11.3 s after the run started"
+    /// (and after the finding, when a finding started the run); `None` if nothing was.
+    pub fn isolation_summary(&self) -> Option<String> {
+        let spread = |mut ms: Vec<u64>| -> Option<String> {
+            ms.sort_unstable();
+            let seconds = |v: u64| format!("{:.1} s", v as f64 / 1000.0);
+            Some(format!(
+                "first {}, median {}, last {}",
+                seconds(*ms.first()?),
+                seconds(ms[ms.len() / 2]),
+                seconds(*ms.last()?)
+            ))
+        };
+        let run = spread(
+            self.isolations
+                .iter()
+                .map(|i| i.after_run_start_ms)
+                .collect(),
+        )?;
+        let n = self.isolations.len();
+        let mut text = format!(
+            "{n} target{} isolated: {run} after the run started",
+            if n == 1 { "" } else { "s" }
+        );
+        if let Some(finding) = spread(
+            self.isolations
+                .iter()
+                .filter_map(|i| i.after_finding_ms)
+                .collect(),
+        ) {
+            text.push_str(&format!("; {finding} after the finding was last updated"));
+        }
+        Some(text)
+    }
+}
+
+/// A group's inner steps end with their group: failed if an item failed there, skipped if
+/// every item skipped it, else succeeded.
+fn end_inner_steps(steps: &mut [Step]) {
+    let ends: Vec<(String, Option<i64>, String)> = steps
+        .iter()
+        .filter(|s| s.status != "running" && !s.id.contains('.'))
+        .map(|s| (s.id.clone(), s.end_ms, s.status.clone()))
+        .collect();
+    for step in steps.iter_mut().filter(|s| s.status == "running") {
+        let Some((group, _)) = step.id.split_once('.') else {
+            continue;
+        };
+        let Some((_, end_ms, _)) = ends.iter().find(|(id, _, _)| id == group) else {
+            continue;
+        };
+        step.end_ms = *end_ms;
+        step.status = if step.failed_items > 0 {
+            "failed"
+        } else if step.items == 0 && step.skipped_items > 0 {
+            "skipped"
+        } else {
+            "succeeded"
+        }
+        .into();
+    }
+}
+
+fn isolation(e: &crate::journal::event::StepSucceeded) -> Option<Isolation> {
+    let isolated = e.isolated?;
+    let target = match &e.item {
+        Some(item) => text(item),
+        None => text(&e.outputs["instance_id"]),
+    };
+    Some(Isolation {
+        step: e.step.clone(),
+        target,
+        after_run_start_ms: isolated.after_run_start_ms,
+        after_finding_ms: isolated.after_finding_ms,
     })
 }
 

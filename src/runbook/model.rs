@@ -55,11 +55,33 @@ impl Runbook {
         })
     }
 
+    /// Every step that runs an action, a group's inner steps in its place, in runbook order.
+    pub fn action_steps(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().flat_map(Step::actions)
+    }
+
+    /// [`Runbook::action_steps`] with the id each is journaled under: a group's inner step as
+    /// `<group>.<inner>`.
+    pub fn qualified_action_steps(&self) -> Vec<(String, &Step)> {
+        let mut out = Vec::new();
+        for step in &self.steps {
+            match &step.steps {
+                Some(inner) => out.extend(inner.iter().map(|s| (qualified_id(&step.id, &s.id), s))),
+                None => out.push((step.id.clone(), step)),
+            }
+        }
+        out
+    }
+
     /// The parameters its steps read (in inputs, `for_each` and `when`): what a run acts on
     /// comes from these.
     pub fn used_parameters(&self) -> std::collections::BTreeSet<String> {
         let mut used = std::collections::BTreeSet::new();
-        for step in &self.steps {
+        for step in self
+            .steps
+            .iter()
+            .flat_map(|s| std::iter::once(s).chain(s.steps.iter().flatten()))
+        {
             let mut strings = Vec::new();
             collect_strings(
                 &serde_json::to_value(&step.input).unwrap_or_default(),
@@ -254,7 +276,9 @@ pub struct Retry {
 pub struct Step {
     /// Unique within the runbook; later steps refer to it as `steps.<id>.outputs`.
     pub id: String,
-    /// The action to run, e.g. `ec2.isolate_instance`.
+    /// The action to run, e.g. `ec2.isolate_instance`. A group step (with nested `steps`) has
+    /// none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub action: String,
     /// Free text shown by `plan` and in reports.
     #[serde(default)]
@@ -279,7 +303,33 @@ pub struct Step {
     pub retry: Option<Retry>,
     #[serde(default)]
     pub on_failure: OnFailure,
+    /// A group step: with `for_each`, these steps run in order for each item independently,
+    /// every item under the one `concurrency` bound. Inside, `{{item}}` is the item and
+    /// `steps.<inner>` the current item's; after it, `steps.<group>.outputs` lists each item's
+    /// `{item, status, outputs: {<inner>: …}}` in item order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<Step>>,
 }
+
+impl Step {
+    pub fn is_group(&self) -> bool {
+        self.steps.is_some()
+    }
+
+    /// The steps that run an action: itself, or a group's inner steps.
+    pub fn actions(&self) -> impl Iterator<Item = &Step> {
+        let inner = self.steps.iter().flatten();
+        std::iter::once(self).filter(|s| !s.is_group()).chain(inner)
+    }
+}
+
+/// The id a group's inner step is journaled under (step ids have no dots: it is unambiguous).
+pub fn qualified_id(group: &str, inner: &str) -> String {
+    format!("{group}.{inner}")
+}
+
+/// The action a group step's records carry, where a step's action would be.
+pub const GROUP_ACTION: &str = "group";
 
 /// Items in flight at once when a `for_each` step gives no `concurrency`.
 pub const DEFAULT_CONCURRENCY: u32 = 10;

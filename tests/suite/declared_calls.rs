@@ -35,10 +35,11 @@ impl Coverage {
             .iter()
             .map(|c| c.call)
             .collect();
-        let step_action: BTreeMap<&str, &str> = runbook
-            .steps
+        // Journaled under their qualified id: a group's inner step as `<group>.<inner>`.
+        let qualified = runbook.qualified_action_steps();
+        let step_action: BTreeMap<&str, &str> = qualified
             .iter()
-            .map(|s| (s.id.as_str(), s.action.as_str()))
+            .map(|(id, s)| (id.as_str(), s.action.as_str()))
             .collect();
         for call in ran.journal.api_calls() {
             let name = call.name();
@@ -67,8 +68,7 @@ impl Coverage {
                 .insert(name);
         }
         let declared: BTreeSet<&str> = runbook
-            .steps
-            .iter()
+            .action_steps()
             .flat_map(|s| actions::find(&s.action).unwrap().calls.iter().copied())
             .chain(engine.iter().copied())
             .collect();

@@ -196,6 +196,19 @@ async fn the_same_finding_dispatched_three_times_runs_once() {
     outcomes.push(reports[0]["matched"][0].clone());
     assert_eq!(outcomes[0]["outcome"], "ran");
     assert_eq!(outcomes[0]["run"]["status"], "awaiting_approval");
+    // The instance's time to isolation, from the run's start and from the finding's
+    // `updatedAt` (the fixture's is days before the run).
+    let isolated = journal_records(outcomes[0]["run"]["journal"].as_str().unwrap())
+        .into_iter()
+        .find(|r| r["type"] == "step_succeeded" && r["step"] == "isolate")
+        .expect("the isolation succeeded")["isolated"]
+        .clone();
+    let after_start = isolated["after_run_start_ms"].as_u64().unwrap();
+    let after_finding = isolated["after_finding_ms"].as_u64().unwrap();
+    assert!(
+        after_start > 0 && after_finding > after_start + 86_400_000,
+        "{isolated}"
+    );
     let run_id = outcomes[0]["run"]["run_id"].as_str().unwrap();
     for repeat in &outcomes[1..] {
         assert_eq!(repeat["outcome"], "duplicate", "{repeat:#}");

@@ -526,7 +526,10 @@ fn the_shipped_order_isolates_first() {
         "runbooks/ec2-fleet-containment.yaml",
     ] {
         let runbook = firebreak::check::load(Path::new(path)).unwrap().runbook;
-        let position = |id: &str| runbook.steps.iter().position(|s| s.id == id).unwrap();
+        // In running order: a group's inner steps (the fleet's per-instance pipeline) in its
+        // place.
+        let steps: Vec<_> = runbook.action_steps().collect();
+        let position = |id: &str| steps.iter().position(|s| s.id == id).unwrap();
         for later in [
             "protect",
             "detach_asg",
@@ -541,7 +544,7 @@ fn the_shipped_order_isolates_first() {
             );
         }
         for preservation in ["protect", "detach_asg", "console"] {
-            let step = &runbook.steps[position(preservation)];
+            let step = steps[position(preservation)];
             assert_eq!(
                 step.on_failure,
                 firebreak::runbook::model::OnFailure::Continue,
@@ -550,7 +553,7 @@ fn the_shipped_order_isolates_first() {
         }
         // Collection before isolation only when asked, and bounded.
         for collect in ["volatile_early", "memory_early"] {
-            if let Some(step) = runbook.steps.iter().find(|s| s.id == collect) {
+            if let Some(step) = steps.iter().find(|s| s.id == collect) {
                 assert!(position(collect) < position("isolate"));
                 assert!(
                     step.when
@@ -592,10 +595,7 @@ fn the_shipped_order_isolates_first() {
                 "{path}: isolation read back again before the decision"
             );
             for collect in ["volatile", "memory", "collection_close"] {
-                let when = runbook.steps[position(collect)]
-                    .when
-                    .clone()
-                    .unwrap_or_default();
+                let when = steps[position(collect)].when.clone().unwrap_or_default();
                 assert!(
                     when.contains("steps.collection_open.outputs"),
                     "{path}: {collect} only through the collection path: {when}"

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::support::journal::{self, Journal};
 use crate::support::{cli_on_moto, firebreak, moto, proxy, sandbox};
 
 /// Each VPC's firebreak groups of `role`.
@@ -282,6 +283,48 @@ async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(outcome["status"], "succeeded");
     assert_one_pair_per_vpc_and_all_isolated(&fleet).await;
+
+    // Per-instance pipelines: the group's outcome lists every instance in order, and
+    // instances were isolated while others had not even been described yet (step by step,
+    // every describe would come before the first isolation).
+    let contain = &outcome["steps"][0];
+    assert_eq!(contain["id"], "contain");
+    let listed: Vec<&str> = contain["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, instances);
+    let journal = Journal::read(&journal::only_journal(dir.path()));
+    let values = journal.values();
+    let position = |kind: &str, step: &str, last: bool| {
+        let mut found = values
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r["type"] == kind && r["step"] == step)
+            .map(|(i, _)| i);
+        if last {
+            found.next_back()
+        } else {
+            found.next()
+        }
+        .unwrap()
+    };
+    assert!(
+        position("item_succeeded", "contain.isolate", false)
+            < position("item_started", "contain.describe", true),
+        "the first isolation came only after every instance was described"
+    );
+    // Time to isolation, per instance, from the run's start.
+    let isolated: Vec<u64> = journal
+        .of_kind("item_succeeded")
+        .into_iter()
+        .filter(|r| r["step"] == "contain.isolate")
+        .map(|r| r["isolated"]["after_run_start_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(isolated.len(), 48);
+    assert!(isolated.iter().all(|ms| *ms > 0), "{isolated:?}");
 
     let ec2 = sandbox::ec2().await;
     let snapshots = ec2

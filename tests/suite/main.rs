@@ -30,6 +30,7 @@ mod ec2_stop;
 mod ec2_tag;
 mod engine_mocks;
 mod fleet;
+mod groups;
 mod iam_credentials;
 mod iam_mocks;
 mod journal_format;

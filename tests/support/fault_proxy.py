@@ -22,6 +22,9 @@ Control API (same port; never forwarded, never recorded; JSON in and out):
     GET  /__proxy/faults             -> {"seed": s, "rules": [...], "injected": [n per rule]}
     POST /__proxy/faults             <- {"seed": 42, "rules": [rule, ...]}  -> {}
     POST /__proxy/reset              -> {}  (clears calls, seq, attempt counters, fault rules)
+    GET  /__proxy/requests           -> [{seq, method, path, headers, body (base64)}, ...]: with
+                                        --keep-requests, each recorded call's request as sent
+                                        (scripts/bench replays them for its floor)
 
 A call is a dict: seq, t, method, path, service, region, access_key, operation, mutating,
 dry_run, target_ids, attempt, status, upstream_status, fault, ms, error. ``status`` and ``ms``
@@ -45,6 +48,7 @@ Requests under ``/moto-api/`` are forwarded but not recorded and never faulted.
 from __future__ import annotations
 
 import argparse
+import base64
 import fnmatch
 import hashlib
 import http.client
@@ -535,7 +539,8 @@ def canonical_request(method: str, target: str, body: bytes) -> bytes:
 class Proxy:
     """All mutable state: recorded calls, attempt counters and fault rules, under one lock."""
 
-    def __init__(self, upstream: str, upstream_timeout: float, verbose: bool):
+    def __init__(self, upstream: str, upstream_timeout: float, verbose: bool,
+                 keep_requests: bool = False):
         parts = urllib.parse.urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"--upstream must be http://HOST:PORT, got {upstream!r}")
@@ -546,6 +551,9 @@ class Proxy:
         self.started = time.monotonic()
         self.lock = threading.Lock()
         self.calls: list[dict] = []
+        # --keep-requests: each recorded call's request as sent (for scripts/bench's floor).
+        self.keep_requests = keep_requests
+        self.requests: list[dict] = []
         self.seq = 0
         self.attempts: dict[tuple, int] = {}
         self.seed: object = 0
@@ -557,6 +565,7 @@ class Proxy:
     def reset(self) -> None:
         with self.lock:
             self.calls = []
+            self.requests = []
             self.seq = 0
             self.attempts = {}
             self.seed, self.rules, self.injected = 0, [], []
@@ -629,6 +638,16 @@ class Proxy:
             }
             self.calls.append(call)
         return call, fired
+
+    def keep(self, seq: int, method: str, target: str, headers, body: bytes) -> None:
+        with self.lock:
+            self.requests.append({"seq": seq, "method": method, "path": target,
+                                  "headers": headers,
+                                  "body": base64.b64encode(body).decode()})
+
+    def kept(self) -> list[dict]:
+        with self.lock:
+            return sorted(self.requests, key=lambda r: r["seq"])
 
     def complete(self, call: dict, started: float, **fields) -> None:
         with self.lock:
@@ -889,6 +908,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except ValueError:
                 return self.respond_json(400, {"error": f"since must be an integer, got {since!r}"})
             return self.respond_json(200, self.proxy.snapshot(since_seq))
+        if route == ("GET", "requests"):
+            return self.respond_json(200, self.proxy.kept())
         if route == ("GET", "stats"):
             return self.respond_json(200, self.proxy.stats())
         if route == ("GET", "faults"):
@@ -908,6 +929,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         started = time.monotonic()
         info = classify(self.command, target, self.headers, body)
         call, rule = self.proxy.admit(self.command, target, info, body)
+        if self.proxy.keep_requests:
+            self.proxy.keep(call["seq"], self.command, target,
+                            forwardable(self.headers.items(), REQUEST_DROP,
+                                        connection_tokens(self.headers)), body)
         fault = rule["fault"] if rule else None
         if rule and rule["delay_ms"]:
             time.sleep(rule["delay_ms"] / 1000)
@@ -1008,13 +1033,15 @@ def parse_args(argv):
     parser.add_argument("--upstream-timeout", type=float, default=300.0,
                         help="seconds to wait for the upstream (default 300)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--keep-requests", action="store_true",
+                        help="keep each request as sent, for GET /__proxy/requests")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        proxy = Proxy(args.upstream, args.upstream_timeout, args.verbose)
+        proxy = Proxy(args.upstream, args.upstream_timeout, args.verbose, args.keep_requests)
     except ValueError as error:
         log(str(error))
         return 2

@@ -47,6 +47,10 @@ struct Scope<'a> {
     /// Step ids from the current one on.
     later: &'a [(String, u32)],
     current: Option<&'a str>,
+    /// Inner steps' ids with their group's: read from outside only through the group.
+    inner: &'a [(String, String)],
+    /// The group the current step runs in.
+    group: Option<&'a str>,
     item: bool,
     /// Parameter defaults may only read `run.*`.
     run_only: bool,

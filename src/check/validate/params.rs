@@ -56,6 +56,8 @@ impl Validator<'_> {
                 earlier: &[],
                 later: &[],
                 current: None,
+                inner: &[],
+                group: None,
                 item: false,
                 run_only: true,
                 event_only: false,

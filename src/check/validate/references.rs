@@ -110,12 +110,24 @@ impl Validator<'_> {
                 if scope.current == Some(id) {
                     return err(format!("step `{id}` cannot use its own outputs"));
                 }
+                if scope.group == Some(id) {
+                    return err(format!(
+                        "step `{id}` is the group this step runs in; its outputs exist once every item is done (this item's earlier steps are `steps.<inner>`)"
+                    ));
+                }
                 if let Some((_, line)) = scope.later.iter().find(|(s, _)| s == id) {
                     return Some(Diagnostic::new(
                         Pos::UNKNOWN,
                         format!(
                             "step `{id}` runs later (line {line}); only earlier steps' outputs can be used"
                         ),
+                    ));
+                }
+                if !scope.earlier.iter().any(|(s, _)| s == id)
+                    && let Some((_, group)) = scope.inner.iter().find(|(s, _)| s == id)
+                {
+                    return err(format!(
+                        "step `{id}` runs inside group `{group}`, once per item: read it after the group as `steps.{group}.outputs` (one entry per item, `outputs.{id}` in each)"
                     ));
                 }
                 if !scope.earlier.iter().any(|(s, _)| s == id) {
@@ -143,7 +155,9 @@ impl Validator<'_> {
                 None => None,
             },
             "item" if scope.item => None,
-            "item" => err("`item` is only defined in a step with `for_each`".into()),
+            "item" => {
+                err("`item` is only defined in a step with `for_each` (or inside a group)".into())
+            }
             // Only trigger parameters read the event: there each value is checked against its
             // parameter's pattern and, naming a resource, locked and protection-checked as a
             // target. A step reading `event.*` itself would act on what nothing checked.

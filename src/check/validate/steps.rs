@@ -15,51 +15,155 @@ use crate::template;
 
 impl Validator<'_> {
     pub(super) fn steps(&mut self, steps: &Node) {
-        let ident = identifier();
         // Every id with its line, so references to later steps can say where they are.
-        let all: Vec<(String, u32)> = steps
+        let all = ids_of(steps.items());
+        let inner: Vec<(String, String)> = steps
             .items()
             .iter()
-            .filter_map(|s| {
-                s.get("id")
-                    .and_then(|id| Some((id.as_str()?.to_owned(), id.pos.line)))
+            .filter_map(|s| Some((s.get("id")?.as_str()?.to_owned(), s.get("steps")?)))
+            .flat_map(|(group, inner)| {
+                ids_of(inner.items())
+                    .into_iter()
+                    .map(move |(id, _)| (id, group.clone()))
             })
             .collect();
         let mut first_seen: HashMap<String, u32> = HashMap::new();
         let mut index_in_all = 0;
         for step in steps.items() {
-            let id_node = step.get("id");
-            let id = id_node.and_then(Node::as_str);
-            if let (Some(node), Some(id)) = (id_node, id) {
-                if !ident.is_match(id) {
-                    self.error(node.pos, format!("step id `{id}` must start with a letter and contain only letters, digits and `_`"));
-                }
-                if let Some(line) = first_seen.get(id) {
-                    self.out.push(
-                        Diagnostic::new(node.pos, format!("duplicate step id `{id}`"))
-                            .with_help(format!("`{id}` is first used on line {line}")),
-                    );
-                } else {
-                    first_seen.insert(id.to_owned(), node.pos.line);
-                }
-            }
-            let position = if id.is_some() {
-                index_in_all
-            } else {
-                index_in_all.min(all.len())
-            };
-            let scope_item = step.get("for_each").is_some();
+            let id = self.step_id(step, &mut first_seen);
+            let position = index_in_all.min(all.len());
             let scope = Scope {
-                earlier: &all[..position.min(all.len())],
-                later: &all[position.min(all.len())..],
+                earlier: &all[..position],
+                later: &all[position..],
                 current: id,
-                item: scope_item,
+                inner: &inner,
+                group: None,
+                item: step.get("for_each").is_some() && step.get("steps").is_none(),
                 run_only: false,
                 event_only: false,
             };
             self.step(step, &scope);
+            match step.get("steps") {
+                Some(group) => self.group(step, group, &scope, &mut first_seen),
+                None if step.get("action").is_none() => self.error(
+                    step.pos,
+                    "a step needs `action` (or, to run several steps per item, `steps` with `for_each`)",
+                ),
+                None => {}
+            }
             if id.is_some() {
                 index_in_all += 1;
+            }
+        }
+    }
+
+    /// Checks a step's id (its form, that no step before had it) and returns it.
+    fn step_id<'n>(
+        &mut self,
+        step: &'n Node,
+        first_seen: &mut HashMap<String, u32>,
+    ) -> Option<&'n str> {
+        let node = step.get("id")?;
+        let id = node.as_str()?;
+        if !identifier().is_match(id) {
+            self.error(node.pos, format!("step id `{id}` must start with a letter and contain only letters, digits and `_`"));
+        }
+        if let Some(line) = first_seen.get(id) {
+            self.out.push(
+                Diagnostic::new(node.pos, format!("duplicate step id `{id}`"))
+                    .with_help(format!("`{id}` is first used on line {line}")),
+            );
+        } else {
+            first_seen.insert(id.to_owned(), node.pos.line);
+        }
+        Some(id)
+    }
+
+    /// A group step: `for_each` and inner steps, and none of what belongs on those.
+    fn group(
+        &mut self,
+        step: &Node,
+        group: &Node,
+        outer: &Scope,
+        first_seen: &mut HashMap<String, u32>,
+    ) {
+        if step.get("for_each").is_none() {
+            self.out.push(
+                Diagnostic::new(step.pos, "a group step (with `steps`) needs `for_each`")
+                    .with_help(
+                        "its steps run once per item: `for_each: \"{{params.instance_ids}}\"`",
+                    ),
+            );
+        }
+        for key in ["action", "with", "retry"] {
+            if let Some(node) = step.get(key) {
+                self.error(
+                    node.pos,
+                    format!("a group step runs its inner `steps`; `{key}` belongs on them"),
+                );
+            }
+        }
+        if group.items().is_empty() {
+            self.error(group.pos, "a group step needs at least one inner step");
+        }
+        let own = ids_of(group.items());
+        let mut index_in_own = 0;
+        for inner in group.items() {
+            let id = self.step_id(inner, first_seen);
+            for key in ["steps", "for_each", "concurrency"] {
+                if let Some(node) = inner.get(key) {
+                    let message = match key {
+                        "steps" => "groups cannot be nested".to_owned(),
+                        _ => format!(
+                            "an inner step runs once per item of its group; `{key}` belongs on the group"
+                        ),
+                    };
+                    self.error(node.pos, message);
+                }
+            }
+            if let Some(action) = inner.get("action")
+                && let Some(info) = action.as_str().and_then(actions::find)
+                && info.decision
+            {
+                self.out.push(
+                    Diagnostic::new(
+                        action.pos,
+                        format!("`{}` cannot run inside a group: a person's decision per item holds every item back", info.name),
+                    )
+                    .with_help("ask once for the whole fleet in a step after the group"),
+                );
+            }
+            if inner.get("action").is_none() && inner.get("steps").is_none() {
+                self.error(inner.pos, "an inner step needs `action`");
+            }
+            let position = index_in_own.min(own.len());
+            let earlier: Vec<(String, u32)> = outer
+                .earlier
+                .iter()
+                .chain(&own[..position])
+                .cloned()
+                .collect();
+            let later: Vec<(String, u32)> = own[position..]
+                .iter()
+                .chain(
+                    outer
+                        .later
+                        .iter()
+                        .filter(|(s, _)| Some(s.as_str()) != outer.current),
+                )
+                .cloned()
+                .collect();
+            let scope = Scope {
+                earlier: &earlier,
+                later: &later,
+                current: id,
+                group: outer.current,
+                item: true,
+                ..*outer
+            };
+            self.step(inner, &scope);
+            if id.is_some() {
+                index_in_own += 1;
             }
         }
     }
@@ -67,6 +171,7 @@ impl Validator<'_> {
     pub(super) fn step(&mut self, step: &Node, scope: &Scope) {
         if let Some(action) = step.get("action")
             && let Some(name) = action.as_str()
+            && step.get("steps").is_none()
         {
             match actions::find(name) {
                 Some(info) => {
@@ -100,13 +205,16 @@ impl Validator<'_> {
         }
         if let Some(concurrency) = step.get("concurrency")
             && step.get("for_each").is_none()
+            && scope.group.is_none()
         {
             self.error(
                 concurrency.pos,
                 "`concurrency` only applies to a step with `for_each`",
             );
         }
-        if let Some(for_each) = step.get("for_each") {
+        if let Some(for_each) = step.get("for_each")
+            && scope.group.is_none()
+        {
             let outer = Scope {
                 item: false,
                 ..*scope
@@ -135,4 +243,15 @@ impl Validator<'_> {
             self.templates_in(with, scope);
         }
     }
+}
+
+/// The ids of these steps with the line each is on.
+fn ids_of(steps: &[Node]) -> Vec<(String, u32)> {
+    steps
+        .iter()
+        .filter_map(|s| {
+            s.get("id")
+                .and_then(|id| Some((id.as_str()?.to_owned(), id.pos.line)))
+        })
+        .collect()
 }

@@ -99,6 +99,8 @@ impl Validator<'_> {
             earlier: &[],
             later: &[],
             current: None,
+            inner: &[],
+            group: None,
             item: false,
             run_only: false,
             event_only: true,
