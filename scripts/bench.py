@@ -223,6 +223,8 @@ def scenario(args, proxy_url: str, name: str, runbook: str, extra: list[str], n:
         code, wall, cpu, rss_kib, stdout = run_measured(argv, aws_env(proxy_url, journal_dir))
         stats = get_json(f"{proxy_url}/__proxy/stats")
         figures = journal_figures(journal_dir)
+    # The end state first: the floor's replay makes more of what the run made.
+    verified = verify(args.moto, fleet)
     requests = get_json(f"{proxy_url}/__proxy/requests")
     post(f"{proxy_url}/__proxy/reset")
     floor_s = floor(proxy_url, requests, concurrency)
@@ -236,7 +238,7 @@ def scenario(args, proxy_url: str, name: str, runbook: str, extra: list[str], n:
         "per_instance": calls / n, "last_isolation": figures["last_isolation"], "cpu": cpu,
         "us_per_call": cpu / calls * 1e6 if calls else 0, "rss_mib": rss_kib / 1024,
         "journal_bytes": figures["bytes"], "records": figures["records"],
-        "syncs": outcome.get("journal_syncs"), "verified": verify(args.moto, fleet),
+        "syncs": outcome.get("journal_syncs"), "verified": verified,
         "by_operation": stats["by_operation"], "floor": floor_s,
     }
 

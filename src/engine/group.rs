@@ -15,13 +15,12 @@ use tokio::time::Instant;
 use super::StepStatus;
 use super::replay::{Finished, Replay};
 use super::state::RunState;
-use super::steps::DEFAULT_STEP_TIMEOUT;
-use super::unit::{Unit, continues};
+use super::unit::{Unit, continues, step_timeout};
 use crate::actions::{ActionError, RunContext};
 use crate::journal::Event;
 use crate::journal::event::{StepFailed, StepSkipped, StepSucceeded};
 use crate::runbook::model::qualified_id;
-use crate::runbook::{Step, duration};
+use crate::runbook::Step;
 use crate::template;
 
 pub(super) struct ItemPipeline {
@@ -148,11 +147,7 @@ impl ItemPipeline {
                 }
             }
         }
-        let timeout = inner
-            .timeout
-            .as_deref()
-            .and_then(|t| duration::parse(t).ok())
-            .unwrap_or(DEFAULT_STEP_TIMEOUT);
+        let timeout = step_timeout(inner);
         let deadline = (Instant::now() + timeout).min(self.deadline);
         let unit = Unit::new(
             &self.state,

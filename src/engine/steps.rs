@@ -16,7 +16,7 @@ use super::notify;
 use super::observe::Progress;
 use super::replay::Replay;
 use super::state::RunState;
-use super::unit::{Unit, continues};
+use super::unit::{Unit, continues, step_timeout};
 use super::{EngineError, Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
 use crate::actions::{ActionError, RunContext};
 use crate::journal::Event;
@@ -27,14 +27,12 @@ use crate::journal::event::{
 use crate::lease::RunLease;
 use crate::lock::LockSet;
 use crate::runbook::model::{DEFAULT_CONCURRENCY, GROUP_ACTION, NotifyEvent};
-use crate::runbook::{Runbook, Step, duration};
+use crate::runbook::{Runbook, Step};
 use crate::template;
 
 /// One item's end: `None` when the run was interrupted before it finished.
 type ItemResult = Option<Result<Value, ActionError>>;
 
-/// A step without `timeout` gets this much.
-pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Everything a run holds once admitted: what it shares, its lease and locks, and why it may
 /// not go on, if it may not.
@@ -306,11 +304,7 @@ impl Execution<'_> {
                 }
             }
         }
-        let timeout = step
-            .timeout
-            .as_deref()
-            .and_then(|t| duration::parse(t).ok())
-            .unwrap_or(DEFAULT_STEP_TIMEOUT);
+        let timeout = step_timeout(step);
         let deadline = Instant::now() + timeout;
         let Some(for_each) = &step.for_each else {
             if step.is_group() {

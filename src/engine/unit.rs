@@ -26,6 +26,17 @@ pub fn continues(step: &Step, error: &ActionError, mode: Mode) -> bool {
         && !error.is_journal()
 }
 
+/// A step without `timeout` gets this much.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The step's `timeout` (validated when the runbook was loaded), or the default.
+pub fn step_timeout(step: &Step) -> Duration {
+    step.timeout
+        .as_deref()
+        .and_then(|t| duration::parse(t).ok())
+        .unwrap_or(DEFAULT_STEP_TIMEOUT)
+}
+
 pub(super) struct Unit {
     state: Arc<RunState>,
     run: Arc<RunContext>,
