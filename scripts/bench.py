@@ -45,8 +45,9 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 SCENARIOS = [
     # key (--scenarios), name, runbook, extra parameters
     # key (--scenarios), name, runbook, extra parameters, the runbook's concurrency (the
-    # floor's replay uses the same)
-    ("fleet", "fleet runbook", "runbooks/ec2-fleet-containment.yaml", [], 20),
+    # floor's replay uses the same; None: no floor — the fleet runbook waits for snapshots and
+    # stopped instances, which a replay of its calls would not, so its floor says nothing)
+    ("fleet", "fleet runbook", "runbooks/ec2-fleet-containment.yaml", [], None),
     ("isolate-only", "tag+isolate+snapshot, isolate-only", "benches/runbooks/tag-isolate-snapshot.yaml",
      ["-p", "strategy=isolate-only"], 50),
     ("untrack-then-isolate", "tag+isolate+snapshot, untrack-then-isolate", "benches/runbooks/tag-isolate-snapshot.yaml",
@@ -225,9 +226,12 @@ def scenario(args, proxy_url: str, name: str, runbook: str, extra: list[str], n:
         figures = journal_figures(journal_dir)
     # The end state first: the floor's replay makes more of what the run made.
     verified = verify(args.moto, fleet)
-    requests = get_json(f"{proxy_url}/__proxy/requests")
+    floor_s = None
+    if concurrency:
+        requests = get_json(f"{proxy_url}/__proxy/requests")
+        post(f"{proxy_url}/__proxy/reset")
+        floor_s = floor(proxy_url, requests, concurrency)
     post(f"{proxy_url}/__proxy/reset")
-    floor_s = floor(proxy_url, requests, concurrency)
     try:
         outcome = json.loads(stdout)
     except json.JSONDecodeError:
@@ -362,10 +366,17 @@ def main() -> int:
         for name, ms in startup(args):
             print(f"- start-up, {name}: {ms:.0f} ms (median of {args.repeat})")
         print()
+        with tempfile.TemporaryDirectory() as scratch:
+            # The disk the runs' journals were on; this build's journal, not the debug one.
+            journal = subprocess.run([args.firebreak, "journal", "bench", "--dir", scratch],
+                                     capture_output=True, text=True, check=False)
+        print(f"- journal ({args.build} build): `firebreak journal bench`:")
+        for line in journal.stdout.splitlines():
+            print(f"      {line}")
+        print()
         print("The floor replays firebreak's recorded requests as sent (a bare HTTP program, not "
               "an SDK: the SDK cannot be driven from a wire log) against the state the run left; "
-              "the fleet runbook also waits for snapshots and stops, which the floor does not. "
-              "The journal micro-benchmark is `cargo bench --profile dev --bench journal`.")
+              "the fleet runbook has no floor: it waits for snapshots and stopped instances.")
     finally:
         proxy.terminate()
     return 0

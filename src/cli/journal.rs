@@ -29,6 +29,7 @@ pub fn run(command: &JournalCommand) -> Exit {
                 }
             }
         }
+        JournalCommand::Bench { dir, records } => bench(dir.as_deref(), *records),
         JournalCommand::Show {
             journal: path,
             output,
@@ -265,4 +266,44 @@ fn millis_between(start: &str, end: &str) -> Option<i64> {
     let start = OffsetDateTime::parse(start, &Rfc3339).ok()?;
     let end = OffsetDateTime::parse(end, &Rfc3339).ok()?;
     Some((end - start).whole_milliseconds() as i64)
+}
+
+/// `firebreak journal bench`: durable records per second on the journal's disk.
+fn bench(dir: Option<&std::path::Path>, records: usize) -> Exit {
+    let dir = dir
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| super::run::journal_dir(None));
+    if let Err(error) = std::fs::create_dir_all(&dir) {
+        eprintln!("error: cannot create {}: {error}", dir.display());
+        return Exit::Invalid;
+    }
+    println!(
+        "durable journal appends, {records} records each way, in {}",
+        dir.display()
+    );
+    println!(
+        "{:<34} {:>12} {:>8} {:>14}",
+        "how", "records/s", "syncs", "records/sync"
+    );
+    match journal::throughput::measure(&dir, records) {
+        Ok(rows) => {
+            for row in rows {
+                println!(
+                    "{:<34} {:>12.0} {:>8} {:>14.1}",
+                    row.how,
+                    row.per_second(),
+                    row.syncs,
+                    row.per_sync()
+                );
+            }
+            Exit::Ok
+        }
+        Err(error) => {
+            eprintln!(
+                "error: the journal benchmark failed in {}: {error}",
+                dir.display()
+            );
+            Exit::Invalid
+        }
+    }
 }

@@ -399,6 +399,21 @@ With FIREBREAK_JOURNAL_KEY set the chain is checked as HMAC-SHA-256 with that ke
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
     },
+    /// How many durable records per second a journal sustains on this disk (every AWS call of a run is a record that waits for its sync)
+    #[command(
+        after_help = "Example:\n  firebreak journal bench --dir ~/.local/state/firebreak/runs\n\n\
+Writes and removes four scratch journals in DIR: one appender (a sync per record), 16 and 64\n\
+concurrent appenders sharing syncs (group commit, as a fleet run's items do), and batches of\n\
+100. Run it on the disk the journals will live on."
+    )]
+    Bench {
+        /// Where to write the scratch journals (default: the journal directory)
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Records per way of appending
+        #[arg(long, default_value_t = 5000)]
+        records: usize,
+    },
 }
 
 #[derive(Debug, Args)]

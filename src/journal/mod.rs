@@ -29,6 +29,7 @@ mod read;
 mod record;
 mod resume;
 mod scan;
+pub mod throughput;
 mod writer;
 
 #[cfg(test)]
