@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::ActionError;
 use super::approval::{ApprovalRequest, Decision};
-use crate::aws::{AwsError, Clients, ErrorClass};
+use crate::aws::{AwsError, Clients, ErrorClass, resend};
 use crate::journal::event::{ApiCall, Approval, ArtifactRecord, Evidence};
 use crate::journal::{Event, JournalError, Mode};
 
@@ -88,6 +88,11 @@ pub struct StepContext {
     pub idempotency_key: String,
     pub mode: Mode,
     pub attempt: u32,
+    /// The step's deadline: calls are sent again after throttling until then. Tokio's clock,
+    /// like the step's timeout (and paused with it in tests).
+    deadline: Option<tokio::time::Instant>,
+    /// Off for calls whose caller bounds their retries itself (see [`StepContext::sending_once`]).
+    resends: bool,
     run: Arc<RunContext>,
 }
 
@@ -108,8 +113,27 @@ impl StepContext {
             idempotency_key: idempotency_key.into(),
             mode,
             attempt,
+            deadline: None,
+            resends: true,
             run,
         }
+    }
+
+    /// The same context, but a failed call is not sent again by it: for a caller with its own,
+    /// tighter retry policy — an isolation move must not wait out a throttling storm while the
+    /// interface sits in the all-traffic group between its two moves.
+    pub fn sending_once(&self) -> StepContext {
+        StepContext {
+            resends: false,
+            ..self.clone()
+        }
+    }
+
+    /// Bounds its calls' re-sends by the step's deadline (without one, each call's by
+    /// [`resend::BUDGET`]).
+    pub fn with_deadline(mut self, deadline: tokio::time::Instant) -> StepContext {
+        self.deadline = Some(deadline);
+        self
     }
 
     pub fn clients(&self) -> &Clients {
@@ -264,29 +288,45 @@ impl StepContext {
         service: &'static str,
         operation: &'static str,
         targets: &[&str],
-        call: F,
+        mut call: F,
     ) -> Result<T, ActionError>
     where
-        F: FnOnce() -> Fut,
+        F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let started = Instant::now();
-        let result = call().await;
-        let mut record = self.call_record(service, operation, targets, elapsed_ms(started));
-        match result {
-            Ok(output) => {
-                record.outcome = "ok".into();
-                record.request_id = Some(output.request_id().map(str::to_owned));
-                self.record(Event::ApiCall(record))?;
-                Ok(output)
-            }
-            Err(error) => {
-                let error = AwsError::from_sdk(service, operation, error);
-                set_error(&mut record, &error);
-                self.record(Event::ApiCall(record))?;
-                Err(error.into())
+        let deadline = self
+            .deadline
+            .unwrap_or_else(|| tokio::time::Instant::now() + resend::BUDGET);
+        let mut resends = 0;
+        loop {
+            let started = Instant::now();
+            let result = call().await;
+            let mut record = self.call_record(service, operation, targets, elapsed_ms(started));
+            record.resend = (resends > 0).then_some(resends);
+            match result {
+                Ok(output) => {
+                    record.outcome = "ok".into();
+                    record.request_id = Some(output.request_id().map(str::to_owned));
+                    self.record(Event::ApiCall(record))?;
+                    return Ok(output);
+                }
+                Err(error) => {
+                    let error = AwsError::from_sdk(service, operation, error);
+                    set_error(&mut record, &error);
+                    self.record(Event::ApiCall(record))?;
+                    let wait = resend::delay(resends + 1);
+                    if self.resends
+                        && resend::again(operation, error.class)
+                        && tokio::time::Instant::now() + wait < deadline
+                    {
+                        tokio::time::sleep(wait).await;
+                        resends += 1;
+                        continue;
+                    }
+                    return Err(error.into());
+                }
             }
         }
     }
@@ -298,10 +338,10 @@ impl StepContext {
         &self,
         operation: &'static str,
         targets: &[&str],
-        call: F,
+        mut call: F,
     ) -> Result<Option<T>, ActionError>
     where
-        F: FnOnce(bool) -> Fut,
+        F: FnMut(bool) -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -370,7 +410,7 @@ impl StepContext {
         call: F,
     ) -> Result<Option<T>, ActionError>
     where
-        F: FnOnce() -> Fut,
+        F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         T: RequestId,
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,

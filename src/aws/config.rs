@@ -124,25 +124,51 @@ impl Clients {
     }
 
     pub fn new(config: &SdkConfig) -> Clients {
+        let partition = unmetered_retries();
+        macro_rules! client {
+            ($krate:ident) => {
+                $krate::Client::from_conf(
+                    $krate::config::Builder::from(config)
+                        .retry_partition(partition.clone())
+                        .build(),
+                )
+            };
+        }
         Clients {
-            ec2: aws_sdk_ec2::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
-            autoscaling: aws_sdk_autoscaling::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            securityhub: aws_sdk_securityhub::Client::new(config),
-            guardduty: aws_sdk_guardduty::Client::new(config),
-            s3: s3_client(config),
+            ec2: client!(aws_sdk_ec2),
+            iam: client!(aws_sdk_iam),
+            ssm: client!(aws_sdk_ssm),
+            cloudformation: client!(aws_sdk_cloudformation),
+            sts: client!(aws_sdk_sts),
+            autoscaling: client!(aws_sdk_autoscaling),
+            sns: client!(aws_sdk_sns),
+            securityhub: client!(aws_sdk_securityhub),
+            guardduty: client!(aws_sdk_guardduty),
+            s3: s3_client(config, partition),
         }
     }
 }
 
+/// The SDK's retry quota (a token bucket shared by every call) empties within seconds of a
+/// throttling storm, and from then on the SDK stops retrying anything — a 500 on an isolation
+/// move included. Containment must outlast the storm, so firebreak's clients retry without that
+/// quota: each call still makes at most [`SDK_MAX_ATTEMPTS`] with the SDK's backoff, and the
+/// engine's own re-sends (`aws::resend`: throttled calls, lost reads) back off with a cap too;
+/// load stays bounded by the runbook's concurrency.
+fn unmetered_retries() -> aws_sdk_ec2::config::retry::RetryPartition {
+    use aws_sdk_ec2::config::retry::{RetryPartition, TokenBucket};
+    RetryPartition::custom("firebreak")
+        .token_bucket(TokenBucket::unlimited())
+        .build()
+}
+
 /// S3 through the same configuration; path-style addressing when the endpoint is overridden
 /// (an emulator or a VPC endpoint URL has no per-bucket host names).
-fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let builder = aws_sdk_s3::config::Builder::from(config);
+fn s3_client(
+    config: &SdkConfig,
+    partition: aws_sdk_ec2::config::retry::RetryPartition,
+) -> aws_sdk_s3::Client {
+    let builder = aws_sdk_s3::config::Builder::from(config).retry_partition(partition);
     let builder = if config.endpoint_url().is_some() {
         builder.force_path_style(true)
     } else {

@@ -19,8 +19,8 @@ use super::unit::{Unit, continues, step_timeout};
 use crate::actions::{ActionError, RunContext};
 use crate::journal::Event;
 use crate::journal::event::{StepFailed, StepSkipped, StepSucceeded};
-use crate::runbook::model::qualified_id;
 use crate::runbook::Step;
+use crate::runbook::model::qualified_id;
 use crate::template;
 
 pub(super) struct ItemPipeline {

@@ -36,7 +36,9 @@ where
 {
     let mut attempt = 1;
     loop {
-        let mut ctx = state.engine_context(run, STEP);
+        // These attempts are the policy (a finding service that keeps throttling refuses the
+        // run as unavailable, and the next delivery asks again): no re-sends inside them.
+        let mut ctx = state.engine_context(run, STEP).sending_once();
         ctx.attempt = attempt;
         match call(ctx).await {
             Err(error) if error.is_retryable() && attempt < ATTEMPTS => {

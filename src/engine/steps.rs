@@ -33,7 +33,6 @@ use crate::template;
 /// One item's end: `None` when the run was interrupted before it finished.
 type ItemResult = Option<Result<Value, ActionError>>;
 
-
 /// Everything a run holds once admitted: what it shares, its lease and locks, and why it may
 /// not go on, if it may not.
 pub(super) struct Admitted {

@@ -226,7 +226,8 @@ impl Unit {
                 key,
                 self.state.mode,
                 attempt,
-            );
+            )
+            .with_deadline(self.deadline);
             match input.execute(&ctx).await {
                 Ok(outputs) => return Ok(outputs),
                 Err(error) if error.is_retryable() && attempt < attempts => {

@@ -351,6 +351,9 @@ pub struct ApiCall {
     pub operation: String,
     pub targets: Vec<String>,
     pub attempt: u32,
+    /// The call sent again where it failed (throttled; a read's lost answer): 1, 2, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend: Option<u32>,
     pub duration_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,

@@ -55,7 +55,7 @@ async fn members(group: &str) -> BTreeSet<String> {
 
 /// One pair of groups per VPC; every interface of the fleet in its VPC's isolation group and
 /// none in an untrack group.
-async fn assert_one_pair_per_vpc_and_all_isolated(fleet: &Value) {
+pub(crate) async fn assert_one_pair_per_vpc_and_all_isolated(fleet: &Value) {
     let isolation = groups_by_vpc("isolation").await;
     let untrack = groups_by_vpc("untrack").await;
     let vpcs: BTreeSet<&str> = fleet["vpcs"]
@@ -95,7 +95,41 @@ async fn assert_one_pair_per_vpc_and_all_isolated(fleet: &Value) {
     }
 }
 
-fn ids(fleet: &Value) -> Vec<String> {
+/// Exactly one snapshot of every volume of the fleet for `case`; returns how many volumes.
+pub(crate) async fn assert_one_snapshot_per_volume(fleet: &Value, case: &str) -> usize {
+    let snapshots = sandbox::ec2()
+        .await
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:firebreak:case")
+                .values(case)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut per_volume: BTreeMap<String, usize> = BTreeMap::new();
+    for snapshot in snapshots.snapshots() {
+        *per_volume
+            .entry(snapshot.volume_id().unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    let volumes: BTreeSet<String> = fleet["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["volume_ids"].as_array().unwrap().clone())
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    for volume in &volumes {
+        assert_eq!(per_volume.get(volume), Some(&1), "{volume}: {per_volume:?}");
+    }
+    volumes.len()
+}
+
+pub(crate) fn ids(fleet: &Value) -> Vec<String> {
     fleet["instances"]
         .as_array()
         .unwrap()
@@ -326,36 +360,11 @@ async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
     assert_eq!(isolated.len(), 48);
     assert!(isolated.iter().all(|ms| *ms > 0), "{isolated:?}");
 
+    assert_eq!(
+        assert_one_snapshot_per_volume(&fleet, "outbreak-48").await,
+        96
+    );
     let ec2 = sandbox::ec2().await;
-    let snapshots = ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:firebreak:case")
-                .values("outbreak-48")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut per_volume: BTreeMap<String, usize> = BTreeMap::new();
-    for snapshot in snapshots.snapshots() {
-        *per_volume
-            .entry(snapshot.volume_id().unwrap_or_default().to_owned())
-            .or_default() += 1;
-    }
-    let volumes: BTreeSet<String> = fleet["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|i| i["volume_ids"].as_array().unwrap().clone())
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(volumes.len(), 96);
-    for volume in &volumes {
-        assert_eq!(per_volume.get(volume), Some(&1), "{volume}: {per_volume:?}");
-    }
     let states = ec2
         .describe_instances()
         .set_instance_ids(Some(instances.clone()))

@@ -29,6 +29,7 @@ mod ec2_snapshot;
 mod ec2_stop;
 mod ec2_tag;
 mod engine_mocks;
+mod faults;
 mod fleet;
 mod groups;
 mod iam_credentials;

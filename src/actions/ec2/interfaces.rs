@@ -70,9 +70,11 @@ pub(super) async fn move_retrying(
     eni: &str,
     groups: &[String],
 ) -> Result<(), ActionError> {
+    // This loop bounds the retries (about 30 s), not the call's own re-sends.
+    let once = ctx.sending_once();
     let mut attempt = 1;
     loop {
-        match move_once(ctx, eni, groups).await {
+        match move_once(&once, eni, groups).await {
             Ok(()) => return Ok(()),
             Err(error) if error.is_journal() || attempt >= MOVE_ATTEMPTS => return Err(error),
             Err(_) => {

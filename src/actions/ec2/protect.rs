@@ -173,7 +173,7 @@ impl Execute for ProtectInstance {
                     .modify_instance_attribute()
                     .dry_run(dry_run)
                     .instance_id(id)
-                    .set_block_device_mappings(Some(mappings))
+                    .set_block_device_mappings(Some(mappings.clone()))
                     .send()
             })
             .await

@@ -32,7 +32,8 @@ where
     let mut marker: Option<String> = None;
     loop {
         let page = ctx
-            .call("iam", operation, targets, || call(marker.take()))
+            // A re-sent page asks for the same marker again.
+            .call("iam", operation, targets, || call(marker.clone()))
             .await?;
         marker = next_marker(&page);
         pages.push(page);
