@@ -70,6 +70,33 @@ pub(crate) fn region(event: Option<&Value>, settings: &Settings) -> Result<Optio
     }
 }
 
+/// A parameter that is an ARN in another partition than the caller's (`aws`, `aws-cn`,
+/// `aws-us-gov`) names something this run cannot act on — or was meant for another
+/// deployment: the run is refused before anything happens. Says which, if one is.
+pub(crate) fn foreign_partition(
+    caller: &Value,
+    values: &crate::runbook::params::ParamValues,
+) -> Option<String> {
+    let own = caller["arn"].as_str()?.split(':').nth(1)?;
+    for (name, value) in values {
+        let strings: Vec<&str> = match value {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        for text in strings {
+            if let Some(partition) = text.strip_prefix("arn:").and_then(|r| r.split(':').next())
+                && partition != own
+            {
+                return Some(format!(
+                    "parameter `{name}` is an ARN in partition `{partition}` ({text}), but this run acts in partition `{own}`"
+                ));
+            }
+        }
+    }
+    None
+}
+
 pub(crate) async fn account(
     home: &Clients,
     caller: &Value,
@@ -143,5 +170,32 @@ pub(crate) async fn account(
         clients,
         role,
         account: role_account.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod partition_tests {
+    use super::*;
+
+    #[test]
+    fn an_arn_of_another_partition_is_named_and_one_of_the_callers_is_not() {
+        let caller = json!({"arn": "arn:aws:sts::123456789012:assumed-role/responder/s"});
+        let mut values = crate::runbook::params::ParamValues::new();
+        values.insert(
+            "profile".into(),
+            json!("arn:aws:iam::123456789012:instance-profile/q"),
+        );
+        assert_eq!(foreign_partition(&caller, &values), None);
+        values.insert(
+            "roles".into(),
+            json!(["ok", "arn:aws-cn:iam::123456789012:role/r"]),
+        );
+        let reason = foreign_partition(&caller, &values).unwrap();
+        assert!(
+            reason.contains("`roles`") && reason.contains("`aws-cn`"),
+            "{reason}"
+        );
+        // An unknown caller: nothing to compare with (the account interlock speaks to that).
+        assert_eq!(foreign_partition(&json!({}), &values), None);
     }
 }

@@ -203,6 +203,9 @@ pub(super) async fn admit(
         ),
         Account::Unavailable(reason) => (home.clone(), None, None, None, Some(reason)),
     };
+    let refusal = refusal.or_else(|| {
+        account::foreign_partition(&caller, &values).map(|reason| (Refusal::Account, reason))
+    });
 
     let (journal, resumed): (Arc<dyn JournalSink>, _) = match kind {
         Kind::Start => {

@@ -91,8 +91,31 @@ pub fn check(name: &str, param: &Parameter, value: &Value) -> Result<(), String>
     Ok(())
 }
 
-fn shown<'a>(param: &Parameter, raw: &'a str) -> &'a str {
-    if param.sensitive { "[redacted]" } else { raw }
+/// A refused value as an error message shows it: redacted when sensitive; otherwise with
+/// control characters escaped (an event's value must not drive the reader's terminal) and cut
+/// to its first 80 characters.
+fn shown(param: &Parameter, raw: &str) -> String {
+    const SHOWN: usize = 80;
+    if param.sensitive {
+        return "[redacted]".to_owned();
+    }
+    let mut text: String = raw
+        .chars()
+        .take(SHOWN)
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    let total = raw.chars().count();
+    if total > SHOWN {
+        text.push_str(&format!("… ({total} characters)"));
+    }
+    text
 }
 
 /// Resolves every parameter: given values (typed and checked), then defaults (rendered with
@@ -322,5 +345,22 @@ steps:
         assert_eq!(parse_assignment("a="), Ok(("a".into(), "".into())));
         assert!(parse_assignment("novalue").is_err());
         assert!(parse_assignment("=x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_value_is_escaped_and_cut() {
+        let param: Parameter =
+            serde_json::from_value(serde_json::json!({"type": "string"})).unwrap();
+        assert_eq!(shown(&param, "i-1\n\u{1b}[2J\0"), "i-1\\n\\u{1b}[2J\\u{0}");
+        let long = "a".repeat(10_000);
+        assert_eq!(
+            shown(&param, &long),
+            format!("{}… (10000 characters)", "a".repeat(80))
+        );
     }
 }

@@ -318,9 +318,9 @@ async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
     assert_eq!(outcome["status"], "succeeded");
     assert_one_pair_per_vpc_and_all_isolated(&fleet).await;
 
-    // Per-instance pipelines: the group's outcome lists every instance in order, and
-    // instances were isolated while others had not even been described yet (step by step,
-    // every describe would come before the first isolation).
+    // Per-instance pipelines: the group's outcome lists every instance in order, and an
+    // instance went on to its next step while another was still being isolated (step by step,
+    // every isolation would come before the first metadata change).
     let contain = &outcome["steps"][0];
     assert_eq!(contain["id"], "contain");
     let listed: Vec<&str> = contain["outputs"]
@@ -346,9 +346,9 @@ async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
         .unwrap()
     };
     assert!(
-        position("item_succeeded", "contain.isolate", false)
-            < position("item_started", "contain.describe", true),
-        "the first isolation came only after every instance was described"
+        position("item_succeeded", "contain.metadata", false)
+            < position("item_succeeded", "contain.isolate", true),
+        "no instance went on before every instance was isolated"
     );
     // Time to isolation, per instance, from the run's start.
     let isolated: Vec<u64> = journal

@@ -32,6 +32,7 @@ mod engine_mocks;
 mod faults;
 mod fleet;
 mod groups;
+mod hostile;
 mod iam_credentials;
 mod iam_mocks;
 mod journal_format;
