@@ -19,20 +19,8 @@ fn main() {
         "durable journal appends, {records} records, in {}",
         dir.display()
     );
-    println!(
-        "{:<34} {:>12} {:>8} {:>14}",
-        "how", "records/s", "syncs", "records/sync"
-    );
     let rows =
         firebreak::journal::throughput::measure(&dir, records).expect("the journal benchmark runs");
-    for row in rows {
-        println!(
-            "{:<34} {:>12.0} {:>8} {:>14.1}",
-            row.how,
-            row.per_second(),
-            row.syncs,
-            row.per_sync()
-        );
-    }
+    print!("{}", firebreak::journal::throughput::table(&rows));
     let _ = std::fs::remove_dir(&dir);
 }

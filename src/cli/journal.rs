@@ -281,21 +281,9 @@ fn bench(dir: Option<&std::path::Path>, records: usize) -> Exit {
         "durable journal appends, {records} records each way, in {}",
         dir.display()
     );
-    println!(
-        "{:<34} {:>12} {:>8} {:>14}",
-        "how", "records/s", "syncs", "records/sync"
-    );
     match journal::throughput::measure(&dir, records) {
         Ok(rows) => {
-            for row in rows {
-                println!(
-                    "{:<34} {:>12.0} {:>8} {:>14.1}",
-                    row.how,
-                    row.per_second(),
-                    row.syncs,
-                    row.per_sync()
-                );
-            }
+            print!("{}", journal::throughput::table(&rows));
             Exit::Ok
         }
         Err(error) => {

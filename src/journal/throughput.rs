@@ -31,6 +31,24 @@ impl Figures {
     }
 }
 
+/// The figures as the table `firebreak journal bench` and `cargo bench --bench journal` print.
+pub fn table(rows: &[Figures]) -> String {
+    let mut text = format!(
+        "{:<34} {:>12} {:>8} {:>14}\n",
+        "how", "records/s", "syncs", "records/sync"
+    );
+    for row in rows {
+        text.push_str(&format!(
+            "{:<34} {:>12.0} {:>8} {:>14.1}\n",
+            row.how,
+            row.per_second(),
+            row.syncs,
+            row.per_sync()
+        ));
+    }
+    text
+}
+
 /// Appends `records` records each way into fresh journals under `dir` (removed afterwards).
 pub fn measure(dir: &Path, records: usize) -> Result<Vec<Figures>, JournalError> {
     let records = records.max(1);

@@ -109,10 +109,7 @@ pub fn render(report: &Report) -> String {
             escape(&summary)
         );
         for isolation in &report.isolations {
-            let finding = isolation
-                .after_finding_ms
-                .map(|ms| format!("{ms} ms"))
-                .unwrap_or_else(|| "—".into());
+            let finding = isolation.after_finding();
             let _ = writeln!(
                 w,
                 "<tr><td>{}</td><td>{}</td><td>{} ms</td><td>{finding}</td></tr>",

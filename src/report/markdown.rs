@@ -74,10 +74,7 @@ pub fn render(report: &Report) -> String {
             "\n## Time to isolation\n\n{summary}.\n\n| target | step | after run start | after finding |\n|---|---|---|---|"
         );
         for isolation in &report.isolations {
-            let finding = isolation
-                .after_finding_ms
-                .map(|ms| format!("{ms} ms"))
-                .unwrap_or_else(|| "—".into());
+            let finding = isolation.after_finding();
             let _ = writeln!(
                 w,
                 "| {} | {} | {} ms | {finding} |",

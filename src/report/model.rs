@@ -345,6 +345,15 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
     })
 }
 
+impl Isolation {
+    /// The time since the finding as a report cell: `1234 ms`, or `—` without a finding.
+    pub fn after_finding(&self) -> String {
+        self.after_finding_ms
+            .map(|ms| format!("{ms} ms"))
+            .unwrap_or_else(|| "—".into())
+    }
+}
+
 impl Report {
     /// "48 targets isolated: first 1.2 s, median 4.0 s, last 11.3 s after the run started"
     /// (and after the finding, when a finding started the run); `None` if nothing was.
