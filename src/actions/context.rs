@@ -151,8 +151,11 @@ impl StepContext {
         F: Future<Output = T> + Send + 'static,
     {
         let (done, result) = tokio::sync::oneshot::channel();
+        // Counted from before the task starts, so a second Ctrl-C never slips in between.
+        let held = super::shield::Held::take();
         let handle = tokio::spawn(async move {
             let _ = done.send(work.await);
+            drop(held);
         });
         self.run.shielded.lock().expect("shielded").push(handle);
         result
@@ -162,10 +165,11 @@ impl StepContext {
 
     /// The run's value for `key`, found or made by `init` once for every step and item of
     /// the run (concurrent callers wait for the first).
-    pub async fn once<F, Fut>(&self, key: &str, init: F) -> Result<String, ActionError>
+    pub async fn once<V, F, Fut>(&self, key: &str, init: F) -> Result<V, ActionError>
     where
+        V: Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, ActionError>>,
+        Fut: Future<Output = Result<V, ActionError>>,
     {
         self.run.once.get_or_try_init(key, init).await
     }

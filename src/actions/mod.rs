@@ -17,6 +17,8 @@ mod error;
 pub mod grants;
 pub mod iam;
 mod once;
+pub mod reconcile;
+pub mod shield;
 pub mod sns;
 pub mod ssm;
 pub mod tags;

@@ -1,8 +1,10 @@
 //! Values a run finds or makes once and shares between its steps and concurrent items (a
 //! VPC's isolation group): the first item to ask does the work, the others wait for its
 //! answer, so forty items in one VPC never race to create the same group. A failed attempt
-//! is not remembered: the next item tries again.
+//! is not remembered: the next item tries again. A value may be of any type (a VPC's group
+//! id, the snapshots a case held when a step began); its key says which.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -13,23 +15,29 @@ use super::ActionError;
 
 #[derive(Default)]
 pub struct OnceValues {
-    cells: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
+    cells: Mutex<HashMap<String, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl OnceValues {
     /// The value for `key`, from `init` the first time it succeeds.
-    pub async fn get_or_try_init<F, Fut>(&self, key: &str, init: F) -> Result<String, ActionError>
+    pub async fn get_or_try_init<V, F, Fut>(&self, key: &str, init: F) -> Result<V, ActionError>
     where
+        V: Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, ActionError>>,
+        Fut: Future<Output = Result<V, ActionError>>,
     {
         let cell = self
             .cells
             .lock()
             .expect("once values")
             .entry(key.to_owned())
-            .or_default()
+            .or_insert_with(|| Arc::new(OnceCell::<V>::new()))
             .clone();
+        let cell = cell.downcast::<OnceCell<V>>().map_err(|_| {
+            ActionError::Failed(format!(
+                "internal: the run's value `{key}` was asked for as two different types"
+            ))
+        })?;
         cell.get_or_try_init(init).await.cloned()
     }
 }
@@ -44,7 +52,7 @@ mod tests {
     async fn concurrent_askers_share_one_successful_init_and_a_failure_is_retried() {
         let values = Arc::new(OnceValues::default());
         let calls = Arc::new(AtomicUsize::new(0));
-        let failed = values
+        let failed: Result<String, _> = values
             .get_or_try_init("vpc-1/isolation", || async {
                 Err(ActionError::Failed("throttled".into()))
             })

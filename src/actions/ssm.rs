@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{Action, ActionError, Execute};
-use crate::actions::StepContext;
 use crate::actions::grants::{Grant, ScopeField, arn};
+use crate::actions::{StepContext, reconcile};
 use crate::journal::Event;
 use crate::journal::event::CommandStatus;
 
@@ -209,8 +209,10 @@ impl Execute for RunCommand {
                     "document": self.document, "instance_ids": self.instance_ids,
                     "script": self.script, "script_sha256": script_sha256, "comment": comment,
                 });
-                let sent = ctx
-                    .change("ssm", "SendCommand", &targets, input, || {
+                // No client token: sent without the SDK's retries; after a lost answer the
+                // command is looked for by its comment before sending again.
+                let send = || async {
+                    ctx.change("ssm", "SendCommand", &targets, input.clone(), || {
                         ctx.clients()
                             .ssm
                             .send_command()
@@ -225,17 +227,30 @@ impl Execute for RunCommand {
                             .set_output_s3_key_prefix(
                                 bucket.as_ref().and(self.output_s3_prefix.clone()),
                             )
+                            .customize()
+                            .config_override(reconcile::ssm_once())
                             .send()
                     })
-                    .await?;
+                    .await
+                    .map(|sent| {
+                        sent.map(|output| {
+                            output
+                                .command()
+                                .and_then(|c| c.command_id())
+                                .map(str::to_owned)
+                        })
+                    })
+                };
+                let found = || async {
+                    Ok(find_sent(ctx, &targets, &comment)
+                        .await?
+                        .map(|id| Some(Some(id))))
+                };
+                let sent = reconcile::until_done(send, found).await?;
                 match sent {
-                    Some(output) => output
-                        .command()
-                        .and_then(|c| c.command_id())
-                        .map(str::to_owned)
-                        .ok_or_else(|| {
-                            ActionError::Failed("SendCommand returned no command id".into())
-                        })?,
+                    Some(id) => id.ok_or_else(|| {
+                        ActionError::Failed("SendCommand returned no command id".into())
+                    })?,
                     None => {
                         return Ok(json!({
                             "dry_run": true,

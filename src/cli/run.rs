@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::progress::TerminalObserver;
 use super::{Exit, GlobalArgs, OutputFormat, ResumeArgs, RunArgs};
+use crate::actions::shield;
 use crate::engine::{self, EngineError, Mode, RunOutcome, RunStatus, Settings};
 
 /// `--journal-dir`, else `FIREBREAK_JOURNAL_DIR`, else `$XDG_STATE_HOME/firebreak/runs`, else
@@ -62,12 +63,22 @@ pub(super) fn runtime() -> tokio::runtime::Runtime {
         .expect("the tokio runtime starts")
 }
 
-/// Ctrl-C once: finish the call in flight, journal the interruption, exit 130. Twice: now.
+/// Ctrl-C once: finish the call in flight, journal the interruption, exit 130. Twice: now —
+/// reads in flight are abandoned — except that an interface between its two isolation moves
+/// gets its second move first. Every journal record written is durable, so the run resumes.
 pub(super) fn watch_interrupts(flag: Arc<AtomicBool>) {
     tokio::spawn(async move {
         while tokio::signal::ctrl_c().await.is_ok() {
             if flag.swap(true, Ordering::SeqCst) {
-                eprintln!("firebreak: interrupted again; stopping now");
+                let moving = shield::in_flight();
+                if moving > 0 {
+                    eprintln!(
+                        "firebreak: interrupted again; stopping once {moving} isolation move(s) in flight have finished"
+                    );
+                    shield::idle().await;
+                } else {
+                    eprintln!("firebreak: interrupted again; stopping now");
+                }
                 std::process::exit(Exit::Interrupted as i32);
             }
             eprintln!(

@@ -27,6 +27,7 @@ mod replay;
 mod resume;
 mod retry;
 pub mod run_id;
+mod scope;
 mod state;
 mod steps;
 pub mod targets;

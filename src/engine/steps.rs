@@ -15,6 +15,7 @@ use super::group::{self, ItemPipeline};
 use super::notify;
 use super::observe::Progress;
 use super::replay::Replay;
+use super::scope;
 use super::state::RunState;
 use super::unit::{Unit, continues, step_timeout};
 use super::{EngineError, Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
@@ -384,6 +385,8 @@ impl Execution<'_> {
         }))?;
         let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
         let shared_step = Arc::new(step.clone());
+        // Each item copies this, not the whole run's context (see `scope`).
+        let item_context = scope::for_items(&self.context, step);
         let mut results: Vec<Option<Result<Value, ActionError>>> = Vec::with_capacity(items.len());
         let mut tasks = tokio::task::JoinSet::new();
         for (index, item) in items.iter().enumerate() {
@@ -411,7 +414,7 @@ impl Execution<'_> {
                         group: shared_step.clone(),
                         index,
                         item: item.clone(),
-                        context: self.context.clone(),
+                        context: item_context.clone(),
                         deadline,
                         done: group::done_for(self.replay, step, index),
                         interrupted: self.interrupted.clone(),
@@ -424,7 +427,7 @@ impl Execution<'_> {
                     &self.run,
                     step,
                     Some((index, item.clone())),
-                    &self.context,
+                    &item_context,
                     deadline,
                     timeout,
                 );

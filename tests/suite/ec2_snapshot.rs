@@ -582,7 +582,8 @@ mod slow {
         let describe = instance_with(&["vol-1", "vol-2"]);
         // An earlier attempt of this step made vol-1's snapshot, then the process died.
         let lookup = mock!(aws_sdk_ec2::Client::describe_snapshots)
-            // Found by the case look-up, which finds this step's own snapshots too.
+            // Found by the case look-up, which finds this step's own snapshots too: every
+            // snapshot of the case, each saying by its tags which instance it is of.
             .match_requests(|r| {
                 r.filters().iter().any(|f| {
                     f.name() == Some("tag:firebreak:case")
@@ -597,6 +598,26 @@ mod slow {
                             .volume_id("vol-1")
                             .state(SnapshotState::Completed)
                             .progress("100%")
+                            .tags(
+                                aws_sdk_ec2::types::Tag::builder()
+                                    .key("firebreak:source-instance")
+                                    .value(INSTANCE)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    // Another instance's snapshot of the same case is not this one's.
+                    .snapshots(
+                        Snapshot::builder()
+                            .snapshot_id("snap-of-another-instance")
+                            .volume_id("vol-2")
+                            .state(SnapshotState::Completed)
+                            .tags(
+                                aws_sdk_ec2::types::Tag::builder()
+                                    .key("firebreak:source-instance")
+                                    .value("i-0fedcba9876543210")
+                                    .build(),
+                            )
                             .build(),
                     )
                     .build()
@@ -768,5 +789,87 @@ mod slow {
             "in the order of the volumes: {outputs}"
         );
         assert_eq!(outputs["created"], 2, "made by this step: {outputs}");
+    }
+
+    /// The case is read once per step and run; a step the engine tries again (here: every
+    /// CreateSnapshots of the first attempt answered 500, the first one after making the set)
+    /// looks for its own snapshots by its tag before making any, and makes none.
+    #[tokio::test]
+    async fn a_retried_step_finds_the_set_its_first_attempt_made() {
+        let describe = instance_with(&[VOL1, VOL2]);
+        let case_read = mock!(aws_sdk_ec2::Client::describe_snapshots)
+            .match_requests(|r| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.name() == Some("tag:firebreak:case"))
+            })
+            .then_output(|| DescribeSnapshotsOutput::builder().build());
+        let set = || {
+            DescribeSnapshotsOutput::builder()
+                .snapshots(
+                    Snapshot::builder()
+                        .snapshot_id("snap-set-1")
+                        .volume_id(VOL1)
+                        .state(SnapshotState::Pending)
+                        .build(),
+                )
+                .snapshots(
+                    Snapshot::builder()
+                        .snapshot_id("snap-set-2")
+                        .volume_id(VOL2)
+                        .state(SnapshotState::Pending)
+                        .build(),
+                )
+                .build()
+        };
+        // By the step's tag: not visible yet during the first attempt, then there.
+        let own = mock!(aws_sdk_ec2::Client::describe_snapshots)
+            .match_requests(|r| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.name() == Some("tag:firebreak:idempotency-key"))
+            })
+            .sequence()
+            .output(|| DescribeSnapshotsOutput::builder().build())
+            .times(2)
+            .output(set)
+            .repeatedly()
+            .build();
+        let create = mock!(aws_sdk_ec2::Client::create_snapshots)
+            .sequence()
+            .http_status(500, None)
+            .repeatedly()
+            .build();
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = crate::support::run::mocked(
+            "tests/fixtures/ec2/snapshot-retried.yaml",
+            &[("instance_id", INSTANCE), ("case_id", "case-9")],
+            Mode::Live,
+            dir.path(),
+            &[&describe, &case_read, &own, &create],
+        )
+        .await;
+        assert_eq!(outcome.status, RunStatus::Succeeded, "{outcome:?}");
+        let records = crate::support::journal::values(&outcome.journal);
+        assert!(
+            records.iter().any(|r| r["type"] == "step_retry"),
+            "the engine tried the step again"
+        );
+        assert_eq!(
+            create.num_calls(),
+            3,
+            "three sends in the first attempt, none after"
+        );
+        assert_eq!(
+            case_read.num_calls(),
+            1,
+            "the case is read once per step and run"
+        );
+        let outputs = &outcome.steps[0].outputs;
+        assert_eq!(
+            outputs["snapshot_ids"],
+            serde_json::json!(["snap-set-1", "snap-set-2"]),
+            "{outputs}"
+        );
     }
 }

@@ -186,6 +186,15 @@ impl Execute for CreateStack {
                             .send()
                     })
                     .await;
+                // Found after AlreadyExistsException: the SDK sent it again after a lost
+                // answer (CloudFormation honours the token; an emulator may not), or another
+                // process made a stack of that name meanwhile — only the first is this step's.
+                let mine = |stack: &aws_sdk_cloudformation::types::Stack| {
+                    stack.tags().iter().any(|t| {
+                        t.key() == Some(tags::IDEMPOTENCY_KEY)
+                            && t.value() == Some(&ctx.idempotency_key)
+                    })
+                };
                 match sent {
                     Ok(Some(_)) => created = true,
                     Ok(None) => {
@@ -196,13 +205,20 @@ impl Execute for CreateStack {
                             "template_sha256": sha256,
                         }));
                     }
-                    // A crash between CreateStack and its record: the stack is there already.
-                    Err(error) if error.code() == Some("AlreadyExistsException") => {}
+                    Err(error) if error.code() == Some("AlreadyExistsException") => {
+                        created = true;
+                    }
                     Err(error) => return Err(error),
                 }
-                describe(ctx, name).await?.ok_or_else(|| {
+                let stack = describe(ctx, name).await?.ok_or_else(|| {
                     ActionError::Failed(format!("stack {name} was created but cannot be described"))
-                })?
+                })?;
+                if !mine(&stack) {
+                    return Err(ActionError::Failed(format!(
+                        "stack {name} appeared while this step created it, and was not created by this step; choose another `stack_name`"
+                    )));
+                }
+                stack
             }
         };
         let stack = if self.wait {

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::protect::change_flags;
 use super::{ActionError, describe_one};
-use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
+use crate::actions::{StepContext, reconcile};
 
 /// Disassociate every Elastic IP of the instance (all its interfaces), recording what was where.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -67,16 +67,26 @@ impl Execute for DisassociateAddresses {
             let association = address.association_id().unwrap_or_default();
             let public_ip = address.public_ip().unwrap_or_default();
             let targets = [id, public_ip, association];
-            ctx.ec2_change("DisassociateAddress", &targets, |dry_run| {
-                ctx.clients()
-                    .ec2
-                    .disassociate_address()
-                    .dry_run(dry_run)
-                    .association_id(association)
-                    .send()
-            })
-            .await
-            .map_err(|e| e.with_outputs(outputs(id, &done, &associated, ctx)))?;
+            // Once it has worked the association id is gone and a second send fails: after a
+            // lost answer, an association no longer there is this call's doing.
+            let send = || async {
+                ctx.ec2_change("DisassociateAddress", &targets, |dry_run| {
+                    ctx.clients()
+                        .ec2
+                        .disassociate_address()
+                        .dry_run(dry_run)
+                        .association_id(association)
+                        .customize()
+                        .config_override(reconcile::ec2_once())
+                        .send()
+                })
+                .await
+                .map(|_| ())
+            };
+            let gone = || async { Ok(association_gone(ctx, association).await?.then_some(())) };
+            reconcile::until_done(send, gone)
+                .await
+                .map_err(|e| e.with_outputs(outputs(id, &done, &associated, ctx)))?;
             done.push(describe_address(address));
         }
         Ok(outputs(id, &done, &associated, ctx))
@@ -128,6 +138,25 @@ async fn associated_with(
         )
         .await?;
     Ok(found.unwrap_or_default())
+}
+
+/// Whether no address holds `association` any more.
+async fn association_gone(ctx: &StepContext, association: &str) -> Result<bool, ActionError> {
+    let output = ctx
+        .call("ec2", "DescribeAddresses", &[association], || {
+            ctx.clients()
+                .ec2
+                .describe_addresses()
+                .filters(
+                    Filter::builder()
+                        .name("association-id")
+                        .values(association)
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+    Ok(output.addresses().is_empty())
 }
 
 fn same(a: &Address, b: &Address) -> bool {

@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use super::ActionError;
 use super::protect::change_flags;
-use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn};
 use crate::actions::{Action, Execute};
+use crate::actions::{StepContext, reconcile};
 
 /// What to do with an instance that is in an Auto Scaling group.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -129,40 +129,67 @@ impl Execute for DetachFromAutoscaling {
             "InstanceIds": [id],
             "ShouldDecrementDesiredCapacity": self.decrement_desired_capacity,
         });
-        // The scaling activities started, by id (none in a drill).
-        let activities: Option<Vec<String>> = match self.mode {
-            AutoscalingMode::Detach => ctx
-                .change(
-                    "autoscaling",
-                    "DetachInstances",
-                    &[id, group],
-                    input,
-                    || {
-                        ctx.clients()
-                            .autoscaling
-                            .detach_instances()
-                            .auto_scaling_group_name(group)
-                            .instance_ids(id)
-                            .should_decrement_desired_capacity(self.decrement_desired_capacity)
-                            .send()
-                    },
-                )
-                .await
-                .map(|o| o.map(|o| activity_ids(o.activities()))),
-            AutoscalingMode::Standby => ctx
-                .change("autoscaling", "EnterStandby", &[id, group], input, || {
-                    ctx.clients()
-                        .autoscaling
-                        .enter_standby()
-                        .auto_scaling_group_name(group)
-                        .instance_ids(id)
-                        .should_decrement_desired_capacity(self.decrement_desired_capacity)
-                        .send()
-                })
-                .await
-                .map(|o| o.map(|o| activity_ids(o.activities()))),
-        }
-        .map_err(|e| e.with_outputs(report.snapshot(ctx)))?;
+        // The scaling activities started, by id (none in a drill). Once either call has
+        // worked a second send fails (the instance is no longer in service in the group):
+        // after a lost answer the group is asked again, and an instance that left or is in
+        // standby was moved by this call (its activities unknown).
+        let send = || async {
+            match self.mode {
+                AutoscalingMode::Detach => ctx
+                    .change(
+                        "autoscaling",
+                        "DetachInstances",
+                        &[id, group],
+                        input.clone(),
+                        || {
+                            ctx.clients()
+                                .autoscaling
+                                .detach_instances()
+                                .auto_scaling_group_name(group)
+                                .instance_ids(id)
+                                .should_decrement_desired_capacity(self.decrement_desired_capacity)
+                                .customize()
+                                .config_override(reconcile::autoscaling_once())
+                                .send()
+                        },
+                    )
+                    .await
+                    .map(|o| o.map(|o| activity_ids(o.activities()))),
+                AutoscalingMode::Standby => ctx
+                    .change(
+                        "autoscaling",
+                        "EnterStandby",
+                        &[id, group],
+                        input.clone(),
+                        || {
+                            ctx.clients()
+                                .autoscaling
+                                .enter_standby()
+                                .auto_scaling_group_name(group)
+                                .instance_ids(id)
+                                .should_decrement_desired_capacity(self.decrement_desired_capacity)
+                                .customize()
+                                .config_override(reconcile::autoscaling_once())
+                                .send()
+                        },
+                    )
+                    .await
+                    .map(|o| o.map(|o| activity_ids(o.activities()))),
+            }
+        };
+        let moved = || async {
+            let member = group_member(ctx, id).await?;
+            let state = member.as_ref().and_then(|m| m.lifecycle_state());
+            let moved = match (self.mode, state) {
+                (AutoscalingMode::Detach, None | Some("Detaching" | "Detached")) => true,
+                (AutoscalingMode::Standby, Some("Standby" | "EnteringStandby")) => true,
+                _ => false,
+            };
+            Ok(moved.then(|| Some(Vec::new())))
+        };
+        let activities = reconcile::until_done(send, moved)
+            .await
+            .map_err(|e| e.with_outputs(report.snapshot(ctx)))?;
         report.done.push(match self.mode {
             AutoscalingMode::Detach => "detach_instances",
             AutoscalingMode::Standby => "enter_standby",

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, new_tag, poll_delay, provenance_tags, tags};
-use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
+use crate::actions::{StepContext, reconcile};
 
 /// Create a volume from each snapshot in the clean room's AZ (tagged with the case) and attach
 /// it to the forensic workstation. Mount them read-only (`-o ro,noload` for ext4,
@@ -103,6 +103,43 @@ impl Execute for AttachEvidenceVolumes {
     }
 }
 
+/// The volume this step made from `snapshot`, by its idempotency tag.
+async fn own_volume(
+    ctx: &StepContext,
+    snapshot: &str,
+) -> Result<Option<aws_sdk_ec2::types::Volume>, ActionError> {
+    let existing = ctx
+        .call("ec2", "DescribeVolumes", &[snapshot], || {
+            ctx.clients()
+                .ec2
+                .describe_volumes()
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", tags::IDEMPOTENCY_KEY))
+                        .values(&ctx.idempotency_key)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name("snapshot-id")
+                        .values(snapshot)
+                        .build(),
+                )
+                .send()
+        })
+        .await?;
+    Ok(existing.volumes().first().cloned())
+}
+
+/// CreateVolume's client token for this step and snapshot (EC2 allows 64 characters).
+fn volume_token(ctx: &StepContext, snapshot: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(
+        format!("{}/{snapshot}", ctx.idempotency_key).as_bytes(),
+    ));
+    format!("fb-{}", &digest[..40])
+}
+
 impl AttachEvidenceVolumes {
     async fn one(
         &self,
@@ -111,38 +148,23 @@ impl AttachEvidenceVolumes {
         device: &str,
     ) -> Result<(Value, bool), ActionError> {
         let mut changed = false;
-        let existing = ctx
-            .call("ec2", "DescribeVolumes", &[snapshot], || {
-                ctx.clients()
-                    .ec2
-                    .describe_volumes()
-                    .filters(
-                        Filter::builder()
-                            .name(format!("tag:{}", tags::IDEMPOTENCY_KEY))
-                            .values(&ctx.idempotency_key)
-                            .build(),
-                    )
-                    .filters(
-                        Filter::builder()
-                            .name("snapshot-id")
-                            .values(snapshot)
-                            .build(),
-                    )
-                    .send()
-            })
-            .await?;
-        let volume = match existing.volumes().first() {
-            Some(volume) => volume.clone(),
+        let volume = match own_volume(ctx, snapshot).await? {
+            Some(volume) => volume,
             None => {
                 let mut volume_tags = provenance_tags(ctx, Some(&self.case_id));
                 volume_tags.push(new_tag(tags::SOURCE_SNAPSHOT, snapshot));
                 volume_tags.push(new_tag(tags::EVIDENCE, "read-only"));
-                let created = ctx
-                    .ec2_change("CreateVolume", &[snapshot], |dry_run| {
+                // One token per step and snapshot, so EC2 makes one volume however often the
+                // call is sent; and no SDK re-sends besides (an emulator may not honour the
+                // token): after a lost answer the volume is looked for by tag first.
+                let token = volume_token(ctx, snapshot);
+                let send = || async {
+                    ctx.ec2_change("CreateVolume", &[snapshot], |dry_run| {
                         ctx.clients()
                             .ec2
                             .create_volume()
                             .dry_run(dry_run)
+                            .client_token(&token)
                             .snapshot_id(snapshot)
                             .availability_zone(&self.availability_zone)
                             .tag_specifications(
@@ -151,17 +173,25 @@ impl AttachEvidenceVolumes {
                                     .set_tags(Some(volume_tags.clone()))
                                     .build(),
                             )
+                            .customize()
+                            .config_override(reconcile::ec2_once())
                             .send()
                     })
-                    .await?;
-                let Some(created) = created else {
+                    .await
+                    .map(|made| made.map(|v| v.volume_id().unwrap_or_default().to_owned()))
+                };
+                let found = || async {
+                    Ok(own_volume(ctx, snapshot)
+                        .await?
+                        .map(|v| v.volume_id().map(str::to_owned)))
+                };
+                let Some(id) = reconcile::until_done(send, found).await? else {
                     return Ok((
                         json!({"snapshot_id": snapshot, "volume_id": format!("<would be created by step {}>", ctx.step_id), "device": device, "dry_run": true}),
                         false,
                     ));
                 };
                 changed = true;
-                let id = created.volume_id().unwrap_or_default().to_owned();
                 self.wait_state(ctx, &id, VolumeState::Available).await?
             }
         };
@@ -173,17 +203,38 @@ impl AttachEvidenceVolumes {
         let device = match attached {
             Some(attachment) => attachment.device().unwrap_or(device).to_owned(),
             None => {
-                ctx.ec2_change("AttachVolume", &[&id, &self.instance_id], |dry_run| {
-                    ctx.clients()
-                        .ec2
-                        .attach_volume()
-                        .dry_run(dry_run)
-                        .volume_id(&id)
-                        .instance_id(&self.instance_id)
-                        .device(device)
-                        .send()
-                })
-                .await?;
+                // A second send fails once the first has worked (the volume is in use): after
+                // a lost answer, an attachment to this instance is this call's.
+                let send = || async {
+                    ctx.ec2_change("AttachVolume", &[&id, &self.instance_id], |dry_run| {
+                        ctx.clients()
+                            .ec2
+                            .attach_volume()
+                            .dry_run(dry_run)
+                            .volume_id(&id)
+                            .instance_id(&self.instance_id)
+                            .device(device)
+                            .customize()
+                            .config_override(reconcile::ec2_once())
+                            .send()
+                    })
+                    .await
+                    .map(|_| ())
+                };
+                let attached = || async {
+                    let output = ctx
+                        .call("ec2", "DescribeVolumes", &[&id], || {
+                            ctx.clients().ec2.describe_volumes().volume_ids(&id).send()
+                        })
+                        .await?;
+                    Ok(output
+                        .volumes()
+                        .iter()
+                        .flat_map(|v| v.attachments())
+                        .any(|a| a.instance_id() == Some(self.instance_id.as_str()))
+                        .then_some(()))
+                };
+                reconcile::until_done(send, attached).await?;
                 changed = true;
                 self.wait_state(ctx, &id, VolumeState::InUse).await?;
                 device.to_owned()

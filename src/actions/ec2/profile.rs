@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use super::protect::change_flags;
 use super::{ActionError, describe_one, new_tag, tag, tags};
-use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
+use crate::actions::{StepContext, reconcile};
 
 /// Replace the instance's profile with `replacement_profile_arn` (a deny-all profile), or disassociate it when none is given. Records the original.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -151,9 +151,12 @@ impl Execute for ReplaceInstanceProfile {
         };
         match replacement {
             Some(replacement) => {
-                // No DryRun parameter on this API: in a drill it is journaled, not sent.
-                let replaced = ctx
-                    .change(
+                // No DryRun parameter on this API: in a drill it is journaled, not sent. No
+                // client token either, and once it has worked the old association id is gone:
+                // after a lost answer the association is read back, and a replacement in place
+                // is this call's.
+                let send = || async {
+                    ctx.change(
                         "ec2",
                         "ReplaceIamInstanceProfileAssociation",
                         &[id, association_id],
@@ -171,37 +174,70 @@ impl Execute for ReplaceInstanceProfile {
                                         .arn(replacement)
                                         .build(),
                                 )
+                                .customize()
+                                .config_override(reconcile::ec2_once())
                                 .send()
                         },
                     )
+                    .await
+                    .map(|replaced| {
+                        replaced
+                            .as_ref()
+                            .and_then(|r| r.iam_instance_profile_association())
+                            .and_then(|a| a.association_id())
+                            .map(str::to_owned)
+                    })
+                };
+                let in_place = || async {
+                    Ok(current_associations(ctx, id)
+                        .await?
+                        .iter()
+                        .find(|a| {
+                            a.iam_instance_profile().and_then(|p| p.arn()) == Some(replacement)
+                        })
+                        .map(|a| a.association_id().map(str::to_owned)))
+                };
+                let association = reconcile::until_done(send, in_place)
                     .await
                     .map_err(|e| partial(&out, e))?;
                 out["done"] = json!("replaced");
                 out["current"] = json!({
                     "arn": replacement,
-                    "association_id": replaced
-                        .as_ref()
-                        .and_then(|r| r.iam_instance_profile_association())
-                        .and_then(|a| a.association_id()),
+                    "association_id": association,
                 });
             }
             None => {
-                // No DryRun parameter on this API either.
-                ctx.change(
-                    "ec2",
-                    "DisassociateIamInstanceProfile",
-                    &[id, association_id],
-                    json!({"AssociationId": association_id}),
-                    || {
-                        ctx.clients()
-                            .ec2
-                            .disassociate_iam_instance_profile()
-                            .association_id(association_id)
-                            .send()
-                    },
-                )
-                .await
-                .map_err(|e| partial(&out, e))?;
+                // No DryRun parameter on this API either; once it has worked the association id
+                // is gone, so after a lost answer no association left is this call's.
+                let send = || async {
+                    ctx.change(
+                        "ec2",
+                        "DisassociateIamInstanceProfile",
+                        &[id, association_id],
+                        json!({"AssociationId": association_id}),
+                        || {
+                            ctx.clients()
+                                .ec2
+                                .disassociate_iam_instance_profile()
+                                .association_id(association_id)
+                                .customize()
+                                .config_override(reconcile::ec2_once())
+                                .send()
+                        },
+                    )
+                    .await
+                    .map(|_| ())
+                };
+                let gone = || async {
+                    let left = current_associations(ctx, id).await?;
+                    Ok(left
+                        .iter()
+                        .all(|a| a.association_id() != Some(association_id))
+                        .then_some(()))
+                };
+                reconcile::until_done(send, gone)
+                    .await
+                    .map_err(|e| partial(&out, e))?;
                 out["done"] = json!("disassociated");
                 out["current"] = Value::Null;
             }

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ActionError, new_tag, provenance_tags, tags};
-use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
+use crate::actions::{StepContext, reconcile};
 
 /// Share snapshots with a forensic account (createVolumePermission), or copy them re-encrypted
 /// with a given KMS key (the copy is what gets shared when the originals use the default key).
@@ -163,13 +163,64 @@ async fn share(ctx: &StepContext, snapshot: &str, account: &str) -> Result<bool,
     Ok(true)
 }
 
-/// The re-encrypted copy of `snapshot` this step made (found by tag), or a new one.
+/// The re-encrypted copy of `snapshot` this step made (found by tag), or a new one. CopySnapshot
+/// takes no client token: a copy whose answer was lost is looked for before copying again.
 async fn copy_snapshot(
     ctx: &StepContext,
     snapshot: &str,
     key: &str,
     case: Option<&str>,
 ) -> Result<(String, bool), ActionError> {
+    if let Some(copy) = own_copy(ctx, snapshot).await? {
+        return Ok((copy, false));
+    }
+    let mut copy_tags = provenance_tags(ctx, case);
+    copy_tags.push(new_tag(tags::SOURCE_SNAPSHOT, snapshot));
+    let region = ctx
+        .clients()
+        .ec2
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".into());
+    let send = || async {
+        let copied = ctx
+            .ec2_change("CopySnapshot", &[snapshot], |dry_run| {
+                ctx.clients()
+                    .ec2
+                    .copy_snapshot()
+                    .dry_run(dry_run)
+                    .source_snapshot_id(snapshot)
+                    .source_region(&region)
+                    .encrypted(true)
+                    .kms_key_id(key)
+                    .description(format!(
+                        "firebreak copy of {snapshot} for case {}",
+                        case.unwrap_or("-")
+                    ))
+                    .tag_specifications(
+                        TagSpecification::builder()
+                            .resource_type(ResourceType::Snapshot)
+                            .set_tags(Some(copy_tags.clone()))
+                            .build(),
+                    )
+                    .customize()
+                    .config_override(reconcile::ec2_once())
+                    .send()
+            })
+            .await?;
+        Ok(match copied {
+            Some(output) => (output.snapshot_id().unwrap_or_default().to_owned(), true),
+            None => (format!("<would be copied by step {}>", ctx.step_id), false),
+        })
+    };
+    // A copy found after a lost answer was made by this step: `true`.
+    let found = || async { Ok(own_copy(ctx, snapshot).await?.map(|copy| (copy, true))) };
+    reconcile::until_done(send, found).await
+}
+
+/// The copy of `snapshot` this step made, by its idempotency and source-snapshot tags.
+async fn own_copy(ctx: &StepContext, snapshot: &str) -> Result<Option<String>, ActionError> {
     let existing = ctx
         .call("ec2", "DescribeSnapshots", &[snapshot], || {
             ctx.clients()
@@ -190,43 +241,9 @@ async fn copy_snapshot(
                 .send()
         })
         .await?;
-    if let Some(copy) = existing.snapshots().first().and_then(|s| s.snapshot_id()) {
-        return Ok((copy.to_owned(), false));
-    }
-    let mut copy_tags = provenance_tags(ctx, case);
-    copy_tags.push(new_tag(tags::SOURCE_SNAPSHOT, snapshot));
-    let region = ctx
-        .clients()
-        .ec2
-        .config()
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "us-east-1".into());
-    let copied = ctx
-        .ec2_change("CopySnapshot", &[snapshot], |dry_run| {
-            ctx.clients()
-                .ec2
-                .copy_snapshot()
-                .dry_run(dry_run)
-                .source_snapshot_id(snapshot)
-                .source_region(&region)
-                .encrypted(true)
-                .kms_key_id(key)
-                .description(format!(
-                    "firebreak copy of {snapshot} for case {}",
-                    case.unwrap_or("-")
-                ))
-                .tag_specifications(
-                    TagSpecification::builder()
-                        .resource_type(ResourceType::Snapshot)
-                        .set_tags(Some(copy_tags.clone()))
-                        .build(),
-                )
-                .send()
-        })
-        .await?;
-    match copied {
-        Some(output) => Ok((output.snapshot_id().unwrap_or_default().to_owned(), true)),
-        None => Ok((format!("<would be copied by step {}>", ctx.step_id), false)),
-    }
+    Ok(existing
+        .snapshots()
+        .first()
+        .and_then(|s| s.snapshot_id())
+        .map(str::to_owned))
 }

@@ -1,8 +1,8 @@
 //! `ec2.snapshot_volumes`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::types::{
     Filter, Instance, InstanceSpecification, ResourceType, Snapshot, Tag, TagSpecification,
 };
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{ActionError, describe_one, new_tag, poll_delay, provenance_tags, tag, tags};
 use crate::actions::grants::{Grant, arn, condition};
 use crate::actions::{Action, Execute};
-use crate::actions::{Mode, StepContext};
+use crate::actions::{Mode, StepContext, reconcile};
 
 /// Snapshot all (or the listed) volumes of the instance, tagged at creation with case, run, step, source instance and volume; on resume, finds its own snapshots by tag instead of making new ones.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -192,9 +192,8 @@ impl SnapshotVolumes {
     ) -> Result<Vec<Entry>, ActionError> {
         let mut targets = vec![self.instance_id.as_str()];
         targets.extend(volumes.iter().map(String::as_str));
-        let mut attempt = 1;
-        loop {
-            let result = ctx
+        let send = || async {
+            let made = ctx
                 .ec2_change("CreateSnapshots", &targets, |dry_run| {
                     ctx.clients()
                         .ec2
@@ -214,61 +213,52 @@ impl SnapshotVolumes {
                                 .build(),
                         )
                         .customize()
-                        .config_override(without_sdk_retries())
+                        .config_override(reconcile::ec2_once())
                         .send()
                 })
-                .await;
-            match result {
-                Ok(Some(output)) => {
-                    return Ok(output
-                        .snapshots()
-                        .iter()
-                        .map(|s| Entry {
-                            snapshot_id: s.snapshot_id().unwrap_or_default().to_owned(),
-                            volume_id: s.volume_id().unwrap_or_default().to_owned(),
-                            state: s.state().map(|s| s.as_str().to_owned()),
-                            progress: s.progress().map(str::to_owned),
-                            reused: false,
-                            dry_run: false,
-                        })
-                        .collect());
-                }
-                Ok(None) => {
-                    return Ok(volumes
-                        .iter()
-                        .map(|v| Entry::would_create(ctx, v))
-                        .collect());
-                }
-                Err(error) if error.is_retryable() && attempt < CREATE_ATTEMPTS => {
-                    tokio::time::sleep(poll_delay(attempt - 1)).await;
-                    attempt += 1;
-                    let own = find_own_snapshots(ctx).await?;
-                    let found: Vec<Entry> = volumes
-                        .iter()
-                        .filter_map(|v| {
-                            own.iter().find(|s| made_from(s, v)).map(|s| {
-                                let mut entry = Entry::reused(s, v);
-                                entry.reused = false;
-                                entry
-                            })
-                        })
-                        .collect();
-                    if !found.is_empty() {
-                        return Ok(found);
-                    }
-                }
-                Err(error) => return Err(error),
-            }
-        }
+                .await?;
+            Ok(match made {
+                Some(output) => output
+                    .snapshots()
+                    .iter()
+                    .map(|s| Entry {
+                        snapshot_id: s.snapshot_id().unwrap_or_default().to_owned(),
+                        volume_id: s.volume_id().unwrap_or_default().to_owned(),
+                        state: s.state().map(|s| s.as_str().to_owned()),
+                        progress: s.progress().map(str::to_owned),
+                        reused: false,
+                        dry_run: false,
+                    })
+                    .collect(),
+                None => volumes
+                    .iter()
+                    .map(|v| Entry::would_create(ctx, v))
+                    .collect(),
+            })
+        };
+        let found = || async {
+            let own = find_own_snapshots(ctx).await?;
+            let found: Vec<Entry> = volumes
+                .iter()
+                .filter_map(|v| {
+                    own.iter().find(|s| made_from(s, v)).map(|s| {
+                        let mut entry = Entry::reused(s, v);
+                        entry.reused = false;
+                        entry
+                    })
+                })
+                .collect();
+            Ok((!found.is_empty()).then_some(found))
+        };
+        reconcile::until_done(send, found).await
     }
 
     /// One snapshot of the volume. CreateSnapshot takes no client token, so a retry after a
     /// lost answer could make a second snapshot: the SDK does not retry it; this does, after
     /// looking for the snapshot by its tag first.
     async fn create(&self, ctx: &StepContext, volume_id: &str) -> Result<Created, ActionError> {
-        let mut attempt = 1;
-        loop {
-            let result = ctx
+        let send = || async {
+            let made = ctx
                 .ec2_change("CreateSnapshot", &[volume_id], |dry_run| {
                     ctx.clients()
                         .ec2
@@ -283,27 +273,23 @@ impl SnapshotVolumes {
                                 .build(),
                         )
                         .customize()
-                        .config_override(without_sdk_retries())
+                        .config_override(reconcile::ec2_once())
                         .send()
                 })
-                .await;
-            match result {
-                Ok(Some(output)) => return Ok(Created::New(Box::new(output))),
-                Ok(None) => return Ok(Created::WouldCreate),
-                Err(error) if error.is_retryable() && attempt < CREATE_ATTEMPTS => {
-                    tokio::time::sleep(poll_delay(attempt - 1)).await;
-                    attempt += 1;
-                    if let Some(found) = find_own_snapshots(ctx)
-                        .await?
-                        .into_iter()
-                        .find(|s| made_from(s, volume_id))
-                    {
-                        return Ok(Created::Found(Box::new(found)));
-                    }
-                }
-                Err(error) => return Err(error),
-            }
-        }
+                .await?;
+            Ok(match made {
+                Some(output) => Created::New(Box::new(output)),
+                None => Created::WouldCreate,
+            })
+        };
+        let found = || async {
+            Ok(find_own_snapshots(ctx)
+                .await?
+                .into_iter()
+                .find(|s| made_from(s, volume_id))
+                .map(|s| Created::Found(Box::new(s))))
+        };
+        reconcile::until_done(send, found).await
     }
 
     /// The snapshots made so far are real: a failure says which. Not when the engine may retry
@@ -357,12 +343,6 @@ impl SnapshotVolumes {
     }
 }
 
-/// Neither CreateSnapshot nor CreateSnapshots takes a client token: the SDK must not re-send
-/// one whose answer was lost; the action looks for what it made before trying again.
-fn without_sdk_retries() -> aws_sdk_ec2::config::Builder {
-    aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled())
-}
-
 /// The EBS volumes attached to the instance.
 fn attached_volumes(instance: &Instance) -> Vec<String> {
     instance
@@ -372,9 +352,6 @@ fn attached_volumes(instance: &Instance) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
-
-/// Attempts at CreateSnapshot for one volume (throttling, transient errors, timeouts).
-const CREATE_ATTEMPTS: u32 = 3;
 
 enum Created {
     New(Box<aws_sdk_ec2::operation::create_snapshot::CreateSnapshotOutput>),
@@ -438,7 +415,7 @@ async fn find_own_snapshots(ctx: &StepContext) -> Result<Vec<Snapshot>, ActionEr
             "ec2:DescribeSnapshots/own",
             &ctx.idempotency_key,
             move |ctx, keys| async move {
-                snapshots_by_tag(&ctx, &keys, &[], &tag_filter, tags::IDEMPOTENCY_KEY).await
+                snapshots_by_tag(&ctx, &keys, &tag_filter, tags::IDEMPOTENCY_KEY).await
             },
         )
         .await?
@@ -450,34 +427,37 @@ async fn find_own_snapshots(ctx: &StepContext) -> Result<Vec<Snapshot>, ActionEr
 
 /// Snapshots of `instance` made for `case`: every one an earlier attempt of this very step
 /// made (by its idempotency tag), then those of any earlier run except failed ones; oldest
-/// first within each. Batched across items of the same case.
+/// first within each.
+///
+/// The case's snapshots are read once per step and run, when its first item asks: one paged
+/// call for a whole fleet instead of one per batch window. (A tag-filtered DescribeSnapshots
+/// makes the service look at every snapshot of the account — moto takes seconds per call
+/// once a fleet's snapshots exist.) What this step makes meanwhile is not in that read, and
+/// nothing else in the run makes snapshots of this step's instances; so only a later attempt
+/// of an item (the engine retrying the step) looks again, for its own, by its idempotency
+/// tag. A resume is a new run context and reads the case afresh.
 async fn find_earlier_snapshots(
     ctx: &StepContext,
     case: &str,
     instance: &str,
 ) -> Result<Vec<Snapshot>, ActionError> {
-    let case_filter = Filter::builder()
-        .name(format!("tag:{}", tags::CASE))
-        .values(case)
-        .build();
-    let source = format!("tag:{}", tags::SOURCE_INSTANCE);
-    let mut found: Vec<Snapshot> = ctx
-        .batched(
-            &format!("ec2:DescribeSnapshots/case/{case}"),
-            instance,
-            move |ctx, instances| async move {
-                snapshots_by_tag(
-                    &ctx,
-                    &instances,
-                    &[case_filter],
-                    &source,
-                    tags::SOURCE_INSTANCE,
-                )
-                .await
-            },
-        )
-        .await?
-        .unwrap_or_default();
+    let of_case: Arc<Vec<Snapshot>> = ctx
+        .once(&format!("ec2-snapshots/{}/{case}", ctx.step_id), || async {
+            case_snapshots(ctx, case).await.map(Arc::new)
+        })
+        .await?;
+    let mut found: Vec<Snapshot> = of_case
+        .iter()
+        .filter(|s| tag(s.tags(), tags::SOURCE_INSTANCE) == Some(instance))
+        .cloned()
+        .collect();
+    if ctx.attempt > 1 {
+        for own in find_own_snapshots(ctx).await? {
+            if !found.iter().any(|s| s.snapshot_id() == own.snapshot_id()) {
+                found.push(own);
+            }
+        }
+    }
     found.sort_by_key(|s| s.start_time().map(|t| (t.secs(), t.subsec_nanos())));
     let (mut earlier, others): (Vec<Snapshot>, Vec<Snapshot>) = found
         .into_iter()
@@ -490,11 +470,17 @@ async fn find_earlier_snapshots(
     Ok(earlier)
 }
 
-/// The snapshots whose tag `key` has one of `values` (and that pass `filters`), by that value.
+/// Every snapshot tagged with `case`, as the step's first item found them.
+async fn case_snapshots(ctx: &StepContext, case: &str) -> Result<Vec<Snapshot>, ActionError> {
+    let case_filter = format!("tag:{}", tags::CASE);
+    let mut found = snapshots_by_tag(ctx, &[case.to_owned()], &case_filter, tags::CASE).await?;
+    Ok(found.remove(case).unwrap_or_default())
+}
+
+/// The snapshots whose tag `key` has one of `values`, by that value.
 async fn snapshots_by_tag(
     ctx: &StepContext,
     values: &[String],
-    filters: &[Filter],
     tag_filter: &str,
     key: &str,
 ) -> Result<HashMap<String, Vec<Snapshot>>, ActionError> {
@@ -508,7 +494,6 @@ async fn snapshots_by_tag(
                     ctx.clients()
                         .ec2
                         .describe_snapshots()
-                        .set_filters(Some(filters.to_vec()))
                         .filters(
                             Filter::builder()
                                 .name(tag_filter)

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::{ActionError, date, found, get_user};
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, ScopeField, USER_SCOPE, arn};
+use crate::actions::reconcile;
 use crate::actions::{Action, Execute};
 
 /// Remove the user's console password (login profile), recording whether one existed and when it was created. A user without one is left as is.
@@ -64,25 +65,55 @@ impl Execute for DeleteLoginProfile {
             "password_reset_required": profile.password_reset_required(),
             "changed": false,
         });
-        let deleted = found(
-            ctx.change(
-                "iam",
-                "DeleteLoginProfile",
-                &[user],
-                json!({"user_name": user}),
-                || iam.delete_login_profile().user_name(user).send(),
+        // A second send fails once the first has worked (NoSuchEntity): sent without the SDK's
+        // retries, and after a lost answer a profile no longer there was deleted by this call.
+        let send = || async {
+            found(
+                ctx.change(
+                    "iam",
+                    "DeleteLoginProfile",
+                    &[user],
+                    json!({"user_name": user}),
+                    || {
+                        iam.delete_login_profile()
+                            .user_name(user)
+                            .customize()
+                            .config_override(reconcile::iam_once())
+                            .send()
+                    },
+                )
+                .await,
             )
-            .await,
-        )?;
-        match deleted {
-            Some(Some(_)) => outputs["changed"] = json!(true),
-            Some(None) => {
+            .map(|deleted| match deleted {
+                Some(Some(_)) => Deleted::Now,
+                Some(None) => Deleted::WouldDelete,
+                None => Deleted::BySomeoneElse,
+            })
+        };
+        let gone = || async {
+            let left = found(
+                ctx.call("iam", "GetLoginProfile", &[user], || {
+                    iam.get_login_profile().user_name(user).send()
+                })
+                .await,
+            )?;
+            Ok(left.is_none().then_some(Deleted::Now))
+        };
+        match reconcile::until_done(send, gone).await? {
+            Deleted::Now => outputs["changed"] = json!(true),
+            Deleted::WouldDelete => {
                 outputs["dry_run"] = json!(true);
                 outputs["would_delete"] = json!(true);
             }
             // Gone between the read and the delete (someone else removed it): nothing left to do.
-            None => outputs["deleted_by_someone_else"] = json!(true),
+            Deleted::BySomeoneElse => outputs["deleted_by_someone_else"] = json!(true),
         }
         Ok(outputs)
     }
+}
+
+enum Deleted {
+    Now,
+    WouldDelete,
+    BySomeoneElse,
 }

@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{
 use super::super::interfaces::role_groups;
 use super::super::{ActionError, new_tag, tags};
 use super::Role;
-use crate::actions::StepContext;
+use crate::actions::{StepContext, reconcile};
 
 /// The VPC's firebreak group for `role`: an existing one is adopted only if it carries
 /// firebreak's tags and no rule beyond the role's (a group another run is still finishing, or
@@ -41,8 +41,10 @@ pub(super) async fn find_or_create_group(
         if let Some(id) = adopt(ctx, vpc, role).await? {
             return Ok(id);
         }
-        let created = ctx
-            .ec2_change("CreateSecurityGroup", &[vpc], |dry_run| {
+        // No client token: a group whose answer was lost is adopted (it carries firebreak's
+        // tags from its creation) instead of being made again.
+        let send = || async {
+            ctx.ec2_change("CreateSecurityGroup", &[vpc], |dry_run| {
                 ctx.clients()
                     .ec2
                     .create_security_group()
@@ -59,12 +61,23 @@ pub(super) async fn find_or_create_group(
                             .set_tags(Some(group_tags.clone()))
                             .build(),
                     )
+                    .customize()
+                    .config_override(reconcile::ec2_once())
                     .send()
             })
-            .await;
-        match created {
-            Ok(Some(output)) => {
-                let id = output.group_id().unwrap_or_default().to_owned();
+            .await
+            .map(|made| {
+                made.map(|output| Created::Made(output.group_id().unwrap_or_default().to_owned()))
+            })
+        };
+        let adopted = || async {
+            Ok(adopt(ctx, vpc, role)
+                .await?
+                .map(|id| Some(Created::Adopted(id))))
+        };
+        match reconcile::until_done(send, adopted).await {
+            Ok(Some(Created::Adopted(id))) => return Ok(id),
+            Ok(Some(Created::Made(id))) => {
                 let made = tagged_groups(ctx, vpc, role).await?;
                 match made.iter().find(|g| g.group_id() == Some(id.as_str())) {
                     Some(group) => finish_rules(ctx, group, role).await?,
@@ -92,6 +105,12 @@ pub(super) async fn find_or_create_group(
     Err(ActionError::Failed(format!(
         "no usable {base} group in {vpc}, and both names firebreak would create are taken"
     )))
+}
+
+/// A group made by this call, or found after its answer was lost (rules already finished).
+enum Created {
+    Made(String),
+    Adopted(String),
 }
 
 /// An adoptable group of the role in the VPC, its rules finished.
