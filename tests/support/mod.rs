@@ -18,6 +18,7 @@ pub mod moto;
 pub mod proxy;
 pub mod run;
 pub mod sandbox;
+pub mod state;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
