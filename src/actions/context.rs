@@ -40,6 +40,10 @@ pub trait RunHooks: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Decision> + Send + '_>>;
     /// A progress note while a step waits (snapshots, stacks, commands), for whoever watches.
     fn progress(&self, step: &str, item: Option<usize>, text: &str);
+    /// Whether the operator interrupted the run (Ctrl-C): a failed call is then not sent again.
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
 /// What every step of a run shares.
@@ -321,6 +325,17 @@ impl StepContext {
                     set_error(&mut record, &error);
                     self.record(Event::ApiCall(record))?;
                     let wait = resend::delay(resends + 1);
+                    // The first Ctrl-C stops at the call in flight: no re-send after it (the
+                    // step runs again on resume).
+                    if self.resends
+                        && resend::again(operation, error.class)
+                        && self.run.hooks.interrupted()
+                    {
+                        return Err(ActionError::Interrupted(format!(
+                            "{service}:{operation} not sent again ({})",
+                            error.class.as_str()
+                        )));
+                    }
                     if self.resends
                         && resend::again(operation, error.class)
                         && tokio::time::Instant::now() + wait < deadline

@@ -14,6 +14,10 @@ pub enum ActionError {
     /// A person's decision is needed and nobody could be asked: the run parks here.
     #[error("waiting for a person: {0}")]
     Parked(String),
+    /// The run was interrupted (Ctrl-C) while a call was being sent again: the step has no
+    /// outcome and runs again when the run is resumed.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// The step's `timeout` ran out (the message names it).
     #[error("{0}")]
     TimedOut(String),
@@ -59,6 +63,7 @@ impl ActionError {
             })),
             ActionError::Refused(m) => ActionError::Refused(m.clone()),
             ActionError::Parked(m) => ActionError::Parked(m.clone()),
+            ActionError::Interrupted(m) => ActionError::Interrupted(m.clone()),
             ActionError::TimedOut(m) => ActionError::TimedOut(m.clone()),
             ActionError::Input(m) => ActionError::Input(m.clone()),
             ActionError::Journal(e) => ActionError::Failed(format!("the journal failed: {e}")),
@@ -100,6 +105,7 @@ impl ActionError {
             ActionError::Aws(e) => e.class.as_str(),
             ActionError::Refused(_) => "refused",
             ActionError::Parked(_) => "parked",
+            ActionError::Interrupted(_) => "interrupted",
             ActionError::TimedOut(_) => "timeout",
             ActionError::Input(_) | ActionError::Failed(_) => "failed",
             ActionError::Journal(_) => "journal",
@@ -126,6 +132,12 @@ impl ActionError {
     /// Nobody could decide: the run parks, whatever the step's `on_failure` says.
     pub fn is_parked(&self) -> bool {
         matches!(self.root(), ActionError::Parked(_))
+    }
+
+    /// Ctrl-C stopped a call's re-sends: the step ends without an outcome, the run as
+    /// interrupted.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self.root(), ActionError::Interrupted(_))
     }
 
     /// The journal failed: the run stops, whatever the step's `on_failure` says.

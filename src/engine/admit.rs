@@ -243,6 +243,7 @@ pub(super) async fn admit(
         targets: targets.clone(),
         redactor: Mutex::new(params::redactor(runbook, &values)),
         home: home.clone(),
+        interrupted: settings.interrupted.clone(),
     });
     let run_context = Arc::new(RunContext {
         clients,

@@ -87,6 +87,7 @@ impl ItemPipeline {
                             }
                             (StepStatus::Failed, value)
                         }
+                        Ok(InnerEnd::Interrupted) => return None,
                         Err(journal) => return Some(Err(journal)),
                     }
                 }
@@ -162,6 +163,7 @@ impl ItemPipeline {
         match unit.run().await {
             Ok(outputs) => Ok(InnerEnd::Done(StepStatus::Succeeded, outputs)),
             Err(error) if error.is_journal() => Err(error),
+            Err(error) if error.is_interrupted() => Ok(InnerEnd::Interrupted),
             Err(error) => {
                 let goes_on = continues(inner, &error, self.state.mode);
                 Ok(InnerEnd::Failed(error, goes_on))
@@ -211,4 +213,6 @@ enum InnerEnd {
     Done(StepStatus, Value),
     /// The failure (journaled), and whether the item goes on past it.
     Failed(ActionError, bool),
+    /// Ctrl-C stopped it without an outcome: the item is interrupted.
+    Interrupted,
 }

@@ -30,6 +30,8 @@ pub(crate) struct RunState {
     pub redactor: Mutex<Redactor>,
     /// The caller's own clients (not an assumed role's): notifications go from the home account.
     pub home: Clients,
+    /// Set by the first Ctrl-C.
+    pub interrupted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RunState {
@@ -122,6 +124,10 @@ impl RunHooks for RunState {
 
     fn redact(&self, text: &str) -> String {
         RunState::redact(self, text)
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn add_secret(&self, secret: &str) {

@@ -482,6 +482,8 @@ impl Execution<'_> {
                 Err(ActionError::Parked(waiting)) => {
                     parked.get_or_insert(waiting);
                 }
+                // Stopped by Ctrl-C without an outcome: the step is interrupted.
+                Err(error) if error.is_interrupted() => return Ok(StepEnd::Interrupted),
                 Err(error) => {
                     refused |= error.is_refused();
                     let mut entry =
@@ -554,6 +556,7 @@ impl Execution<'_> {
         let error = match error {
             ActionError::Journal(e) => return Err(EngineError::Journal(e)),
             ActionError::Parked(waiting) => return Ok(StepEnd::Parked(waiting)),
+            error if error.is_interrupted() => return Ok(StepEnd::Interrupted),
             other => other,
         };
         let outputs = error.outputs().cloned().unwrap_or_else(|| json!({}));

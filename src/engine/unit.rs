@@ -185,6 +185,8 @@ impl Unit {
             // Waiting for a person is not a failure: the step has no outcome yet and runs again
             // when a person resumes the run.
             Err(error) if error.is_parked() => {}
+            // Nor is an interruption: the step runs again on resume.
+            Err(error) if error.is_interrupted() => {}
             Err(error) => {
                 let failed = StepFailed {
                     step: self.id(),

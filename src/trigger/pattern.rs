@@ -67,7 +67,9 @@ fn filter_matches(filter: &Map<String, Value>, actual: Option<&Value>) -> bool {
         return false;
     };
     if name == "exists" {
-        let present = actual.is_some_and(|a| !matches!(a, Value::Array(items) if items.is_empty()));
+        // Exists matching works on leaf nodes only (EventBridge: not on intermediate nodes):
+        // a field that holds an object, or only objects, or nothing, counts as absent.
+        let present = actual.is_some_and(is_leaf);
         return operand.as_bool() == Some(present);
     }
     let Some(actual) = actual else { return false };
@@ -91,6 +93,14 @@ fn filter_matches(filter: &Map<String, Value>, actual: Option<&Value>) -> bool {
         ),
         "anything-but" => anything_but(operand, actual),
         _ => false,
+    }
+}
+
+fn is_leaf(value: &Value) -> bool {
+    match value {
+        Value::Object(_) => false,
+        Value::Array(items) => items.iter().any(|item| !item.is_object()),
+        _ => true,
     }
 }
 
@@ -308,6 +318,9 @@ mod tests {
             (json!({"detail": {"missing": [{"exists": false}]}}), true),
             (json!({"detail": {"type": [{"exists": true}]}}), true),
             (json!({"detail": {"missing": [{"exists": true}]}}), false),
+            // Leaf nodes only: an object is not there for `exists`.
+            (json!({"detail": {"resource": [{"exists": false}]}}), true),
+            (json!({"detail": {"resource": [{"exists": true}]}}), false),
             (
                 json!({"detail": {"missing": [{"anything-but": "x"}]}}),
                 false,

@@ -359,6 +359,28 @@ async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
         .collect();
     assert_eq!(isolated.len(), 48);
     assert!(isolated.iter().all(|ms| *ms > 0), "{isolated:?}");
+    // The case report shows them: first, median and last, and a row per instance.
+    let report = firebreak()
+        .arg("report")
+        .arg(journal::only_journal(dir.path()))
+        .output()
+        .unwrap();
+    let report = String::from_utf8(report.stdout).unwrap();
+    let section = report
+        .split("\n## Time to isolation\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no time-to-isolation section:\n{report}"));
+    let section = section.split("\n## ").next().unwrap();
+    assert!(section.contains("median"), "{section}");
+    for instance in &instances {
+        assert!(
+            section
+                .lines()
+                .any(|l| l.starts_with(&format!("| {instance} |"))
+                    || l.starts_with(&format!("| `{instance}` |"))),
+            "{instance} has no row:\n{section}"
+        );
+    }
 
     assert_eq!(
         assert_one_snapshot_per_volume(&fleet, "outbreak-48").await,

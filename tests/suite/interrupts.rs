@@ -195,3 +195,57 @@ async fn a_second_ctrl_c_never_stops_between_the_two_isolation_moves() {
     assert_eq!(crash::verify(&path).code, Some(0));
     assert_one_pair_per_vpc_and_all_isolated(&fleet).await;
 }
+
+/// Ctrl-C once while every `DescribeSecurityGroups` is throttled (the engine would send it again
+/// until the step's 10-minute deadline): firebreak stops at the call in flight — no re-send
+/// after the interrupt — journals the interruption without a step outcome, exits 130, and the
+/// resume completes the run.
+#[tokio::test]
+async fn a_first_ctrl_c_stops_re_sending_a_throttled_call() {
+    let _moto = moto::exclusive().await;
+    let fleet = sandbox::seed_fleet(3, 1);
+    proxy::faults(
+        1,
+        json!([{"service": "ec2", "operation": "DescribeSecurityGroups", "fault": "throttle"}]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let child = start_isolating(dir.path(), &ids(&fleet));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy::calls()
+        .iter()
+        .filter(|c| c.operation == "DescribeSecurityGroups" && c.fault.is_some())
+        .count()
+        < 4
+    {
+        assert!(Instant::now() < deadline, "the storm never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    interrupt(&child);
+    let interrupted = Instant::now();
+    let out = finish(child);
+    let waited = interrupted.elapsed();
+    proxy::faults(0, json!([]));
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    assert!(
+        waited < Duration::from_secs(30),
+        "went on re-sending for {waited:?} after Ctrl-C"
+    );
+    let path = journal::only_journal(dir.path());
+    let records = Journal::read(&path).values();
+    assert_eq!(
+        records.last().unwrap()["type"],
+        "run_interrupted",
+        "{:?}",
+        records.last()
+    );
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["type"] == "step_failed" || r["type"] == "item_failed"),
+        "an interrupted step has no outcome"
+    );
+    let resumed = crash::resume(dir.path(), &path, &[]);
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    assert_eq!(crash::verify(&path).code, Some(0));
+    assert_one_pair_per_vpc_and_all_isolated(&fleet).await;
+}

@@ -43,6 +43,7 @@ mod layering;
 mod lost_responses;
 mod notify;
 mod policy;
+mod properties;
 mod report;
 mod run;
 mod ssm;

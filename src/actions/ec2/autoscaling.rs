@@ -180,11 +180,11 @@ impl Execute for DetachFromAutoscaling {
         let moved = || async {
             let member = group_member(ctx, id).await?;
             let state = member.as_ref().and_then(|m| m.lifecycle_state());
-            let moved = match (self.mode, state) {
-                (AutoscalingMode::Detach, None | Some("Detaching" | "Detached")) => true,
-                (AutoscalingMode::Standby, Some("Standby" | "EnteringStandby")) => true,
-                _ => false,
-            };
+            let moved = matches!(
+                (self.mode, state),
+                (AutoscalingMode::Detach, None | Some("Detaching" | "Detached"))
+                    | (AutoscalingMode::Standby, Some("Standby" | "EnteringStandby"))
+            );
             Ok(moved.then(|| Some(Vec::new())))
         };
         let activities = reconcile::until_done(send, moved)
