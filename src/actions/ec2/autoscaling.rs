@@ -182,8 +182,13 @@ impl Execute for DetachFromAutoscaling {
             let state = member.as_ref().and_then(|m| m.lifecycle_state());
             let moved = matches!(
                 (self.mode, state),
-                (AutoscalingMode::Detach, None | Some("Detaching" | "Detached"))
-                    | (AutoscalingMode::Standby, Some("Standby" | "EnteringStandby"))
+                (
+                    AutoscalingMode::Detach,
+                    None | Some("Detaching" | "Detached")
+                ) | (
+                    AutoscalingMode::Standby,
+                    Some("Standby" | "EnteringStandby")
+                )
             );
             Ok(moved.then(|| Some(Vec::new())))
         };
