@@ -260,8 +260,18 @@ impl StepContext {
     /// A client token derived from the idempotency key (at most 64 characters, as EC2 and
     /// CloudFormation allow).
     pub fn client_token(&self) -> String {
+        self.client_token_for("")
+    }
+
+    /// The client token of one of several things a step makes (`part` names which, e.g. the
+    /// snapshot a volume is made from).
+    pub fn client_token_for(&self, part: &str) -> String {
         use sha2::{Digest, Sha256};
-        let digest = hex::encode(Sha256::digest(self.idempotency_key.as_bytes()));
+        let key = match part {
+            "" => self.idempotency_key.clone(),
+            part => format!("{}/{part}", self.idempotency_key),
+        };
+        let digest = hex::encode(Sha256::digest(key.as_bytes()));
         format!("fb-{}", &digest[..40])
     }
 

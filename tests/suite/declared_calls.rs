@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::support::aws::MockAws;
 use crate::support::journal::ENGINE_STEPS;
 use crate::support::run::{Ran, Run, id};
+use crate::support::state::{plant_groups, seed_principals};
 use crate::support::{moto, proxy, sandbox};
 
 /// Which declared calls the runs exercised: action (or `engine`) → calls.
@@ -135,120 +136,6 @@ async fn on_moto(coverage: &mut Coverage, what: &str, run: Run, uses: RunUses) -
     coverage.check(what, &runbook, uses, &ran, &wire());
     std::mem::forget(dir); // later runs read this one's journal (release, clean room)
     ran
-}
-
-/// Groups planted in the VPC under firebreak's names and role tags (without its managed tag):
-/// an isolation group with an inbound rule, an untrack group without its outbound rule.
-/// Isolation never adopts them: it makes its own under another name (the name-collision path).
-async fn plant_groups(vpc: &str) {
-    let ec2 = sandbox::ec2().await;
-    let untrack = ec2
-        .create_security_group()
-        .group_name("firebreak-untrack")
-        .description("planted")
-        .vpc_id(vpc)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("firebreak:role")
-                        .value("untrack")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let described = ec2
-        .describe_security_groups()
-        .group_ids(untrack.group_id().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let egress = described.security_groups()[0]
-        .ip_permissions_egress()
-        .to_vec();
-    if !egress.is_empty() {
-        ec2.revoke_security_group_egress()
-            .group_id(untrack.group_id().unwrap())
-            .set_ip_permissions(Some(egress))
-            .send()
-            .await
-            .unwrap();
-    }
-    let group = ec2
-        .create_security_group()
-        .group_name("firebreak-isolation")
-        .description("planted")
-        .vpc_id(vpc)
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::SecurityGroup)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("firebreak:role")
-                        .value("isolation")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ec2.authorize_security_group_ingress()
-        .group_id(group.group_id().unwrap())
-        .ip_permissions(
-            aws_sdk_ec2::types::IpPermission::builder()
-                .ip_protocol("tcp")
-                .from_port(22)
-                .to_port(22)
-                .ip_ranges(
-                    aws_sdk_ec2::types::IpRange::builder()
-                        .cidr_ip("0.0.0.0/0")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
-/// A user with an access key, a console password and an inline policy; a role with an inline
-/// policy in an instance profile.
-async fn seed_principals() -> String {
-    let iam = aws_sdk_iam::Client::new(&moto::direct_config().await);
-    iam.create_user().user_name("leaky").send().await.unwrap();
-    let key = iam
-        .create_access_key()
-        .user_name("leaky")
-        .send()
-        .await
-        .unwrap();
-    iam.create_login_profile()
-        .user_name("leaky")
-        .password("Correct-Horse-9!")
-        .send()
-        .await
-        .unwrap();
-    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}).to_string();
-    iam.put_user_policy()
-        .user_name("leaky")
-        .policy_name("reads")
-        .policy_document(&policy)
-        .send()
-        .await
-        .unwrap();
-    iam.put_role_policy()
-        .role_name("web-1-app")
-        .policy_name("reads")
-        .policy_document(&policy)
-        .send()
-        .await
-        .unwrap();
-    key.access_key().unwrap().access_key_id().to_owned()
 }
 
 #[tokio::test]

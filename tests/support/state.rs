@@ -22,7 +22,7 @@ use super::{moto, sandbox};
 
 /// A user with an access key, a console password and an inline policy; a role with an inline
 /// policy in an instance profile (`<name>-app` of `sandbox::seed("web-1")`, which must come
-/// first). The access key's id. (A copy of `declared_calls.rs`'s.)
+/// first). The access key's id.
 pub async fn seed_principals() -> String {
     let iam = aws_sdk_iam::Client::new(&moto::direct_config().await);
     iam.create_user().user_name("leaky").send().await.unwrap();
@@ -59,7 +59,7 @@ pub async fn seed_principals() -> String {
 /// Groups planted in the VPC under firebreak's names and role tags (without its managed tag):
 /// an isolation group with an inbound rule, an untrack group without its outbound rule.
 /// Isolation never adopts them: it makes its own under a name with its run id (the
-/// name-collision path). (A copy of `declared_calls.rs`'s.)
+/// name-collision path).
 pub async fn plant_groups(vpc: &str) {
     use aws_sdk_ec2::types::{IpRange, ResourceType, Tag, TagSpecification};
     let ec2 = sandbox::ec2().await;

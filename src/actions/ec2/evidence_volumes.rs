@@ -131,15 +131,6 @@ async fn own_volume(
     Ok(existing.volumes().first().cloned())
 }
 
-/// CreateVolume's client token for this step and snapshot (EC2 allows 64 characters).
-fn volume_token(ctx: &StepContext, snapshot: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = hex::encode(Sha256::digest(
-        format!("{}/{snapshot}", ctx.idempotency_key).as_bytes(),
-    ));
-    format!("fb-{}", &digest[..40])
-}
-
 impl AttachEvidenceVolumes {
     async fn one(
         &self,
@@ -157,7 +148,7 @@ impl AttachEvidenceVolumes {
                 // One token per step and snapshot, so EC2 makes one volume however often the
                 // call is sent; and no SDK re-sends besides (an emulator may not honour the
                 // token): after a lost answer the volume is looked for by tag first.
-                let token = volume_token(ctx, snapshot);
+                let token = ctx.client_token_for(snapshot);
                 let send = || async {
                     ctx.ec2_change("CreateVolume", &[snapshot], |dry_run| {
                         ctx.clients()
