@@ -1,6 +1,10 @@
-# Sourced by scripts/test and scripts/demo: start and stop moto in server mode on loopback.
-#   start_moto   exports FIREBREAK_TEST_MOTO=http://127.0.0.1:PORT and MOTO_PID
-#   stop_moto    stops it (safe to call twice; meant for `trap stop_moto EXIT`)
+# Sourced by scripts/test, scripts/demo and scripts/bench: start and stop moto in server mode on
+# loopback.
+#   start_moto   starts one more moto; exports FIREBREAK_TEST_MOTO=http://127.0.0.1:PORT (the
+#                newest) and MOTO_PID, and remembers the pid in MOTO_PIDS
+#   stop_moto    stops every moto started here (safe to call twice; meant for `trap stop_moto EXIT`)
+
+MOTO_PIDS="${MOTO_PIDS:-}"
 
 start_moto() {
   local root venv port log
@@ -11,7 +15,8 @@ start_moto() {
   # AWS managed IAM policies (e.g. AWSCompromisedKeyQuarantineV3) exist in moto only with this.
   MOTO_IAM_LOAD_MANAGED_POLICIES=true "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   MOTO_PID=$!
-  export MOTO_PID
+  MOTO_PIDS="$MOTO_PIDS $MOTO_PID"
+  export MOTO_PID MOTO_PIDS
   export FIREBREAK_TEST_MOTO="http://127.0.0.1:$port"
   for _ in $(seq 1 150); do
     if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('$FIREBREAK_TEST_MOTO/moto-api/', timeout=1)" 2>/dev/null; then
@@ -30,9 +35,13 @@ start_moto() {
 }
 
 stop_moto() {
-  if [ -n "${MOTO_PID:-}" ] && kill -0 "$MOTO_PID" 2>/dev/null; then
-    kill "$MOTO_PID" 2>/dev/null || true
-    wait "$MOTO_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in $MOTO_PIDS; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  MOTO_PIDS=
   MOTO_PID=
 }
