@@ -10,6 +10,10 @@ pub struct ApprovalRequest {
     pub item_index: Option<usize>,
     /// Redacted.
     pub prompt: String,
+    /// ARN patterns (`*` and `?` wildcards) of who may decide; empty: anyone who can run it.
+    pub approvers: Vec<String>,
+    /// How long a parked approval waits before its decision is deny.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// The outcome of one approval.
@@ -20,6 +24,9 @@ pub struct Decision {
     pub refused: bool,
     /// Nobody could be asked: the run parks at this step until a person resumes it.
     pub parked: bool,
-    /// Who or what decided: `flag (--yes)`, `operator`, `drill`, or why nobody could.
+    /// Who or what decided: `flag (--yes)`, `operator`, `drill`, a decision record's decider, or
+    /// why nobody could.
     pub by: String,
+    /// A parked approval's deadline (RFC 3339, UTC), when the step has a `timeout`.
+    pub expires_at: Option<String>,
 }

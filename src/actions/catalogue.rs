@@ -128,6 +128,8 @@ pub enum EngineUse {
     VerifySecurityHub,
     /// A trigger on GuardDuty's own events: read back with `--verify-finding all`.
     VerifyGuardDuty,
+    /// A trigger with `update_finding`: the finding is marked NOTIFIED and noted.
+    UpdateFinding,
 }
 
 /// A call the engine makes itself, declared like an action's: when, and where it applies
@@ -192,6 +194,11 @@ pub const ENGINE_CALLS: &[EngineCall] = &[
         when: EngineUse::VerifySecurityHub,
         resources: &["arn:aws:securityhub:*:*:hub/default"],
     },
+    EngineCall {
+        call: "securityhub:BatchUpdateFindings",
+        when: EngineUse::UpdateFinding,
+        resources: &["arn:aws:securityhub:*:*:hub/default"],
+    },
     // GuardDuty's finding reads take no resource-level permissions.
     EngineCall {
         call: "guardduty:ListDetectors",
@@ -244,6 +251,9 @@ pub fn engine_uses(runbook: &Runbook, uses: RunUses) -> Vec<EngineUse> {
     }
     if runbook.triggered_by("aws.guardduty") {
         all.push(EngineUse::VerifyGuardDuty);
+    }
+    if runbook.triggers.iter().any(|t| t.update_finding) {
+        all.push(EngineUse::UpdateFinding);
     }
     all
 }

@@ -276,13 +276,20 @@ impl StepContext {
     }
 
     /// Asks for (or decides) an approval and journals the decision.
-    pub async fn approve(&self, prompt: &str) -> Result<Decision, ActionError> {
+    pub async fn approve(
+        &self,
+        prompt: &str,
+        approvers: &[String],
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Decision, ActionError> {
         let prompt = self.redact(prompt);
         let request = ApprovalRequest {
             run_id: self.run_id.clone(),
             step_id: self.step_id.clone(),
             item_index: self.item_index,
             prompt: prompt.clone(),
+            approvers: approvers.to_vec(),
+            timeout,
         };
         let decision = self.run.hooks.approve(request).await;
         self.record(Event::Approval(Approval {
@@ -294,6 +301,7 @@ impl StepContext {
             by: decision.by.clone(),
             user: crate::host::user(),
             parked: decision.parked.then_some(true),
+            expires_at: decision.expires_at.clone(),
         }))?;
         Ok(decision)
     }

@@ -7,12 +7,25 @@ use serde_json::{Value, json};
 use super::{Action, ActionError, Execute};
 use crate::actions::StepContext;
 
-/// Ask the operator to approve before the run goes on. Output: `approved: true|false`.
+/// Ask the operator to approve before the run goes on. Output: `approved: true|false`, `by`.
+///
+/// With nobody to ask the run parks (`awaiting_approval`) until `firebreak approve` or `deny`
+/// writes a decision record; after `timeout` the decision is deny (never approve).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approve {
     /// The question shown to the operator.
     pub prompt: String,
+    /// How long a parked approval waits, e.g. `4h` (at most 24h); then the decision is deny,
+    /// applied by the next `approve`, `deny` or `resume` that touches the run. Default: no
+    /// deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Who may decide: ARN patterns with `*` and `?`, matched against the decider's
+    /// `sts:GetCallerIdentity` ARN, e.g. `arn:aws:sts::*:assumed-role/IR-Lead/*`. Default: anyone
+    /// who can run firebreak on the run. Applies to `--yes` and the terminal too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<String>,
 }
 
 impl Action for Approve {
@@ -24,7 +37,13 @@ impl Action for Approve {
 
 impl Execute for Approve {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
-        let decision = ctx.approve(&self.prompt).await?;
+        let timeout = self
+            .timeout
+            .as_deref()
+            .map(crate::runbook::duration::parse)
+            .transpose()
+            .map_err(|e| ActionError::Failed(format!("`timeout`: {e}")))?;
+        let decision = ctx.approve(&self.prompt, &self.approvers, timeout).await?;
         if decision.parked {
             return Err(ActionError::Parked(format!(
                 "\"{}\" ({})",

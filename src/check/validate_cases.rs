@@ -747,3 +747,83 @@ fn a_step_needs_an_action_or_steps() {
         "a step needs `action`",
     );
 }
+
+#[test]
+fn an_approval_deadline_must_parse() {
+    case(
+        "approval timeout",
+        "steps:\n  - id: a\n    action: core.approve\n    with:\n      prompt: ok\n      timeout: 3 days\n",
+        8,
+        16,
+        "`timeout`:",
+    );
+}
+
+#[test]
+fn approvers_are_written_out_not_rendered() {
+    case(
+        "templated approver",
+        "steps:\n  - id: a\n    action: core.approve\n    with:\n      prompt: ok\n      approvers: [\"{{event.detail.arn}}\"]\n",
+        8,
+        19,
+        "`approvers` are written out, not templates",
+    );
+    case(
+        "not an ARN",
+        "steps:\n  - id: a\n    action: core.approve\n    with:\n      prompt: ok\n      approvers: [alice]\n",
+        8,
+        19,
+        "`alice` is not an ARN pattern",
+    );
+}
+
+const SECURITY_HUB_TRIGGER: &str = "triggers:\n  - name: hub\n    pattern:\n      source: [aws.securityhub]\n      detail-type: [\"Security Hub Findings - Imported\"]\n      detail:\n        findings:\n          ProductArn: [{ suffix: \"::product/aws/guardduty\" }]\n";
+
+#[test]
+fn a_finding_update_needs_a_pattern_on_new_findings_only() {
+    case(
+        "update without NEW",
+        &format!("{SECURITY_HUB_TRIGGER}    update_finding: true\n{LOG}"),
+        11,
+        21,
+        "must match `Workflow: { Status: [\"NEW\"] }` only",
+    );
+    case(
+        "update with NEW and NOTIFIED",
+        &format!(
+            "{SECURITY_HUB_TRIGGER}          Workflow: {{ Status: [NEW, NOTIFIED] }}\n    update_finding: true\n{LOG}"
+        ),
+        11,
+        31,
+        "must match `Workflow: { Status: [\"NEW\"] }` only",
+    );
+}
+
+#[test]
+fn a_case_key_needs_recheck_steps_that_exist() {
+    case(
+        "case key without recheck",
+        &format!("{SECURITY_HUB_TRIGGER}    case_key: \"{{{{event.id}}}}\"\n{LOG}"),
+        11,
+        15,
+        "needs the runbook's `recheck` steps",
+    );
+    case(
+        "recheck of an unknown step",
+        &format!("recheck: [b]\n{LOG}"),
+        3,
+        11,
+        "`recheck` names unknown step `b`",
+    );
+}
+
+#[test]
+fn a_custom_action_trigger_names_its_action_target() {
+    case(
+        "custom action by name",
+        "triggers:\n  - name: act\n    pattern:\n      source: [aws.securityhub]\n      detail-type: [\"Security Hub Findings - Custom Action\"]\n      detail: { actionName: [Contain] }\nsteps:\n  - id: a\n    action: core.log\n    with: { message: hi }\n",
+        7,
+        7,
+        "must name its action target in `resources`",
+    );
+}

@@ -59,6 +59,7 @@ impl Approver for TerminalApprover {
                 refused: false,
                 parked: false,
                 by: "operator".into(),
+                expires_at: None,
             }
         })
     }

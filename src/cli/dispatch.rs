@@ -79,10 +79,10 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
     for report in &reports {
         for matched in &report.matched {
             match &matched.outcome {
-                Outcome::Ran { run } | Outcome::Resumed { run } => {
-                    worse(super::run::exit_of(run.status))
-                }
-                Outcome::Duplicate { .. } => {}
+                Outcome::Ran { run }
+                | Outcome::Resumed { run }
+                | Outcome::Rechecked { run, .. } => worse(super::run::exit_of(run.status)),
+                Outcome::Duplicate { .. } | Outcome::Joined { .. } => {}
                 Outcome::Invalid { .. } => worse(Exit::Invalid),
                 Outcome::Refused { .. } => worse(Exit::Refused),
                 Outcome::Failed { .. } => worse(Exit::StepFailed),
@@ -112,6 +112,24 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
                         Outcome::Duplicate { run_id, status, .. } => {
                             format!("duplicate of run {run_id} ({status}); skipped")
                         }
+                        Outcome::Joined { run_id, status, .. } => format!(
+                            "joined the case of run {run_id} ({status}); no second containment"
+                        ),
+                        Outcome::Rechecked {
+                            case_run,
+                            drift,
+                            run,
+                            ..
+                        } => format!(
+                            "rechecked the case of run {case_run} in run {} → {}; {}",
+                            run.run_id,
+                            run.status.as_str(),
+                            if drift.is_empty() {
+                                "no drift: the containment held".to_owned()
+                            } else {
+                                format!("drift contained again: {}", drift.join("; "))
+                            }
+                        ),
                         Outcome::Invalid { reason } => {
                             format!("refused, invalid parameters: {reason}")
                         }

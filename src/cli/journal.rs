@@ -171,6 +171,21 @@ pub fn timeline(records: &[Record]) -> String {
                 if e.approved { "approved" } else { "denied" },
                 e.by
             ),
+            Event::Decision(e) => format!("! decision on `{}`: {}", e.step, e.describe()),
+            Event::CaseOpened(e) => format!(
+                "case {} opened by run {} ({})",
+                e.case_key, e.case_run, e.finding
+            ),
+            Event::FindingJoined(e) => format!(
+                "finding {} {} the case of run {}{}",
+                e.finding,
+                e.action,
+                e.case_run,
+                e.recheck_run
+                    .as_ref()
+                    .map(|r| format!(" (recheck run {r})"))
+                    .unwrap_or_default()
+            ),
             Event::RunFinished(e) => format!("run {}", e.status.as_str()),
             Event::RunInterrupted(_) => "run interrupted (resume carries on)".to_owned(),
             Event::RunResumed(e) => format!("run resumed by {} on {}", e.user, e.host),

@@ -2,6 +2,8 @@
 //! own file and returns an [`Exit`].
 
 mod approve;
+mod cases;
+mod decide;
 mod dispatch;
 mod journal;
 mod logging;
@@ -13,12 +15,14 @@ mod run;
 mod schema;
 mod triggers;
 mod validate;
+mod waiting;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::aws::AwsOptions;
+use crate::journal::event::Verdict;
 use crate::runbook::params::parse_assignment;
 
 /// How a command ended; the process exit code.
@@ -152,7 +156,8 @@ as that reference; sensitive parameters print as [redacted]."
         after_help = "Examples:\n  firebreak run runbooks/incident-kickoff.yaml -p summary=\"miner on web-1\" --yes\n  \
 firebreak run runbooks/incident-kickoff.yaml -p summary=drill --dry-run --output json\n\n\
 Prints the run id and journal path when it starts and ends. Approvals (core.approve) are asked on a \
-terminal; --yes approves them (journaled as approved by flag); with neither the run is refused (exit 3). \
+terminal; --yes approves them (journaled as approved by flag); with neither the run waits for a person \
+(exit 4: `firebreak approvals` lists it, `firebreak approve|deny RUN --reason TEXT` decides). \
 Ctrl-C finishes the step in flight, journals the interruption and exits 130; `firebreak resume` carries on."
     )]
     Run(RunArgs),
@@ -163,6 +168,39 @@ Finished steps are not run again (their outputs come from the journal); the step
 again with the same idempotency key. Sensitive parameters are never journaled: give them again with -p."
     )]
     Resume(ResumeArgs),
+    /// List the runs that wait for a person's decision (nothing is changed)
+    #[command(
+        after_help = "Examples:\n  firebreak approvals\n  firebreak approvals --journal-dir /var/lib/firebreak/runs --output json\n\n\
+One line per waiting run: run id, runbook, step, since, expiry, targets, and the question asked. An \
+approval past its deadline is marked expired: the next approve, deny or resume that touches the run \
+denies it. Listing never decides anything."
+    )]
+    Approvals(ApprovalsArgs),
+    /// Approve the step a waiting run waits at, and carry the run on
+    #[command(
+        after_help = "Example:\n  firebreak approve 20261128T100127Z-3f9a2c --reason \"memory captured; stop it\"\n\n\
+Writes a decision record to the run's journal — your AWS identity (sts:GetCallerIdentity), local user, \
+host, reason and time — then resumes the run with your credentials (every interlock again). A step's \
+`approvers` patterns must match your identity, or the decision is refused (exit 3) and nothing is \
+written. An approval past its deadline is denied instead (exit 3). Exit codes as for resume."
+    )]
+    Approve(DecideArgs),
+    /// Deny the step a waiting run waits at: its dependent steps skip and the run finishes
+    #[command(
+        after_help = "Example:\n  firebreak deny 20261128T100127Z-3f9a2c --reason \"production database: keep it running\"\n\n\
+Writes a decision record like approve, then resumes the run: steps whose `when` depends on the \
+approval skip, and the run finishes succeeded with the denial in its journal."
+    )]
+    Deny(DecideArgs),
+    /// List cases: one per resource, with the runs that contained and rechecked it, the
+    /// findings that joined, and the decisions it waits for
+    #[command(
+        after_help = "Examples:\n  firebreak cases\n  firebreak cases --output json\n\n\
+A trigger with `case_key` keeps one case per resource: later findings within `case_window` join \
+the running or waiting case (no second containment) or recheck a finished one. Each case's index is \
+hash-chained; exit 1 if one does not verify."
+    )]
+    Cases(CasesArgs),
     /// Run the runbooks whose triggers match EventBridge events (GuardDuty, Security Hub findings)
     #[command(
         after_help = "Examples:\n  firebreak dispatch --event finding.json --runbooks runbooks/ --yes\n  \
@@ -378,6 +416,45 @@ pub struct ResumeArgs {
     pub output: OutputFormat,
 }
 
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CasesArgs {
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The waiting run's id (see `firebreak approvals`) or its journal's path
+    #[arg(value_name = "RUN_ID|JOURNAL_PATH")]
+    pub run: String,
+    /// The step decided (default: the one the run waits at; when given, it must be that one)
+    #[arg(long, value_name = "ID")]
+    pub step: Option<String>,
+    /// Why: journaled in the decision record (no secrets here; it is printed and notified)
+    #[arg(long, value_name = "TEXT", required = true)]
+    pub reason: String,
+    /// Sensitive parameters again (they are never journaled)
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = parse_assignment)]
+    pub params: Vec<(String, String)>,
+    /// The run's runbook, when it is no longer where the journal says (same SHA-256)
+    #[arg(long, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
     /// Recompute the hash chain and check the evidence files; exit 0 intact and complete, 1 intact but incomplete, 2 tampered, torn or evidence changed
@@ -484,6 +561,10 @@ pub fn main() -> std::process::ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Run(args) => run::run(args, &cli.global),
         Command::Resume(args) => run::resume(args, &cli.global),
+        Command::Approvals(args) => waiting::run(args),
+        Command::Cases(args) => cases::run(args),
+        Command::Approve(args) => decide::run(args, Verdict::Approve, &cli.global),
+        Command::Deny(args) => decide::run(args, Verdict::Deny, &cli.global),
         Command::Dispatch(args) => dispatch::run(args, &cli.global),
         Command::Triggers(args) => triggers::run(args),
         Command::Journal(command) => journal::run(command),

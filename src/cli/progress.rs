@@ -73,6 +73,11 @@ impl Observer for TerminalObserver {
                 "firebreak: resuming run {run_id} ({}), journal {journal}",
                 mode.as_str()
             )),
+            Progress::Decided { record } => self.line(&format!(
+                "firebreak: step `{}` decided: {}",
+                record.step,
+                record.describe()
+            )),
             Progress::AlreadySucceeded { run_id } => self.line(&format!(
                 "firebreak: run {run_id} already succeeded; nothing to resume"
             )),

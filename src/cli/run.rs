@@ -148,7 +148,7 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
     report(result, args.output)
 }
 
-fn report(result: Result<RunOutcome, EngineError>, output: OutputFormat) -> Exit {
+pub(super) fn report(result: Result<RunOutcome, EngineError>, output: OutputFormat) -> Exit {
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(EngineError::Invalid(message)) => {

@@ -11,11 +11,13 @@ use time::OffsetDateTime;
 
 use super::account::{self, Account};
 use super::credentials::Clock;
+use super::decisions::{self, DecisionRequest, Ledger};
 use super::finding;
 use super::identity;
 use super::interlocks;
 use super::notify;
 use super::observe::Progress;
+use super::recheck::Recheck;
 use super::state::RunState;
 use super::steps::{self, Admitted};
 use super::{
@@ -106,6 +108,8 @@ pub async fn start_with_id(
         run,
         kind: Kind::Start,
         lease,
+        recheck: settings.recheck.clone(),
+        update_finding: settings.update_finding,
     };
     let admitted = admit(admission, settings).await?;
     steps::finish(
@@ -132,6 +136,11 @@ pub(super) struct Admission<'a> {
     pub(super) kind: Kind,
     /// The lease, when the caller already holds it (a reservation).
     pub(super) lease: Option<RunLease>,
+    /// A recheck of a finished case: the settings' on a new run, the journal's on a resume.
+    pub(super) recheck: Option<Recheck>,
+    /// Note the run on its Security Hub finding: the settings' on a new run, the journal's on
+    /// a resume.
+    pub(super) update_finding: bool,
 }
 
 pub(super) enum Kind {
@@ -142,6 +151,10 @@ pub(super) enum Kind {
         journal: Box<FileJournal>,
         previous_status: Option<RunStatus>,
         torn: Option<TornTail>,
+        /// What the journal holds about approvals.
+        ledger: Box<Ledger>,
+        /// A person's decision on the approval it waits at, and that step.
+        decision: Option<(DecisionRequest, String)>,
     },
 }
 
@@ -159,6 +172,8 @@ pub(super) async fn admit(
         run,
         kind,
         lease,
+        recheck,
+        update_finding,
     } = admission;
     let runbook = &loaded.runbook;
     let resuming = matches!(kind, Kind::Resume { .. });
@@ -182,6 +197,43 @@ pub(super) async fn admit(
         _ => base,
     };
     let caller = identity::caller(&home).await;
+    let decider = decisions::decider(&caller);
+    // A decision from someone the step does not name is refused before anything is written.
+    let (mut ledger, decision) = match &kind {
+        Kind::Start => (Ledger::default(), None),
+        Kind::Resume {
+            ledger, decision, ..
+        } => {
+            let record = match decision {
+                Some((request, step)) => {
+                    let approvers = decisions::approvers_of(runbook, step);
+                    if !decisions::may_decide(&approvers, decider.arn.as_deref()) {
+                        return Err(EngineError::Refused(format!(
+                            "refused: {} may not decide step `{step}` of run {run_id}: its approvers are {}",
+                            decider.arn.as_deref().unwrap_or(
+                                "an unknown AWS identity (sts:GetCallerIdentity failed)"
+                            ),
+                            approvers.join(", ")
+                        )));
+                    }
+                    Some(decisions::record(request, step, ledger, decider.clone()))
+                }
+                None => None,
+            };
+            ((**ledger).clone(), record)
+        }
+    };
+    if let Some(record) = &decision {
+        ledger.decisions.insert(record.step.clone(), record.clone());
+    }
+    // A recheck applies the case's decisions; a decision recorded in the recheck itself wins.
+    if let Some(recheck) = &recheck {
+        for (step, record) in
+            super::recheck::standing_decisions(&settings.journal_dir, &recheck.case_run)
+        {
+            ledger.decisions.entry(step).or_insert(record);
+        }
+    }
     let clock: Clock = Arc::new(std::time::SystemTime::now);
     let account = account::account(&home, &caller, event.as_ref(), settings, &run_id, clock).await;
     let (clients, assumed, account_id, refusal, failure) = match account {
@@ -221,6 +273,7 @@ pub(super) async fn admit(
             journal,
             previous_status,
             torn,
+            ..
         } => (Arc::new(*journal), Some((previous_status, torn))),
     };
     let journal_file = journal.path().map(Path::to_path_buf).unwrap_or_default();
@@ -244,6 +297,11 @@ pub(super) async fn admit(
         redactor: Mutex::new(params::redactor(runbook, &values)),
         home: home.clone(),
         interrupted: settings.interrupted.clone(),
+        ledger,
+        decider,
+        parked: Default::default(),
+        recheck: recheck.clone(),
+        update_finding,
     });
     let run_context = Arc::new(RunContext {
         clients,
@@ -292,6 +350,8 @@ pub(super) async fn admit(
                 targets: targets.clone(),
                 region: region.clone(),
                 verify_finding,
+                recheck: recheck.clone().map(Box::new),
+                update_finding: update_finding.then_some(true),
             }))?;
             fault::point("after-run-started");
         }
@@ -313,6 +373,10 @@ pub(super) async fn admit(
                 user: crate::host::user(),
                 pid: std::process::id(),
             }))?;
+            if let Some(record) = decision {
+                state.observe(Progress::Decided { record: &record });
+                state.write(Event::Decision(record))?;
+            }
         }
     }
     // Every AssumeRole of the run, the first one included, in the journal.

@@ -13,9 +13,11 @@ mod account;
 mod admit;
 pub mod approvals;
 mod credentials;
+pub mod decisions;
 pub mod drill;
 pub mod fault;
 mod finding;
+mod finding_update;
 mod group;
 mod identity;
 mod interlocks;
@@ -23,6 +25,7 @@ mod isolated;
 mod notify;
 pub mod observe;
 mod preflight;
+pub mod recheck;
 mod replay;
 mod resume;
 mod retry;
@@ -32,6 +35,7 @@ mod state;
 mod steps;
 pub mod targets;
 mod unit;
+pub mod waiting;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -116,6 +120,13 @@ pub struct Settings {
     pub observer: Arc<dyn Observer>,
     /// Which findings of the run's event are re-read from their service before acting.
     pub verify_finding: Option<VerifyFinding>,
+    /// A person's decision on the approval a resumed run waits at (`approve` / `deny`).
+    pub decision: Option<decisions::DecisionRequest>,
+    /// A new run that rechecks a finished case (dispatch sets it for a finding that joins one).
+    pub recheck: Option<recheck::Recheck>,
+    /// Mark the run's Security Hub finding NOTIFIED and note the outcome (a trigger's
+    /// `update_finding`).
+    pub update_finding: bool,
 }
 
 impl Settings {
@@ -139,6 +150,9 @@ impl Settings {
             assume_role_external_id: None,
             observer: Arc::new(NullObserver),
             verify_finding: Some(VerifyFinding::SecurityHub),
+            decision: None,
+            recheck: None,
+            update_finding: false,
         }
     }
 }

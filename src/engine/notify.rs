@@ -20,6 +20,7 @@ fn name(event: NotifyEvent) -> &'static str {
         NotifyEvent::Failed => "failed",
         NotifyEvent::Refused => "refused",
         NotifyEvent::Interrupted => "interrupted",
+        NotifyEvent::AwaitingApproval => "awaiting_approval",
     }
 }
 
@@ -29,6 +30,18 @@ fn name(event: NotifyEvent) -> &'static str {
 pub(crate) struct Why<'a> {
     pub reason: Option<&'a str>,
     pub refused_by: Option<Refusal>,
+}
+
+/// What a person needs to decide a parked approval: the exact command lines and the deadline.
+fn decide_hint(run_id: &str, step: &str, expires_at: Option<&str>) -> Value {
+    json!({
+        "step": step,
+        "expires_at": expires_at,
+        "after_expiry": "denied by the next approve, deny or resume that touches the run",
+        "approve": format!("firebreak approve {run_id} --step {step} --reason \"…\""),
+        "deny": format!("firebreak deny {run_id} --step {step} --reason \"…\""),
+        "list": "firebreak approvals",
+    })
 }
 
 pub(crate) async fn send(
@@ -77,6 +90,25 @@ pub(crate) async fn send(
     }
     if let Some(kind) = why.refused_by {
         summary["firebreak"]["refused_by"] = json!(kind);
+    }
+    // A recheck tells what drifted: the changes it had to make again.
+    if let Some(recheck) = &state.recheck
+        && event != NotifyEvent::Started
+    {
+        let records = crate::journal::read(std::path::Path::new(journal)).unwrap_or_default();
+        let changes = super::recheck::changes(&records);
+        summary["firebreak"]["recheck_of"] = json!(recheck.case_run);
+        summary["firebreak"]["drift"] = json!(if changes.is_empty() {
+            "none: the containment held".to_owned()
+        } else {
+            format!("{} change(s) made again", changes.len())
+        });
+        summary["firebreak"]["changes"] = json!(changes);
+    }
+    if event == NotifyEvent::AwaitingApproval
+        && let Some((step, expires_at)) = state.parked.lock().expect("parked").clone()
+    {
+        summary["firebreak"]["decide"] = decide_hint(&state.run_id, &step, expires_at.as_deref());
     }
     let subject = format!(
         "firebreak: {} {} ({})",

@@ -20,6 +20,10 @@ pub enum Progress<'a> {
         mode: Mode,
         journal: &'a str,
     },
+    /// A person's decision (or an expiry's deny) journaled as a resumed run goes on.
+    Decided {
+        record: &'a crate::journal::event::DecisionRecord,
+    },
     /// A resumed run that had already succeeded: nothing to do.
     AlreadySucceeded { run_id: &'a str },
     StepStarted {

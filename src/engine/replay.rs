@@ -30,6 +30,10 @@ pub struct Replay {
     pub event: Option<Value>,
     /// Which findings the run re-reads before acting (again on every resume).
     pub verify_finding: Option<VerifyFinding>,
+    /// A recheck stays one on resume.
+    pub recheck: Option<super::recheck::Recheck>,
+    /// A run that updates its finding still does at its end after a resume.
+    pub update_finding: bool,
     pub started_at: String,
     pub steps: HashMap<String, Finished>,
     /// Fan-out items that succeeded: (step, index) → (item, outputs).
@@ -68,6 +72,8 @@ impl Replay {
             parameters,
             event,
             verify_finding,
+            recheck,
+            update_finding,
             ..
         } = started;
         let mut replay = Replay {
@@ -78,6 +84,8 @@ impl Replay {
             parameters: parameters.clone(),
             event: event.clone().filter(|e| !e.is_null()),
             verify_finding: *verify_finding,
+            recheck: recheck.as_deref().cloned(),
+            update_finding: update_finding.unwrap_or(false),
             started_at: first.ts.clone(),
             steps: HashMap::new(),
             items: HashMap::new(),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::admit::{Admission, Kind, admit};
+use super::decisions::{self, Ledger};
 use super::observe::Progress;
 use super::replay::Replay;
 use super::{EngineError, RunOutcome, RunStatus, Settings, journal_path, run_id, steps};
@@ -76,6 +77,20 @@ pub async fn resume(
         )));
     }
     let values = resumed_params(&loaded, &replay, given)?;
+    let ledger = Ledger::from_records(&resumed.records);
+    // A decision is checked against the run before anything is written.
+    let decision = match &settings.decision {
+        Some(request) => {
+            let waiting = ledger
+                .waiting
+                .as_ref()
+                .filter(|_| replay.final_status == Some(RunStatus::AwaitingApproval));
+            let step = decisions::step_decided(&replay.run_id, waiting, request)
+                .map_err(EngineError::Invalid)?;
+            Some((request.clone(), step))
+        }
+        None => None,
+    };
     if replay.final_status == Some(RunStatus::Succeeded) {
         settings.observer.on(&Progress::AlreadySucceeded {
             run_id: &replay.run_id,
@@ -96,7 +111,11 @@ pub async fn resume(
             journal: Box::new(journal),
             previous_status: replay.final_status,
             torn: resumed.truncated,
+            ledger: Box::new(ledger),
+            decision,
         },
+        recheck: replay.recheck.clone(),
+        update_finding: replay.update_finding,
         lease: None,
     };
     let admitted = admit(admission, settings).await?;

@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use super::approvals::{self, Approvals};
+use super::decisions::Ledger;
 use super::observe::{Observer, Progress};
 use super::{EngineError, Mode};
 use crate::actions::{ActionError, ApprovalRequest, Decision, RunContext, RunHooks, StepContext};
 use crate::aws::Clients;
+use crate::journal::event::Decider;
 use crate::journal::{Event, JournalError, JournalSink};
 use crate::redact::Redactor;
 use crate::template::Templates;
@@ -32,6 +34,16 @@ pub(crate) struct RunState {
     pub home: Clients,
     /// Set by the first Ctrl-C.
     pub interrupted: Arc<std::sync::atomic::AtomicBool>,
+    /// What the journal already holds about approvals (decisions, deadlines).
+    pub ledger: Ledger,
+    /// Who runs this process, for approvals: `approvers` and decision records.
+    pub decider: Decider,
+    /// The approval the run parked at, and its deadline (for the notification).
+    pub parked: Mutex<Option<(String, Option<String>)>>,
+    /// A recheck runs only the runbook's `recheck` steps.
+    pub recheck: Option<super::recheck::Recheck>,
+    /// Note the run on its Security Hub finding.
+    pub update_finding: bool,
 }
 
 impl RunState {
@@ -138,7 +150,31 @@ impl RunHooks for RunState {
         &self,
         request: ApprovalRequest,
     ) -> Pin<Box<dyn Future<Output = Decision> + Send + '_>> {
-        Box::pin(async move { approvals::decide(&self.approvals, &request).await })
+        Box::pin(async move {
+            let (decision, record) =
+                approvals::decide(&self.approvals, &request, &self.ledger, &self.decider).await;
+            match record {
+                // The expiry's deny is journaled before the approval that applies it; if it
+                // cannot be, the run keeps waiting rather than act on an unrecorded decision.
+                Some(record) => match self.append(Event::Decision(record)) {
+                    Ok(()) => decision,
+                    Err(e) => Decision {
+                        approved: false,
+                        refused: false,
+                        parked: true,
+                        by: format!("the expiry's deny could not be journaled: {e}"),
+                        expires_at: decision.expires_at,
+                    },
+                },
+                None => {
+                    if decision.parked {
+                        *self.parked.lock().expect("parked") =
+                            Some((request.step_id.clone(), decision.expires_at.clone()));
+                    }
+                    decision
+                }
+            }
+        })
     }
 
     fn progress(&self, step: &str, item: Option<usize>, text: &str) {

@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::group::{self, ItemPipeline};
-use super::notify;
 use super::observe::Progress;
 use super::replay::Replay;
 use super::scope;
 use super::state::RunState;
 use super::unit::{Unit, continues, step_timeout};
 use super::{EngineError, Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
+use super::{finding_update, notify};
 use crate::actions::{ActionError, RunContext};
 use crate::journal::Event;
 use crate::journal::event::{
@@ -87,7 +87,20 @@ pub(super) async fn finish(
             });
             RunStatus::Failed
         }
-        (None, None) => execution.steps(runbook).await?,
+        (None, None) => {
+            if state.update_finding && replay.is_none() {
+                let event = execution.context["event"].clone();
+                let case = execution.context["params"]["case_id"]
+                    .as_str()
+                    .map(str::to_owned);
+                let moment = finding_update::Moment::Started {
+                    runbook: &runbook.name,
+                    case: case.as_deref(),
+                };
+                finding_update::update(&state, &event, moment).await;
+            }
+            execution.steps(runbook).await?
+        }
     };
     // A change a timed-out step left in flight finishes (and is journaled) before the run does.
     run.settle().await;
@@ -102,7 +115,7 @@ pub(super) async fn finish(
         RunStatus::Failed => Some(NotifyEvent::Failed),
         RunStatus::Refused => Some(NotifyEvent::Refused),
         RunStatus::Interrupted => Some(NotifyEvent::Interrupted),
-        RunStatus::AwaitingApproval => None,
+        RunStatus::AwaitingApproval => Some(NotifyEvent::AwaitingApproval),
     };
     let (refused_by, reason) = match (refusal, failure, &execution.waiting) {
         (Some((kind, reason)), _, _) => (Some(kind), Some(reason)),
@@ -128,6 +141,21 @@ pub(super) async fn finish(
             why,
         )
         .await;
+    }
+    // The finding's note comes before `run_finished` (nothing follows that record): it names
+    // the head as of the note, a record the chain still holds after the run ends.
+    // A refused run did nothing the finding should show (a forged or resolved finding, a
+    // protected resource): it is left as it is.
+    if state.update_finding && !matches!(status, RunStatus::Interrupted | RunStatus::Refused) {
+        let event = execution.context["event"].clone();
+        let head = state.journal.head();
+        let moment = finding_update::Moment::Ended {
+            status,
+            head: head.as_deref(),
+            journal: &journal_text,
+            reason: reason.as_deref(),
+        };
+        finding_update::update(&state, &event, moment).await;
     }
     if status == RunStatus::Interrupted {
         state.write(Event::RunInterrupted(RunInterrupted {
@@ -287,6 +315,17 @@ impl Execution<'_> {
     }
 
     async fn step(&mut self, step: &Step) -> Result<StepEnd, EngineError> {
+        if let Some(recheck) = &self.state.recheck
+            && !recheck.runs(&step.id)
+        {
+            self.state.write(Event::StepSkipped(StepSkipped {
+                step: step.id.clone(),
+                item_index: None,
+                condition: super::recheck::SKIPPED.into(),
+                rendered: Value::Bool(false),
+            }))?;
+            return Ok(StepEnd::Done(StepStatus::Skipped, json!({})));
+        }
         if let Some(condition) = &step.when {
             match self.state.templates.render_value(condition, &self.context) {
                 Ok(value) if !template::truthy(&value) => {

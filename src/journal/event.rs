@@ -136,6 +136,27 @@ pub struct RunStarted {
     /// resume (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_finding: Option<VerifyFinding>,
+    /// A recheck of a finished case (absent: an ordinary run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck: Option<Box<Recheck>>,
+    /// The run notes its progress on its Security Hub finding (a trigger's `update_finding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_finding: Option<bool>,
+}
+
+/// A run that rechecks a finished case: only these steps run; the case's approvals stand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recheck {
+    /// The case's run, whose containment is rechecked.
+    pub case_run: String,
+    /// The steps that run; the others are skipped.
+    pub steps: Vec<String>,
+}
+
+impl Recheck {
+    pub fn runs(&self, step: &str) -> bool {
+        self.steps.iter().any(|s| s == step)
+    }
 }
 
 /// Which findings are re-read from the service that reported them before a run acts on them:
@@ -339,6 +360,94 @@ pub struct Approval {
     /// Nobody could be asked: the run parks here until a person resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked: Option<bool>,
+    /// A parked approval's deadline (RFC 3339, UTC): after it, the decision is deny.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// A person's decision on a waiting approval, written before the run goes on. Self-contained so
+/// any channel can write one (the command line today; a signed link or a chat button later):
+/// who decided (AWS identity and local user), through what, when, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// The `core.approve` step decided.
+    pub step: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub decided_by: Decider,
+    /// RFC 3339, UTC.
+    pub decided_at: String,
+    /// Through what: `cli`, or `timeout` (nobody decided before the approval expired).
+    pub channel: String,
+}
+
+impl DecisionRecord {
+    /// How the decision reads in an approval's `by`, a timeline or a notification.
+    pub fn describe(&self) -> String {
+        let verdict = match self.verdict {
+            Verdict::Approve => "approved",
+            Verdict::Deny => "denied",
+        };
+        match self.channel.as_str() {
+            "timeout" => format!("timeout ({})", self.reason),
+            "case" => format!("{verdict} as the case decided ({})", self.reason),
+            channel => {
+                let who = self.decided_by.arn.clone().unwrap_or_else(|| {
+                    format!("{}@{}", self.decided_by.user, self.decided_by.host)
+                });
+                format!("{verdict} by {who} via {channel}: {}", self.reason)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+/// Who decided: the AWS caller identity (`sts:GetCallerIdentity`) and where the decision was
+/// made. For a timeout, the process that found the approval expired.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Decider {
+    pub arn: Option<String>,
+    pub account: Option<String>,
+    pub user_id: Option<String>,
+    pub user: String,
+    pub host: String,
+}
+
+/// The first finding of a resource opens a case (a case index's record, never a run's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseOpened {
+    /// The trigger's `case_key`, with runbook, mode, account and region.
+    pub case_key: String,
+    pub runbook: String,
+    /// The run that contains it (`run_id` is the envelope's: here, the case index's).
+    pub case_run: String,
+    /// The finding's de-duplication key.
+    pub finding: String,
+    /// Later findings join until this time (RFC 3339, UTC).
+    pub window_ends: String,
+}
+
+/// A later finding of an open case (a case index's record, never a run's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingJoined {
+    pub case_key: String,
+    pub finding: String,
+    /// The case's run (or the live recheck that holds it).
+    pub case_run: String,
+    /// `joined` (the run is live or waits), `rechecked` (it had finished: a recheck run), or
+    /// `resumed` (it had failed or stopped: resumed).
+    pub action: String,
+    /// The recheck's run, for `rechecked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recheck_run: Option<String>,
+    /// The case run's status when the finding came.
+    pub status: String,
 }
 
 /// One AWS call, made or (in a drill) not sent.
@@ -592,6 +701,9 @@ vocabulary! {
     StepRetry(StepRetry) = "step_retry";
     ApiCall(ApiCall) = "api_call";
     Approval(Approval) = "approval";
+    Decision(DecisionRecord) = "decision";
+    CaseOpened(CaseOpened) = "case_opened";
+    FindingJoined(FindingJoined) = "finding_joined";
     Evidence(Evidence) = "evidence";
     StackEvent(StackEvent) = "stack_event";
     CommandStatus(CommandStatus) = "command_status";
@@ -619,6 +731,7 @@ impl Event {
             Event::StepSkipped(e) => Some(&e.step),
             Event::ApiCall(e) => Some(&e.step),
             Event::Approval(e) => Some(&e.step),
+            Event::Decision(e) => Some(&e.step),
             Event::Evidence(e) => Some(&e.step),
             Event::StackEvent(e) => Some(&e.step),
             Event::CommandStatus(e) => Some(&e.step),

@@ -248,7 +248,13 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
                 status = e.status.as_str().to_owned();
                 finished = Some(record.ts.clone());
             }
+            Event::Decision(e) => events.push((
+                record.ts.clone(),
+                format!("decision on `{}`: {}", e.step, e.describe()),
+            )),
             Event::RunStarted(_)
+            | Event::CaseOpened(_)
+            | Event::FindingJoined(_)
             | Event::Evidence(_)
             | Event::StackEvent(_)
             | Event::CommandStatus(_)

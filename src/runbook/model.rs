@@ -42,6 +42,12 @@ pub struct Runbook {
     pub notify: Option<Notify>,
     /// The steps, run in order.
     pub steps: Vec<Step>,
+    /// The steps a recheck runs: when a finding joins a case whose run already finished (within
+    /// the trigger's `case_window`), a short new run re-verifies the containment with these
+    /// (each idempotent: it changes only what drifted); every other step is skipped, and the
+    /// case's approvals stand as they were decided. Required with a trigger's `case_key`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recheck: Vec<String>,
 }
 
 impl Runbook {
@@ -134,6 +140,21 @@ pub struct Trigger {
     /// finding id, `event.detail.id`, else the event's `id`).
     #[serde(default)]
     pub dedupe_key: Option<String>,
+    /// What makes two findings one case (a template over `event.*`, e.g. the instance id; the
+    /// account and region are added). A new finding of a case that is running or waiting joins
+    /// it (no second containment); of a case finished within `case_window`, it starts a recheck.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_key: Option<String>,
+    /// How long after a case opens later findings still join it, e.g. `24h` (default `24h`,
+    /// at most `24h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_window: Option<String>,
+    /// Security Hub findings only: mark the finding `NOTIFIED` with a note when the run starts
+    /// and add a note with the outcome when it ends (`BatchUpdateFindings`). Never `RESOLVED`.
+    /// The pattern must match only `Workflow.Status: NEW`, or firebreak's own update would
+    /// trigger it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub update_finding: bool,
 }
 
 /// Run notifications.
@@ -155,6 +176,10 @@ pub enum NotifyEvent {
     Failed,
     Refused,
     Interrupted,
+    /// The run parked at an approval: the message carries the `approve` / `deny` command lines
+    /// and the deadline.
+    #[serde(rename = "awaiting_approval")]
+    AwaitingApproval,
 }
 
 fn all_notify_events() -> Vec<NotifyEvent> {
@@ -164,6 +189,7 @@ fn all_notify_events() -> Vec<NotifyEvent> {
         NotifyEvent::Failed,
         NotifyEvent::Refused,
         NotifyEvent::Interrupted,
+        NotifyEvent::AwaitingApproval,
     ]
 }
 

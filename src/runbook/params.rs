@@ -53,6 +53,20 @@ pub fn coerce(name: &str, param: &Parameter, raw: &str) -> Result<Value, String>
 }
 
 /// Checks a typed value against the parameter's type and pattern.
+/// A list as command-line text (the form [`coerce`] reads back): strings as they are, other
+/// values as JSON, comma-separated.
+pub fn list_as_text(items: &[Value]) -> String {
+    items
+        .iter()
+        .map(|i| {
+            i.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| i.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub fn check(name: &str, param: &Parameter, value: &Value) -> Result<(), String> {
     let type_ok = match (param.kind, value) {
         (ParamType::String, Value::String(_))

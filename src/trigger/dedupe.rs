@@ -63,7 +63,7 @@ pub enum ClaimError {
 
 /// Where a claimed finding's run stands.
 #[derive(Debug, PartialEq, Eq)]
-enum RunState {
+pub(super) enum RunState {
     /// Live, waiting for a person, succeeded, or refused for good: leave it.
     Settled(String),
     /// Failed, crashed, interrupted, or refused in a way that may pass now: resume it.
@@ -74,6 +74,16 @@ enum RunState {
     Unreadable(String),
 }
 
+/// An I/O error's context: what was being done, to which file.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ClaimError {
+    let path = path.to_owned();
+    move |source| ClaimError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
 fn claim_path(dir: &Path, key: &str) -> PathBuf {
     use sha2::{Digest, Sha256};
     let digest = hex::encode(Sha256::digest(key.as_bytes()));
@@ -81,13 +91,20 @@ fn claim_path(dir: &Path, key: &str) -> PathBuf {
 }
 
 fn run_state(journal_dir: &Path, claim: &Claim) -> RunState {
-    if crate::lease::is_live(journal_dir, &claim.run_id) {
+    run_state_of(journal_dir, &claim.run_id)
+}
+
+/// Where run `run_id` of `journal_dir` stands: live (its lease held), waiting, ended, or not
+/// begun.
+pub(super) fn run_state_of(journal_dir: &Path, run_id: &str) -> RunState {
+    if crate::lease::is_live(journal_dir, run_id) {
         return RunState::Settled("running".into());
     }
-    if !claim.journal.exists() {
+    let journal = crate::engine::journal_path(journal_dir, run_id);
+    if !journal.exists() {
         return RunState::NotBegun;
     }
-    let records = crate::journal::read(&claim.journal).unwrap_or_default();
+    let records = crate::journal::read(&journal).unwrap_or_default();
     if let Some(other) = records.iter().find_map(|r| match &r.event {
         Event::Other(other) => Some(other),
         _ => None,
@@ -115,16 +132,28 @@ fn run_state(journal_dir: &Path, claim: &Claim) -> RunState {
     }
 }
 
+/// Points `key`'s claim at `run_id`: a finding that joined a case is handled by the case's run,
+/// so its later deliveries are duplicates of that run.
+pub fn repoint(journal_dir: &Path, key: &str, run_id: &str) -> Result<(), ClaimError> {
+    let path = claim_path(journal_dir, key);
+    let bytes = std::fs::read(&path).map_err(io("read the claim", &path))?;
+    let mut claim: Claim = serde_json::from_slice(&bytes).map_err(|source| ClaimError::Encode {
+        key: key.to_owned(),
+        source,
+    })?;
+    claim.run_id = run_id.to_owned();
+    claim.journal = crate::engine::journal_path(journal_dir, run_id);
+    let text = serde_json::to_vec_pretty(&claim).map_err(|source| ClaimError::Encode {
+        key: key.to_owned(),
+        source,
+    })?;
+    let aside = path.with_extension(format!("{:016x}.tmp", fastrand::u64(..)));
+    std::fs::write(&aside, text).map_err(io("write a claim", &aside))?;
+    std::fs::rename(&aside, &path).map_err(io("repoint the claim", &path))
+}
+
 /// Claims `key` for a new run, or says what became of an earlier claim.
 pub fn decide(journal_dir: &Path, key: &str, new_claim: Claim) -> Result<Decision, ClaimError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| ClaimError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let path = claim_path(journal_dir, key);
     let folder = path.parent().expect("claims live in a folder");
     std::fs::create_dir_all(folder).map_err(io("create the claims folder", folder))?;

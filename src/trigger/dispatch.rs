@@ -6,40 +6,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::dedupe::{self, Claim, Decision};
+pub use super::outcome::Outcome;
 use crate::check::{self, LoadedRunbook};
-use crate::engine::{self, EngineError, Mode, Progress, RunOutcome, Settings};
+use crate::engine::{self, EngineError, Mode, Progress, Settings};
 use crate::runbook::model::{ParamType, Trigger};
 use crate::template::Templates;
-
-/// What happened to one matched runbook.
-#[derive(Debug, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Ran {
-        run: RunOutcome,
-    },
-    Resumed {
-        run: RunOutcome,
-    },
-    Duplicate {
-        run_id: String,
-        status: String,
-        journal: String,
-    },
-    /// The trigger's parameters could not be extracted or did not validate (exit 2).
-    Invalid {
-        reason: String,
-    },
-    /// Refused before any change (lock held, interlock) (exit 3).
-    Refused {
-        reason: String,
-    },
-    /// The run could not start or go on: its journal failed, an interlock could not be
-    /// evaluated (exit 1), or an internal error (exit 70).
-    Failed {
-        reason: String,
-    },
-}
 
 #[derive(Debug, Serialize)]
 pub struct Matched {
@@ -139,15 +110,9 @@ fn parameters(
         let kind = runbook.runbook.parameters.get(name).map(|p| p.kind);
         let text = match value {
             Value::String(s) => s,
-            Value::Array(items) if kind == Some(ParamType::List) => items
-                .iter()
-                .map(|i| {
-                    i.as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| i.to_string())
-                })
-                .collect::<Vec<_>>()
-                .join(","),
+            Value::Array(items) if kind == Some(ParamType::List) => {
+                crate::runbook::params::list_as_text(&items)
+            }
             Value::Null => {
                 return Err(format!(
                     "trigger `{}` parameter `{name}`: the event has no value at `{template}`",
@@ -210,6 +175,16 @@ async fn handle(
     mode: Mode,
     settings: &Settings,
 ) -> Outcome {
+    let with_updates;
+    let settings = if trigger.update_finding {
+        with_updates = Settings {
+            update_finding: true,
+            ..settings.clone()
+        };
+        &with_updates
+    } else {
+        settings
+    };
     let given = match parameters(runbook, trigger, event) {
         Ok(given) => given,
         Err(reason) => return Outcome::Invalid { reason },
@@ -229,6 +204,11 @@ async fn handle(
         engine::event_account(event).unwrap_or_default(),
         engine::finding_region(event).unwrap_or_default(),
     );
+    let case_key = match super::cases::case_key(runbook, trigger, event, mode) {
+        Some(Err(reason)) => return Outcome::Invalid { reason },
+        Some(Ok(case_key)) => Some(case_key),
+        None => None,
+    };
     // The run is live (its lease held) before its claim exists: a second delivery never finds
     // a claim whose run looks abandoned while it is only starting.
     let reservation = match engine::Reservation::new(&settings.journal_dir) {
@@ -258,6 +238,20 @@ async fn handle(
         }
     };
     let result = match decision {
+        Decision::Start(_) if case_key.is_some() => {
+            super::cases::handle(super::cases::NewFinding {
+                runbook,
+                trigger,
+                event,
+                mode,
+                settings,
+                given,
+                finding: key.clone(),
+                case_key: case_key.unwrap_or_default(),
+                reservation,
+            })
+            .await
+        }
         Decision::Start(_) => engine::start_with_id(
             runbook.clone(),
             &given,

@@ -410,6 +410,8 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     // A finding read back before the run acts: Security Hub in moto, GuardDuty mocked.
     verified_security_hub_finding(&mut coverage, &instance).await;
     mocked_guardduty_finding(&mut coverage).await;
+    // A finding noted in Security Hub as the run starts and ends (moto lacks the call).
+    mocked_finding_update(&mut coverage).await;
 
     coverage.assert_complete();
 }
@@ -481,6 +483,57 @@ async fn mocked_guardduty_finding(coverage: &mut Coverage) {
     ran.assert_succeeded();
     coverage.check(
         "verified GuardDuty finding (mocked)",
+        &runbook,
+        live(),
+        &ran,
+        &aws.calls(),
+    );
+}
+
+/// A runbook whose Security Hub trigger notes the run on the finding.
+const ON_UPDATED_FINDINGS: &str = r#"
+version: 1
+name: finding-noted
+triggers:
+  - name: through-security-hub
+    pattern:
+      source: ["aws.securityhub"]
+      detail-type: ["Security Hub Findings - Imported"]
+      detail:
+        findings:
+          ProductArn: [{ suffix: "::product/aws/guardduty" }]
+          Workflow: { Status: ["NEW"] }
+    update_finding: true
+steps:
+  - id: note
+    action: core.log
+    with: { message: "acting on the finding" }
+"#;
+
+async fn mocked_finding_update(coverage: &mut Coverage) {
+    use aws_sdk_securityhub::operation::batch_update_findings::BatchUpdateFindingsOutput;
+    let aws = MockAws::new()
+        .securityhub([mock!(aws_sdk_securityhub::Client::batch_update_findings)
+            .then_output(|| BatchUpdateFindingsOutput::builder().build())])
+        .build();
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::yaml(dir.path(), ON_UPDATED_FINDINGS)
+        .event(
+            json!({"source": "aws.securityhub", "detail-type": "Security Hub Findings - Imported",
+            "region": "us-east-1", "detail": {"findings": [{"Id": "f-1",
+            "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty"}]}}),
+        )
+        .clients(aws.clients.clone())
+        .settings(|s| firebreak::engine::Settings {
+            verify_finding: None,
+            update_finding: true,
+            ..s
+        });
+    let runbook = firebreak::check::load(run.runbook_path()).unwrap().runbook;
+    let ran = run.start(dir.path()).await;
+    ran.assert_succeeded();
+    coverage.check(
+        "a finding noted in Security Hub (mocked)",
         &runbook,
         live(),
         &ran,

@@ -146,7 +146,11 @@ async fn each_finding_type_starts_the_right_runbook_with_the_right_parameters() 
             // Security Hub holds the finding it emits; dispatch reads it back before acting.
             sandbox::import_findings(&text, &[]);
         }
-        let (code, reports, stderr) = dispatch(dir.path(), &text, &["--dry-run"]);
+        // A journal directory per finding: findings about one instance would otherwise join one
+        // case (tests/suite/cases.rs); here each must start its own run.
+        let dir = dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (code, reports, stderr) = dispatch(&dir, &text, &["--dry-run"]);
         // A drill may end `failed` against moto, which ignores DryRun on
         // ModifyInstanceMetadataOptions (the engine reports that); matching is what is tested.
         assert!(
@@ -360,7 +364,8 @@ fn eventbridge_patterns_round_trip_through_the_matcher() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let rules: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rules.len(), 5);
+    // Five finding triggers and two Security Hub custom actions.
+    assert_eq!(rules.len(), 7);
     let expected: &[(&str, &str)] = &[
         ("guardduty-ec2", "guardduty-ec2"),
         ("securityhub-ec2", "securityhub-ec2"),

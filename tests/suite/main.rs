@@ -6,9 +6,11 @@
 mod support;
 
 mod approval_tty;
+mod approvals;
 mod aws_errors;
 mod aws_smoke;
 mod canaries;
+mod cases;
 mod clean_room;
 mod cli;
 mod crash_matrix;
@@ -32,6 +34,7 @@ mod ec2_stop;
 mod ec2_tag;
 mod engine_mocks;
 mod faults;
+mod finding_updates;
 mod fleet;
 mod groups;
 mod hostile;

@@ -9,7 +9,13 @@ use firebreak::journal::{Event, Record};
 use serde_json::Value;
 
 /// The pseudo-steps under which the engine journals its own calls.
-pub const ENGINE_STEPS: &[&str] = &["interlocks", "notify", "preflight", "credentials"];
+pub const ENGINE_STEPS: &[&str] = &[
+    "interlocks",
+    "notify",
+    "preflight",
+    "credentials",
+    "finding_update",
+];
 
 #[derive(Debug, Clone)]
 pub struct Journal {

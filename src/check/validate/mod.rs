@@ -4,6 +4,7 @@
 //! reference, durations, parameter patterns and defaults. One file per concern: `params`,
 //! `steps` (the part that needs the action catalogue), `triggers`, `references` (templates).
 
+mod cases;
 mod params;
 mod references;
 mod steps;
@@ -56,6 +57,22 @@ struct Scope<'a> {
     run_only: bool,
     /// Trigger parameters may only read `event.*`.
     event_only: bool,
+}
+
+impl Scope<'static> {
+    /// Where trigger templates are checked: they read the event only.
+    fn events_only() -> Scope<'static> {
+        Scope {
+            earlier: &[],
+            later: &[],
+            current: None,
+            inner: &[],
+            group: None,
+            item: false,
+            run_only: false,
+            event_only: true,
+        }
+    }
 }
 
 pub(super) fn identifier() -> Regex {
@@ -113,6 +130,7 @@ impl Validator<'_> {
         if let Some(limits) = root.get("limits") {
             self.limits(limits);
         }
+        self.cases(root);
     }
 
     /// A hard cap below the default limit could never be used.

@@ -168,6 +168,36 @@ impl Validator<'_> {
         }
     }
 
+    /// `core.approve`: a deadline that parses, and approvers written out (an approver list
+    /// rendered from an event could let the event choose who decides).
+    fn approval(&mut self, with: &Node) {
+        if let Some(timeout) = with.get("timeout")
+            && let Some(text) = timeout.as_str()
+            && let Err(message) = duration::parse(text)
+        {
+            self.error(timeout.pos, format!("`timeout`: {message}"));
+        }
+        for approver in with.get("approvers").map(Node::items).unwrap_or_default() {
+            let Some(pattern) = approver.as_str() else {
+                continue;
+            };
+            if pattern.contains("{{") {
+                self.error(
+                    approver.pos,
+                    "`approvers` are written out, not templates: who may decide must not come \
+                     from an event or a parameter",
+                );
+            } else if !pattern.starts_with("arn:") {
+                self.error(
+                    approver.pos,
+                    format!(
+                        "`{pattern}` is not an ARN pattern (e.g. `arn:aws:sts::*:assumed-role/IR-Lead/*`)"
+                    ),
+                );
+            }
+        }
+    }
+
     pub(super) fn step(&mut self, step: &Node, scope: &Scope) {
         if let Some(action) = step.get("action")
             && let Some(name) = action.as_str()
@@ -184,6 +214,9 @@ impl Validator<'_> {
                     let with = step.get("with").unwrap_or(&empty);
                     if matches!(with.kind, Kind::Map(_)) {
                         Checker::new(&input_schema, true).check(with, "with", &mut self.out);
+                    }
+                    if name == "core.approve" {
+                        self.approval(with);
                     }
                 }
                 None => {

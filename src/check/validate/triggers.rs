@@ -32,6 +32,9 @@ fn threats_only(pattern: &Node, out: &mut Vec<Diagnostic>) {
     if !from_security_hub {
         return;
     }
+    if custom_action(pattern, out) {
+        return;
+    }
     let findings = pattern.get("detail").and_then(|d| d.get("findings"));
     for name in ["ProductName", "CompanyName"] {
         if let Some(key) = findings.and_then(|f| f.key(name)) {
@@ -93,18 +96,55 @@ fn threats_only(pattern: &Node, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A Security Hub custom action is a person choosing findings in the console and sending them
+/// to firebreak: their decision to start containment (not an approval of later steps), so any
+/// product's finding may be sent. The pattern must pin the action by its ARN in `resources`
+/// (names are not unique); then `ProductArn` is not required. Returns whether the pattern is a
+/// custom action's.
+fn custom_action(pattern: &Node, out: &mut Vec<Diagnostic>) -> bool {
+    const CUSTOM: &str = "Security Hub Findings - Custom Action";
+    let kinds = pattern
+        .get("detail-type")
+        .map(Node::items)
+        .unwrap_or_default();
+    if kinds.is_empty() || !kinds.iter().all(|k| k.as_str() == Some(CUSTOM)) {
+        return false;
+    }
+    let pinned = pattern.get("resources").is_some_and(|resources| {
+        let items = resources.items();
+        !items.is_empty()
+            && items.iter().all(|item| match &item.kind {
+                crate::runbook::node::Kind::Str(arn) => {
+                    arn.starts_with("arn:") && arn.contains(":action/custom/")
+                }
+                crate::runbook::node::Kind::Map(entries) => {
+                    entries.len() == 1
+                        && item.get("suffix").and_then(Node::as_str).is_some_and(|s| {
+                            s.starts_with(":action/custom/") && s.len() > ":action/custom/".len()
+                        })
+                }
+                _ => false,
+            })
+    });
+    if !pinned {
+        let at = pattern.key("detail-type").map_or(pattern.pos, |k| k.pos);
+        out.push(
+            Diagnostic::new(
+                at,
+                "a custom-action trigger must name its action target in `resources`",
+            )
+            .with_help(
+                "action names are not unique: match the target's ARN, e.g. \
+                 resources: [{ suffix: \":action/custom/FirebreakContain\" }]",
+            ),
+        );
+    }
+    true
+}
+
 impl Validator<'_> {
     pub(super) fn triggers(&mut self, triggers: &Node, parameters: Option<&Node>) {
-        let scope = Scope {
-            earlier: &[],
-            later: &[],
-            current: None,
-            inner: &[],
-            group: None,
-            item: false,
-            run_only: false,
-            event_only: true,
-        };
+        let scope = Scope::events_only();
         let required: Vec<String> = parameters
             .map(|p| {
                 p.entries()
