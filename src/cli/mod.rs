@@ -10,6 +10,7 @@ mod logging;
 mod plan;
 mod policy;
 mod progress;
+mod remind;
 mod report;
 mod run;
 mod schema;
@@ -192,6 +193,15 @@ Writes a decision record like approve, then resumes the run: steps whose `when` 
 approval skip, and the run finishes succeeded with the denial in its journal."
     )]
     Deny(DecideArgs),
+    /// Remind people of approvals that expire soon (run it on a schedule)
+    #[command(
+        after_help = "Example:\n  firebreak remind --within 2h      # e.g. every 10 minutes from cron or EventBridge Scheduler\n\n\
+Each run that waits at an approval whose deadline is less than --within away is resumed with nobody \
+to ask: every interlock runs again, the run waits again at the same approval with the same deadline, \
+and the runbook's awaiting_approval notification goes out again marked as a reminder. Once per \
+approval. Expired approvals are left to the next approve, deny or resume (which deny them)."
+    )]
+    Remind(RemindArgs),
     /// List cases: one per resource, with the runs that contained and rechecked it, the
     /// findings that joined, and the decisions it waits for
     #[command(
@@ -425,6 +435,17 @@ pub struct ApprovalsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RemindArgs {
+    /// Remind of approvals whose deadline is less than this away, e.g. `2h`
+    #[arg(long, value_name = "DURATION", default_value = "2h")]
+    pub within: String,
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
 pub struct CasesArgs {
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
@@ -563,6 +584,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Resume(args) => run::resume(args, &cli.global),
         Command::Approvals(args) => waiting::run(args),
         Command::Cases(args) => cases::run(args),
+        Command::Remind(args) => remind::run(args, &cli.global),
         Command::Approve(args) => decide::run(args, Verdict::Approve, &cli.global),
         Command::Deny(args) => decide::run(args, Verdict::Deny, &cli.global),
         Command::Dispatch(args) => dispatch::run(args, &cli.global),

@@ -302,6 +302,7 @@ pub(super) async fn admit(
         parked: Default::default(),
         recheck: recheck.clone(),
         update_finding,
+        reminder: settings.reminder,
     });
     let run_context = Arc::new(RunContext {
         clients,

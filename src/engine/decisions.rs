@@ -31,6 +31,8 @@ pub struct Waiting {
     pub prompt: String,
     /// When it first parked (the record's time).
     pub since: String,
+    /// When it parked last (a resume or a reminder parks it again).
+    pub last_parked: String,
     pub expires_at: Option<String>,
 }
 
@@ -54,6 +56,7 @@ impl Ledger {
                         step: approval.step.clone(),
                         prompt: approval.prompt.clone(),
                         since,
+                        last_parked: record.ts.clone(),
                         expires_at: ledger.expiries.get(&approval.step).cloned(),
                     });
                 }

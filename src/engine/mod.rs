@@ -127,6 +127,9 @@ pub struct Settings {
     /// Mark the run's Security Hub finding NOTIFIED and note the outcome (a trigger's
     /// `update_finding`).
     pub update_finding: bool,
+    /// A resume that only reminds (`firebreak remind`): the run parks again at its approval and
+    /// its `awaiting_approval` notification is marked a reminder.
+    pub reminder: bool,
 }
 
 impl Settings {
@@ -153,6 +156,7 @@ impl Settings {
             decision: None,
             recheck: None,
             update_finding: false,
+            reminder: false,
         }
     }
 }

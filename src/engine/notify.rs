@@ -109,11 +109,19 @@ pub(crate) async fn send(
         && let Some((step, expires_at)) = state.parked.lock().expect("parked").clone()
     {
         summary["firebreak"]["decide"] = decide_hint(&state.run_id, &step, expires_at.as_deref());
+        if state.reminder {
+            summary["firebreak"]["reminder"] = json!(true);
+        }
     }
     let subject = format!(
-        "firebreak: {} {} ({})",
+        "firebreak: {} {}{} ({})",
         runbook.name,
         name(event),
+        if state.reminder && event == NotifyEvent::AwaitingApproval {
+            " (reminder)"
+        } else {
+            ""
+        },
         state.run_id
     );
     let message = state.redact(&summary.to_string());

@@ -44,6 +44,8 @@ pub(crate) struct RunState {
     pub recheck: Option<super::recheck::Recheck>,
     /// Note the run on its Security Hub finding.
     pub update_finding: bool,
+    /// This resume only reminds people of the approval it waits at.
+    pub reminder: bool,
 }
 
 impl RunState {

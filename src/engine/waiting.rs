@@ -20,6 +20,8 @@ pub struct WaitingRun {
     pub targets: Vec<String>,
     /// When it began to wait (RFC 3339, UTC).
     pub since: String,
+    /// When it parked last: a resume with nobody to ask, or a reminder, parks it again.
+    pub last_parked: String,
     /// When the decision becomes deny, if the step has a `timeout`.
     pub expires_at: Option<String>,
     /// The deadline passed: the next `approve`, `deny` or `resume` denies it.
@@ -77,7 +79,65 @@ pub fn waiting_in(path: &Path) -> Result<Option<WaitingRun>, String> {
         prompt: waiting.prompt,
         targets,
         since: waiting.since,
+        last_parked: waiting.last_parked,
         expires_at: waiting.expires_at,
         journal: path.to_path_buf(),
     }))
+}
+
+/// Whether a waiting run is due a reminder: its deadline is less than `within` away (and not
+/// passed), and it has not parked since the reminder window opened — so `firebreak remind`
+/// run every few minutes reminds once per approval.
+pub fn due_reminder(run: &WaitingRun, within: std::time::Duration) -> bool {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    let (Some(deadline), false) = (run.expires_at.as_deref(), run.expired) else {
+        return false;
+    };
+    let Ok(deadline) = OffsetDateTime::parse(deadline, &Rfc3339) else {
+        return false;
+    };
+    let opens = deadline - within;
+    let now = OffsetDateTime::now_utc();
+    let parked = OffsetDateTime::parse(&run.last_parked, &Rfc3339).unwrap_or(now);
+    now >= opens && parked < opens
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn run(expires_in: i64, parked_ago: i64) -> WaitingRun {
+        let now = time::OffsetDateTime::now_utc();
+        let at = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        WaitingRun {
+            run_id: "r".into(),
+            runbook: "b".into(),
+            step: "s".into(),
+            prompt: "p".into(),
+            targets: vec![],
+            since: at(now - time::Duration::seconds(parked_ago)),
+            last_parked: at(now - time::Duration::seconds(parked_ago)),
+            expires_at: Some(at(now + time::Duration::seconds(expires_in))),
+            expired: expires_in <= 0,
+            journal: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn a_reminder_is_due_once_inside_the_window() {
+        let hour = Duration::from_secs(3600);
+        // Parked 5 h ago, 30 min left: due.
+        assert!(due_reminder(&run(1800, 5 * 3600), hour));
+        // 3 h left: not yet.
+        assert!(!due_reminder(&run(3 * 3600, 5 * 3600), hour));
+        // Parked again 10 min ago (the reminder itself): not again.
+        assert!(!due_reminder(&run(1800, 600), hour));
+        // Expired: the next touch denies it; no reminder.
+        assert!(!due_reminder(&run(-10, 5 * 3600), hour));
+    }
 }

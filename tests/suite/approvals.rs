@@ -303,3 +303,75 @@ impl TapMkdir for PathBuf {
         self
     }
 }
+
+/// The waiting run's notification names the step, the deadline and the exact command lines;
+/// `firebreak remind` sends it again, marked a reminder, once the deadline is near — once — and
+/// never for an approval that is not yet due.
+#[tokio::test]
+async fn a_waiting_run_is_notified_with_the_commands_and_reminded_once() {
+    let _moto = moto::exclusive().await;
+    let (sqs, topic_arn, queue_url) = super::notify::topic_with_inbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = decide_runbook(dir.path(), "8s", "[]");
+    let text = std::fs::read_to_string(&runbook).unwrap()
+        + &format!("notify:\n  topic_arn: \"{topic_arn}\"\n  on: [awaiting_approval]\n");
+    std::fs::write(&runbook, text).unwrap();
+    let (run_id, journal) = run_parked(dir.path(), &runbook);
+
+    let first = super::notify::received(&sqs, &queue_url, 1).await;
+    assert_eq!(first.len(), 1, "{first:#?}");
+    let message: Value = serde_json::from_str(first[0]["Message"].as_str().unwrap()).unwrap();
+    let decide = &message["firebreak"]["decide"];
+    assert_eq!(message["firebreak"]["event"], "awaiting_approval");
+    assert_eq!(decide["step"], "ask");
+    assert!(
+        decide["expires_at"].as_str().unwrap().ends_with('Z'),
+        "{decide}"
+    );
+    assert_eq!(
+        decide["approve"],
+        format!("firebreak approve {run_id} --step ask --reason \"…\"").as_str()
+    );
+    assert_eq!(
+        decide["deny"],
+        format!("firebreak deny {run_id} --step ask --reason \"…\"").as_str()
+    );
+    assert!(message["firebreak"].get("reminder").is_none());
+
+    // Not yet near the deadline: nothing is sent, nothing written.
+    let before = std::fs::read(&journal).unwrap();
+    let (code, _, stderr) = cli_on_moto(dir.path(), &["remind", "--within", "1s"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("no approval"), "{stderr}");
+    assert_eq!(std::fs::read(&journal).unwrap(), before);
+
+    // Inside the window: one reminder, and the run still waits with the same deadline.
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    let (code, _, stderr) = cli_on_moto(dir.path(), &["remind", "--within", "6s"]);
+    assert_eq!(code, 0, "{stderr}");
+    let bodies = super::notify::received(&sqs, &queue_url, 1).await;
+    assert_eq!(bodies.len(), 1, "{bodies:#?}");
+    assert!(
+        bodies[0]["Subject"]
+            .as_str()
+            .unwrap()
+            .contains("(reminder)"),
+        "{:#}",
+        bodies[0]
+    );
+    let reminder: Value = serde_json::from_str(bodies[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(reminder["firebreak"]["reminder"], true);
+    assert_eq!(
+        reminder["firebreak"]["decide"]["expires_at"],
+        decide["expires_at"]
+    );
+    let listed = waiting(dir.path());
+    assert_eq!(listed[0]["run_id"], run_id.as_str());
+    assert_eq!(listed[0]["expires_at"], decide["expires_at"]);
+
+    // Once: a second pass finds it reminded.
+    let before = std::fs::read(&journal).unwrap();
+    let (code, _, stderr) = cli_on_moto(dir.path(), &["remind", "--within", "6s"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read(&journal).unwrap(), before, "reminded once");
+}

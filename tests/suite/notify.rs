@@ -5,7 +5,7 @@ use crate::support::{firebreak, moto};
 use serde_json::Value;
 
 /// An SNS topic in moto with an SQS queue subscribed: (sqs client, topic ARN, queue URL).
-async fn topic_with_inbox() -> (aws_sdk_sqs::Client, String, String) {
+pub(crate) async fn topic_with_inbox() -> (aws_sdk_sqs::Client, String, String) {
     let config = moto::direct_config().await;
     let sns = aws_sdk_sns::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
@@ -44,7 +44,11 @@ async fn topic_with_inbox() -> (aws_sdk_sqs::Client, String, String) {
 }
 
 /// The notification envelopes in the queue, waiting for at least `wanted`.
-async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str, wanted: usize) -> Vec<Value> {
+pub(crate) async fn received(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    wanted: usize,
+) -> Vec<Value> {
     let mut bodies = Vec::new();
     for _ in 0..5 {
         let received = sqs
