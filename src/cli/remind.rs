@@ -24,19 +24,10 @@ pub fn run(args: &RemindArgs, global: &GlobalArgs) -> Exit {
         }
     };
     let dir = journal_dir(args.journal_dir.as_ref());
-    let (runs, unreadable) = match waiting::list(&dir) {
-        Ok(found) => found,
-        Err(e) => {
-            eprintln!(
-                "error: cannot read the journal directory {}: {e}",
-                dir.display()
-            );
-            return Exit::Invalid;
-        }
+    let runs = match super::waiting::waiting_runs(&dir) {
+        Ok(runs) => runs,
+        Err(exit) => return exit,
     };
-    for problem in &unreadable {
-        eprintln!("warning: skipped a journal that does not read: {problem}");
-    }
     let due: Vec<_> = runs
         .iter()
         .filter(|run| waiting::due_reminder(run, within))

@@ -6,21 +6,28 @@ use crate::engine::waiting;
 use super::run::journal_dir;
 use super::{ApprovalsArgs, Exit, OutputFormat};
 
-pub fn run(args: &ApprovalsArgs) -> Exit {
-    let dir = journal_dir(args.journal_dir.as_ref());
-    let (runs, unreadable) = match waiting::list(&dir) {
-        Ok(found) => found,
-        Err(e) => {
-            eprintln!(
-                "error: cannot read the journal directory {}: {e}",
-                dir.display()
-            );
-            return Exit::Invalid;
-        }
-    };
+/// The waiting runs of a journal directory; journals that do not read are warned about, a
+/// directory that does not read is an input error.
+pub(super) fn waiting_runs(dir: &std::path::Path) -> Result<Vec<waiting::WaitingRun>, Exit> {
+    let (runs, unreadable) = waiting::list(dir).map_err(|e| {
+        eprintln!(
+            "error: cannot read the journal directory {}: {e}",
+            dir.display()
+        );
+        Exit::Invalid
+    })?;
     for problem in &unreadable {
         eprintln!("warning: skipped a journal that does not read: {problem}");
     }
+    Ok(runs)
+}
+
+pub fn run(args: &ApprovalsArgs) -> Exit {
+    let dir = journal_dir(args.journal_dir.as_ref());
+    let runs = match waiting_runs(&dir) {
+        Ok(runs) => runs,
+        Err(exit) => return exit,
+    };
     match args.output {
         OutputFormat::Json => println!(
             "{}",

@@ -15,8 +15,8 @@ use aws_sdk_securityhub::types::{
 };
 use serde_json::{Value, json};
 
+use super::interlocks::retried_as;
 use super::observe::Progress;
-use super::retry;
 use super::state::RunState;
 use crate::journal::RunStatus;
 
@@ -103,74 +103,63 @@ pub(crate) async fn update(state: &Arc<RunState>, event: &Value, moment: Moment<
         "workflow": notified.then_some("NOTIFIED"),
         "note": text,
     });
-    let mut attempt = 1;
-    loop {
-        let mut ctx = state.engine_context(&home, STEP).sending_once();
-        ctx.attempt = attempt;
-        let result = ctx
-            .change(
-                "securityhub",
-                "BatchUpdateFindings",
-                &ids,
-                input.clone(),
-                || {
-                    let mut request = ctx.clients().securityhub.batch_update_findings();
-                    for (id, product) in &findings {
-                        request = request.finding_identifiers(
-                            AwsSecurityFindingIdentifier::builder()
-                                .id(id)
-                                .product_arn(product)
-                                .build(),
-                        );
-                    }
-                    if notified {
-                        request = request.workflow(
-                            WorkflowUpdate::builder()
-                                .status(WorkflowStatus::Notified)
-                                .build(),
-                        );
-                    }
-                    request
-                        .note(
-                            NoteUpdate::builder()
-                                .text(&text)
-                                .updated_by("firebreak")
-                                .build(),
-                        )
-                        .send()
-                },
-            )
-            .await;
-        match result {
-            // Security Hub answers per finding: one it could not update is in the answer, not
-            // an error.
-            Ok(Some(answer)) => {
-                for unprocessed in answer.unprocessed_findings() {
-                    let id = unprocessed
-                        .finding_identifier()
-                        .and_then(|f| f.id())
-                        .unwrap_or("?");
-                    state.observe(Progress::Notice {
-                        text: &format!(
-                            "Security Hub did not update finding {id}: {} {}",
-                            unprocessed.error_code().unwrap_or_default(),
-                            unprocessed.error_message().unwrap_or_default()
-                        ),
-                    });
+    let (findings, text, ids) = (&findings, &text, &ids);
+    let result = retried_as(state, &home, STEP, ATTEMPTS, |ctx| {
+        let input = input.clone();
+        async move {
+            ctx.change("securityhub", "BatchUpdateFindings", ids, input, || {
+                let mut request = ctx.clients().securityhub.batch_update_findings();
+                for (id, product) in findings {
+                    request = request.finding_identifiers(
+                        AwsSecurityFindingIdentifier::builder()
+                            .id(id)
+                            .product_arn(product)
+                            .build(),
+                    );
                 }
-                return;
-            }
-            Ok(None) => return,
-            Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
-                tokio::time::sleep(retry::backoff(attempt)).await;
-                attempt += 1;
-            }
-            Err(error) => {
+                if notified {
+                    request = request.workflow(
+                        WorkflowUpdate::builder()
+                            .status(WorkflowStatus::Notified)
+                            .build(),
+                    );
+                }
+                request
+                    .note(
+                        NoteUpdate::builder()
+                            .text(text)
+                            .updated_by("firebreak")
+                            .build(),
+                    )
+                    .send()
+            })
+            .await
+        }
+    })
+    .await;
+    match result {
+        // Security Hub answers per finding: one it could not update is in the answer, not an
+        // error.
+        Ok(Some(answer)) => {
+            for unprocessed in answer.unprocessed_findings() {
+                let id = unprocessed
+                    .finding_identifier()
+                    .and_then(|f| f.id())
+                    .unwrap_or("?");
                 state.observe(Progress::Notice {
-                    text: &format!("the finding could not be updated in Security Hub: {error}"),
+                    text: &format!(
+                        "Security Hub did not update finding {id}: {} {}",
+                        unprocessed.error_code().unwrap_or_default(),
+                        unprocessed.error_message().unwrap_or_default()
+                    ),
                 });
-                return;
             }
+        }
+        Ok(None) => {}
+        Err(error) => {
+            state.observe(Progress::Notice {
+                text: &format!("the finding could not be updated in Security Hub: {error}"),
+            });
         }
     }
 }

@@ -34,14 +34,29 @@ where
     F: Fn(StepContext) -> Fut,
     Fut: Future<Output = Result<T, ActionError>>,
 {
+    retried_as(state, run, STEP, ATTEMPTS, call).await
+}
+
+/// [`retried`] for another of the engine's own pseudo-steps, with its own number of attempts.
+pub(crate) async fn retried_as<T, F, Fut>(
+    state: &Arc<RunState>,
+    run: &Arc<RunContext>,
+    step: &str,
+    attempts: u32,
+    call: F,
+) -> Result<T, ActionError>
+where
+    F: Fn(StepContext) -> Fut,
+    Fut: Future<Output = Result<T, ActionError>>,
+{
     let mut attempt = 1;
     loop {
         // These attempts are the policy (a finding service that keeps throttling refuses the
         // run as unavailable, and the next delivery asks again): no re-sends inside them.
-        let mut ctx = state.engine_context(run, STEP).sending_once();
+        let mut ctx = state.engine_context(run, step).sending_once();
         ctx.attempt = attempt;
         match call(ctx).await {
-            Err(error) if error.is_retryable() && attempt < ATTEMPTS => {
+            Err(error) if error.is_retryable() && attempt < attempts => {
                 tokio::time::sleep(retry::backoff(attempt)).await;
                 attempt += 1;
             }
