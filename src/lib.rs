@@ -11,7 +11,8 @@
 //!   a run is alive), [`template`], [`diagnostic`], [`redact`], [`event`] (reading finding
 //!   events), [`host`]
 //! - [`runbook`] — the format only: model, YAML with positions, parameters, durations
-//! - [`report`] — case reports built from a journal
+//! - [`report`] — case reports built from a journal; [`custody`] — sealing journals and
+//!   evidence in S3 Object Lock, signed heads, reading a seal back
 //! - [`actions`] — the closed catalogue, and the context an action runs in
 //! - [`check`] (a runbook held against the catalogue), [`policy`], [`schema`]
 //! - [`engine`] (admission, the step loop, one unit's execution, replay), [`plan`] (offline)
@@ -22,6 +23,7 @@ pub mod actions;
 pub mod aws;
 pub mod check;
 pub mod cli;
+pub mod custody;
 pub mod diagnostic;
 pub mod engine;
 pub mod event;

@@ -64,6 +64,8 @@ pub struct Clients {
     pub securityhub: aws_sdk_securityhub::Client,
     pub guardduty: aws_sdk_guardduty::Client,
     pub s3: aws_sdk_s3::Client,
+    /// Signing sealed journal heads (`--sign-key`).
+    pub kms: aws_sdk_kms::Client,
 }
 
 impl Clients {
@@ -93,6 +95,7 @@ impl Clients {
             securityhub: moved!(self.securityhub, aws_sdk_securityhub),
             guardduty: moved!(self.guardduty, aws_sdk_guardduty),
             s3: moved!(self.s3, aws_sdk_s3),
+            kms: moved!(self.kms, aws_sdk_kms),
         }
     }
 
@@ -120,6 +123,7 @@ impl Clients {
             securityhub: signed!(self.securityhub, aws_sdk_securityhub),
             guardduty: signed!(self.guardduty, aws_sdk_guardduty),
             s3: signed!(self.s3, aws_sdk_s3),
+            kms: signed!(self.kms, aws_sdk_kms),
         }
     }
 
@@ -144,6 +148,7 @@ impl Clients {
             sns: client!(aws_sdk_sns),
             securityhub: client!(aws_sdk_securityhub),
             guardduty: client!(aws_sdk_guardduty),
+            kms: client!(aws_sdk_kms),
             s3: s3_client(config, partition),
         }
     }

@@ -15,6 +15,10 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
         );
         return Exit::Invalid;
     }
+    let custody = match super::run::custody_of(&args.custody) {
+        Ok(custody) => custody,
+        Err(exit) => return exit,
+    };
     let events = match super::read_event(&args.event) {
         Ok(Value::Array(events)) => events,
         Ok(event) => vec![event],
@@ -47,6 +51,7 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
         assume_role_external_id: args.interlocks.assume_role_external_id.clone(),
         override_protection: None,
         verify_finding: args.verify_finding.setting(),
+        custody,
         ..base
     };
     let mode = if args.dry_run {
@@ -81,7 +86,10 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
             match &matched.outcome {
                 Outcome::Ran { run }
                 | Outcome::Resumed { run }
-                | Outcome::Rechecked { run, .. } => worse(super::run::exit_of(run.status)),
+                | Outcome::Rechecked { run, .. } => {
+                    super::run::print_seal(run);
+                    worse(super::run::exit_of(run.status))
+                }
                 Outcome::Duplicate { .. } | Outcome::Joined { .. } => {}
                 Outcome::Invalid { .. } => worse(Exit::Invalid),
                 Outcome::Refused { .. } => worse(Exit::Refused),

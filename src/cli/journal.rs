@@ -4,14 +4,28 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{Exit, JournalCommand, OutputFormat};
+use super::{Exit, GlobalArgs, JournalCommand, OutputFormat, verify_seal};
 use crate::journal::{self, Event, Record};
 
-pub fn run(command: &JournalCommand) -> Exit {
+pub fn run(command: &JournalCommand, global: &GlobalArgs) -> Exit {
     match command {
-        JournalCommand::Verify { journal: path } => {
+        JournalCommand::Verify {
+            journal: target,
+            against,
+            kms,
+            public_key,
+            bucket_owner,
+        } => {
+            let check = verify_seal::SignatureCheck {
+                kms: *kms,
+                public_key: public_key.as_deref(),
+            };
+            if target.starts_with("s3://") {
+                return verify_seal::remote(target, bucket_owner.as_deref(), check, global);
+            }
+            let path = std::path::Path::new(target);
             let key = super::run::journal_key();
-            match journal::verify(path, key.as_deref()) {
+            let local = match journal::verify(path, key.as_deref()) {
                 Ok(verification) => {
                     println!("{verification}");
                     let evidence_intact = verify_evidence(path);
@@ -25,10 +39,26 @@ pub fn run(command: &JournalCommand) -> Exit {
                 }
                 Err(error) => {
                     eprintln!("error: {error}");
-                    Exit::Invalid
+                    return Exit::Invalid;
                 }
+            };
+            if against.is_none() && !check.kms && check.public_key.is_none() {
+                return local;
             }
+            let custody = verify_seal::local(
+                path,
+                against.as_deref(),
+                bucket_owner.as_deref(),
+                check,
+                global,
+            );
+            worst(local, custody)
         }
+        JournalCommand::Seal {
+            run,
+            journal_dir,
+            custody,
+        } => super::seal::run(run, journal_dir.as_ref(), custody, global),
         JournalCommand::Bench { dir, records } => bench(dir.as_deref(), *records),
         JournalCommand::Show {
             journal: path,
@@ -206,6 +236,27 @@ pub fn timeline(records: &[Record]) -> String {
                     .map(|r| format!(" — {r}"))
                     .unwrap_or_default()
             ),
+            Event::Sealed(e) => format!(
+                "sealed {} → s3://{}/{} (version {}, {} until {})",
+                e.what.as_str(),
+                e.bucket,
+                e.key,
+                e.version_id.as_deref().unwrap_or("-"),
+                e.retention_mode.as_deref().unwrap_or("no retention"),
+                e.retain_until.as_deref().unwrap_or("-")
+            ),
+            Event::SealFailed(e) => format!(
+                "SEAL FAILED ({}{}): {}",
+                e.what.as_str(),
+                e.key.as_ref().map(|k| format!(" {k}")).unwrap_or_default(),
+                e.error
+            ),
+            Event::Signed(e) => format!(
+                "signed records 1–{} (head {}) with {}",
+                e.statement.records,
+                e.statement.head.get(..16).unwrap_or_default(),
+                e.statement.key_id
+            ),
             Event::Evidence(e) => format!(
                 "  {unit} evidence {} ({} bytes, sha256 {})",
                 e.artifact.path,
@@ -309,4 +360,14 @@ fn bench(dir: Option<&std::path::Path>, records: usize) -> Exit {
             Exit::Invalid
         }
     }
+}
+
+/// The worse of two verification exits (2 over 1 over 0).
+fn worst(a: Exit, b: Exit) -> Exit {
+    let rank = |e: &Exit| match e {
+        Exit::Ok => 0,
+        Exit::StepFailed => 1,
+        _ => 2,
+    };
+    if rank(&b) > rank(&a) { b } else { a }
 }

@@ -14,8 +14,10 @@ mod remind;
 mod report;
 mod run;
 mod schema;
+mod seal;
 mod triggers;
 mod validate;
+mod verify_seal;
 mod waiting;
 
 use std::path::PathBuf;
@@ -327,8 +329,51 @@ pub struct RunArgs {
     /// Why the protection is overridden (journaled with the caller identity)
     #[arg(long, value_name = "TEXT", requires = "override_protection")]
     pub reason: Option<String>,
+    #[command(flatten)]
+    pub custody: CustodyArgs,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+/// Where the journal and evidence leave the host (see deploy/evidence.yaml).
+#[derive(Debug, Args)]
+pub struct CustodyArgs {
+    /// Seal the journal (at every step end and run end) and every evidence file in an S3 bucket
+    /// with Object Lock in COMPLIANCE mode: s3://BUCKET/PREFIX. A failed upload never stops
+    /// containment; `firebreak journal seal RUN_ID` completes it
+    #[arg(long, value_name = "S3_URL", env = "FIREBREAK_SEAL")]
+    pub seal: Option<String>,
+    /// Sign the journal's head at every end of the run with this KMS key (ECC_NIST_P256,
+    /// SIGN_VERIFY; id, ARN or alias)
+    #[arg(
+        long,
+        value_name = "KMS_KEY",
+        env = "FIREBREAK_SIGN_KEY",
+        requires = "seal"
+    )]
+    pub sign_key: Option<String>,
+    /// The account that must own the seal's bucket (default: the caller's own account)
+    #[arg(long, value_name = "ACCOUNT", requires = "seal")]
+    pub seal_owner: Option<String>,
+    /// Refuse a bucket whose default COMPLIANCE retention is shorter than this many days
+    #[arg(long, value_name = "DAYS", default_value_t = 1)]
+    pub seal_retention_days: u32,
+}
+
+impl CustodyArgs {
+    /// The engine's setting; a malformed `--seal` is an error naming the flag.
+    pub fn custody(&self) -> Result<Option<crate::journal::event::Custody>, String> {
+        let Some(seal) = &self.seal else {
+            return Ok(None);
+        };
+        let target = crate::custody::SealTarget::parse(seal).map_err(|e| format!("--seal: {e}"))?;
+        Ok(Some(crate::journal::event::Custody {
+            seal: target.to_string(),
+            owner: self.seal_owner.clone().unwrap_or_default(),
+            min_retention_days: self.seal_retention_days,
+            sign_key: self.sign_key.clone(),
+        }))
+    }
 }
 
 /// Interlocks that apply to `run` and `dispatch` alike.
@@ -379,6 +424,8 @@ pub struct DispatchArgs {
     pub journal_dir: Option<PathBuf>,
     #[command(flatten)]
     pub interlocks: InterlockArgs,
+    #[command(flatten)]
+    pub custody: CustodyArgs,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -422,6 +469,9 @@ pub struct ResumeArgs {
     pub journal_dir: Option<PathBuf>,
     #[arg(long)]
     pub force_unlock: bool,
+    /// (Without --seal a resume seals where the run started sealing.)
+    #[command(flatten)]
+    pub custody: CustodyArgs,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -478,14 +528,50 @@ pub struct DecideArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
-    /// Recompute the hash chain and check the evidence files; exit 0 intact and complete, 1 intact but incomplete, 2 tampered, torn or evidence changed
+    /// Recompute the hash chain and check the evidence files, locally or from the seal; exit 0 intact and complete, 1 intact but incomplete, 2 tampered, torn, evidence changed or a signature that does not check
     #[command(
-        after_help = "Example:\n  firebreak journal verify ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl\n\n\
+        after_help = "Examples:\n  firebreak journal verify ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl\n  \
+firebreak journal verify s3://evidence-bucket/cases/20261128T100127Z-3f9a2c --kms\n  \
+firebreak journal verify RUN.jsonl --against s3://evidence-bucket/cases/20261128T100127Z-3f9a2c\n  \
+firebreak journal verify RUN.jsonl --public-key signing-key.pem\n\n\
+From the seal (s3://BUCKET/PREFIX/RUN_ID): the newest sealed journal's chain, its name, its COMPLIANCE \
+retention, the newest signed statement, and every sealed evidence object's CRC64NVME and retention. \
+--against: the local file must hold the sealed copy byte for byte, followed only by custody records. \
+--kms / --public-key: the newest signed statement must sign the journal's head and check out (required). \
 With FIREBREAK_JOURNAL_KEY set the chain is checked as HMAC-SHA-256 with that key."
     )]
     Verify {
-        #[arg(value_name = "JOURNAL_PATH")]
-        journal: PathBuf,
+        /// A journal file, or a run's seal: s3://BUCKET/PREFIX/RUN_ID
+        #[arg(value_name = "JOURNAL_PATH|S3_URL")]
+        journal: String,
+        /// Also compare the local journal with the run's seal (s3://BUCKET/PREFIX/RUN_ID)
+        #[arg(long, value_name = "S3_URL")]
+        against: Option<String>,
+        /// Require a signed statement of the head and check it with kms:Verify
+        #[arg(long)]
+        kms: bool,
+        /// Require a signed statement and check it offline with this public key (PEM or DER)
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+        /// The account that must own the seal's bucket (default: the caller's own account)
+        #[arg(long, value_name = "ACCOUNT")]
+        bucket_owner: Option<String>,
+    },
+    /// Complete a run's seal: upload what the journal holds and the seal lacks, sign the head
+    #[command(
+        after_help = "Examples:\n  firebreak journal seal 20261128T100127Z-3f9a2c\n  \
+firebreak journal seal RUN.jsonl --seal s3://evidence-bucket/cases --sign-key alias/firebreak-heads\n\n\
+For a run whose seal failed (a `seal_failed` record, a warning when it ended) or that crashed between \
+a record and its upload. Seals where the run chose unless --seal is given; refuses while the run is \
+live. Exit 0 when everything is sealed, 1 when something still failed, 2 on bad input."
+    )]
+    Seal {
+        #[arg(value_name = "RUN_ID|JOURNAL_PATH")]
+        run: String,
+        #[arg(long, value_name = "DIR")]
+        journal_dir: Option<PathBuf>,
+        #[command(flatten)]
+        custody: CustodyArgs,
     },
     /// A readable timeline of a run (or its records as JSON)
     #[command(
@@ -589,7 +675,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Deny(args) => decide::run(args, Verdict::Deny, &cli.global),
         Command::Dispatch(args) => dispatch::run(args, &cli.global),
         Command::Triggers(args) => triggers::run(args),
-        Command::Journal(command) => journal::run(command),
+        Command::Journal(command) => journal::run(command, &cli.global),
         Command::Policy(args) => policy::run(args),
         Command::Report(args) => report::run(args),
         Command::Schema => schema::run(),

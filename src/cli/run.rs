@@ -89,6 +89,10 @@ pub(super) fn watch_interrupts(flag: Arc<AtomicBool>) {
 }
 
 pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
+    let custody = match custody_of(&args.custody) {
+        Ok(custody) => custody,
+        Err(exit) => return exit,
+    };
     let (loaded, event) = match super::load_inputs(&args.file, args.event.as_deref()) {
         Ok(inputs) => inputs,
         Err(exit) => return exit,
@@ -109,6 +113,7 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
             .override_protection
             .then(|| args.reason.clone().unwrap_or_default()),
         verify_finding: args.verify_finding.setting(),
+        custody,
         ..settings
     };
     let mode = if args.dry_run {
@@ -124,6 +129,10 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
 }
 
 pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
+    let custody = match custody_of(&args.custody) {
+        Ok(custody) => custody,
+        Err(exit) => return exit,
+    };
     let settings = settings(
         global,
         args.journal_dir.as_ref(),
@@ -139,6 +148,7 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
         override_protection: args
             .override_protection
             .then(|| args.reason.clone().unwrap_or_default()),
+        custody,
         ..settings
     };
     let result = runtime().block_on(async {
@@ -174,6 +184,7 @@ pub(super) fn report(result: Result<RunOutcome, EngineError>, output: OutputForm
             return Exit::StepFailed;
         }
     };
+    print_seal(&outcome);
     match output {
         OutputFormat::Json => println!(
             "{}",
@@ -203,6 +214,44 @@ pub(super) fn report(result: Result<RunOutcome, EngineError>, output: OutputForm
         }
     }
     exit_of(outcome.status)
+}
+
+/// `--seal` and friends as the engine's setting; a malformed location exits 2.
+pub(super) fn custody_of(
+    args: &super::CustodyArgs,
+) -> Result<Option<crate::journal::event::Custody>, Exit> {
+    args.custody().map_err(|error| {
+        eprintln!("error: {error}");
+        Exit::Invalid
+    })
+}
+
+/// Says where the run was sealed, and loudly when the seal is incomplete (the run's exit code
+/// stays the run's: containment does not depend on the seal).
+pub(super) fn print_seal(outcome: &RunOutcome) {
+    let Some(seal) = &outcome.seal else {
+        return;
+    };
+    if seal.failures.is_empty() {
+        eprintln!(
+            "sealed: {}{}{}",
+            seal.location,
+            seal.journal_key
+                .as_ref()
+                .map(|k| format!(" — journal {k}"))
+                .unwrap_or_default(),
+            if seal.signed { ", head signed" } else { "" }
+        );
+    } else {
+        eprintln!(
+            "WARNING: SEAL INCOMPLETE for run {} at {}: {} — run `firebreak journal seal {}` to \
+             complete it",
+            outcome.run_id,
+            seal.location,
+            seal.failures.join("; "),
+            outcome.run_id
+        );
+    }
 }
 
 /// The exit code of a run that ended with `status`.

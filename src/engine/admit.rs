@@ -18,6 +18,7 @@ use super::interlocks;
 use super::notify;
 use super::observe::Progress;
 use super::recheck::Recheck;
+use super::seal;
 use super::state::RunState;
 use super::steps::{self, Admitted};
 use super::{
@@ -29,7 +30,8 @@ use crate::aws::{Clients, load_sdk_config};
 use crate::check::LoadedRunbook;
 use crate::journal::chain::ChainKey;
 use crate::journal::event::{
-    Interlock, JournalRecovered, LockTakenOver, Refusal, RunResumed, RunStarted, RunbookRef,
+    Custody, Interlock, JournalRecovered, LockTakenOver, Refusal, RunResumed, RunStarted,
+    RunbookRef,
 };
 use crate::journal::{Event, FileJournal, JournalSink, TornTail};
 use crate::lease::RunLease;
@@ -110,6 +112,7 @@ pub async fn start_with_id(
         lease,
         recheck: settings.recheck.clone(),
         update_finding: settings.update_finding,
+        custody: settings.custody.clone(),
     };
     let admitted = admit(admission, settings).await?;
     steps::finish(
@@ -141,6 +144,8 @@ pub(super) struct Admission<'a> {
     /// Note the run on its Security Hub finding: the settings' on a new run, the journal's on
     /// a resume.
     pub(super) update_finding: bool,
+    /// Where the run seals: the settings' (`--seal`), else on a resume the journal's.
+    pub(super) custody: Option<Custody>,
 }
 
 pub(super) enum Kind {
@@ -174,6 +179,7 @@ pub(super) async fn admit(
         lease,
         recheck,
         update_finding,
+        custody,
     } = admission;
     let runbook = &loaded.runbook;
     let resuming = matches!(kind, Kind::Resume { .. });
@@ -283,6 +289,11 @@ pub(super) async fn admit(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| settings.journal_dir.clone());
     let targets = targets::target_resources(runbook, &values);
+    // A drill writes nothing anywhere, a seal included.
+    let drill_seal = mode == Mode::DryRun && custody.is_some();
+    let custody = custody
+        .map(|c| seal::resolve(c, &caller))
+        .filter(|_| mode == Mode::Live);
     let state = Arc::new(RunState {
         run_id: run_id.clone(),
         mode,
@@ -303,6 +314,7 @@ pub(super) async fn admit(
         recheck: recheck.clone(),
         update_finding,
         reminder: settings.reminder,
+        sealer: Default::default(),
     });
     let run_context = Arc::new(RunContext {
         clients,
@@ -353,6 +365,7 @@ pub(super) async fn admit(
                 verify_finding,
                 recheck: recheck.clone().map(Box::new),
                 update_finding: update_finding.then_some(true),
+                custody: custody.clone().map(Box::new),
             }))?;
             fault::point("after-run-started");
         }
@@ -373,12 +386,27 @@ pub(super) async fn admit(
                 host: crate::host::host(),
                 user: crate::host::user(),
                 pid: std::process::id(),
+                // Only a seal chosen on this command: the journal already names its own.
+                custody: settings
+                    .custody
+                    .clone()
+                    .map(|c| seal::resolve(c, &caller))
+                    .filter(|_| mode == Mode::Live),
             }))?;
             if let Some(record) = decision {
                 state.observe(Progress::Decided { record: &record });
                 state.write(Event::Decision(record))?;
             }
         }
+    }
+    // The seal is opened before any check that can refuse the run: a refusal is evidence too.
+    if let Some(custody) = custody {
+        seal::open(&state, custody).await?;
+    }
+    if drill_seal {
+        state.observe(Progress::Notice {
+            text: "a drill seals nothing: --seal applies to live runs only",
+        });
     }
     // Every AssumeRole of the run, the first one included, in the journal.
     if let Some(role) = &assumed {

@@ -31,6 +31,7 @@ mod resume;
 mod retry;
 pub mod run_id;
 mod scope;
+mod seal;
 mod state;
 mod steps;
 pub mod targets;
@@ -48,8 +49,9 @@ pub use account::{event_account, finding_region};
 pub use admit::{Reservation, start, start_with_id};
 pub use approvals::{Approvals, Approver};
 pub use observe::{NullObserver, Observer, Progress};
-pub use resume::resume;
+pub use resume::{journal_for, resume};
 pub use run_id::new_run_id;
+pub use seal::complete as complete_seal;
 pub use targets::target_resources;
 
 use crate::actions::ActionError;
@@ -85,6 +87,9 @@ pub struct RunOutcome {
     /// For dry runs: which steps would succeed, would be denied, could not be checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill: Option<drill::Verdict>,
+    /// Where the journal and evidence were sealed, and what failed (with `--seal`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal: Option<crate::custody::sealer::SealReport>,
 }
 
 /// How a run is carried out, independent of what it runs.
@@ -130,6 +135,9 @@ pub struct Settings {
     /// A resume that only reminds (`firebreak remind`): the run parks again at its approval and
     /// its `awaiting_approval` notification is marked a reminder.
     pub reminder: bool,
+    /// Seal the journal and evidence in S3 Object Lock (`--seal`, `--sign-key`); an empty
+    /// `owner` means the caller's own account.
+    pub custody: Option<crate::journal::event::Custody>,
 }
 
 impl Settings {
@@ -157,6 +165,7 @@ impl Settings {
             recheck: None,
             update_finding: false,
             reminder: false,
+            custody: None,
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Replay {
     pub recheck: Option<super::recheck::Recheck>,
     /// A run that updates its finding still does at its end after a resume.
     pub update_finding: bool,
+    /// Where the run seals its journal and evidence (the latest choice).
+    pub custody: Option<crate::journal::event::Custody>,
     pub started_at: String,
     pub steps: HashMap<String, Finished>,
     /// Fan-out items that succeeded: (step, index) → (item, outputs).
@@ -74,6 +76,7 @@ impl Replay {
             verify_finding,
             recheck,
             update_finding,
+            custody,
             ..
         } = started;
         let mut replay = Replay {
@@ -86,6 +89,7 @@ impl Replay {
             verify_finding: *verify_finding,
             recheck: recheck.as_deref().cloned(),
             update_finding: update_finding.unwrap_or(false),
+            custody: custody.as_deref().cloned(),
             started_at: first.ts.clone(),
             steps: HashMap::new(),
             items: HashMap::new(),
@@ -168,7 +172,10 @@ impl Replay {
                     replay.final_reason = finished.reason.clone();
                     replay.final_refusal = finished.refused_by;
                 }
-                Event::RunResumed(_) => {
+                Event::RunResumed(resumed) => {
+                    if resumed.custody.is_some() {
+                        replay.custody = resumed.custody.clone();
+                    }
                     replay.final_status = None;
                     replay.final_reason = None;
                     replay.final_refusal = None;
@@ -215,6 +222,7 @@ impl Replay {
             steps,
             journal_syncs: None,
             drill: None,
+            seal: None,
         }
     }
 }

@@ -116,6 +116,7 @@ pub async fn resume(
         },
         recheck: replay.recheck.clone(),
         update_finding: replay.update_finding,
+        custody: settings.custody.clone().or(replay.custody.clone()),
         lease: None,
     };
     let admitted = admit(admission, settings).await?;
@@ -129,7 +130,7 @@ pub async fn resume(
 }
 
 /// The journal a resume means: an existing path, or a run id in the journal directory.
-fn journal_for(target: &str, journal_dir: &Path) -> Result<PathBuf, EngineError> {
+pub fn journal_for(target: &str, journal_dir: &Path) -> Result<PathBuf, EngineError> {
     let path = if Path::new(target).exists() {
         Path::new(target).to_path_buf()
     } else if run_id::is_valid(target) {

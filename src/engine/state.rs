@@ -46,6 +46,8 @@ pub(crate) struct RunState {
     pub update_finding: bool,
     /// This resume only reminds people of the approval it waits at.
     pub reminder: bool,
+    /// Seals the journal and evidence as the run goes (`--seal`).
+    pub sealer: tokio::sync::Mutex<Option<crate::custody::Sealer>>,
 }
 
 impl RunState {

@@ -18,7 +18,7 @@ use super::scope;
 use super::state::RunState;
 use super::unit::{Unit, continues, step_timeout};
 use super::{EngineError, Mode, RunOutcome, RunStatus, StepStatus, StepSummary};
-use super::{finding_update, notify};
+use super::{finding_update, notify, seal};
 use crate::actions::{ActionError, RunContext};
 use crate::journal::Event;
 use crate::journal::event::{
@@ -175,6 +175,8 @@ pub(super) async fn finish(
             refused_by,
         }))?;
     }
+    // After the last record: the seal holds the run's end, signed.
+    let sealed = seal::run_end(&state, status).await?;
     state.observe(Progress::RunFinished {
         run_id: &state.run_id,
         status,
@@ -216,6 +218,7 @@ pub(super) async fn finish(
         steps,
         journal_syncs: state.journal.syncs(),
         drill,
+        seal: sealed,
     })
 }
 
@@ -267,6 +270,10 @@ impl Execution<'_> {
                     any_failed |= status == StepStatus::Failed;
                     self.finished(step, status, began, &outputs);
                     self.done(step, status, outputs);
+                    // A skipped step changed nothing: the next step end seals its record.
+                    if status != StepStatus::Skipped {
+                        seal::step_end(&self.state).await?;
+                    }
                 }
                 end @ (StepEnd::Refused | StepEnd::Aborted(_)) => {
                     self.finished(step, StepStatus::Failed, began, &Value::Null);

@@ -13,6 +13,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+pub use super::custody::{Custody, SealFailed, Sealed, SealedKind, Signed, Statement};
+
 /// Live changes things; a dry run (drill) must not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -142,6 +144,9 @@ pub struct RunStarted {
     /// The run notes its progress on its Security Hub finding (a trigger's `update_finding`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_finding: Option<bool>,
+    /// Where the journal and evidence are sealed (absent: they stay on this host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<Box<Custody>>,
 }
 
 /// A run that rechecks a finished case: only these steps run; the case's approvals stand.
@@ -603,6 +608,9 @@ pub struct RunResumed {
     pub host: String,
     pub user: String,
     pub pid: u32,
+    /// A seal chosen on this resume (`--seal`), replacing the run's earlier one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<Custody>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -637,6 +645,10 @@ pub struct OtherEvent {
 macro_rules! vocabulary {
     ($($variant:ident($payload:ty) = $kind:literal;)*) => {
         /// Every record kind of journal format 1, with its payload.
+        // A journal read back holds thousands of records, not millions; the larger variants'
+        // inline bytes are noise next to their payloads' heap data, and boxing them would
+        // ripple through every reader of the vocabulary.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum Event {
             $($variant($payload),)*
@@ -718,6 +730,9 @@ vocabulary! {
     RunResumed(RunResumed) = "run_resumed";
     JournalRecovered(JournalRecovered) = "journal_recovered";
     RunFinished(RunFinished) = "run_finished";
+    Sealed(Sealed) = "sealed";
+    SealFailed(SealFailed) = "seal_failed";
+    Signed(Signed) = "signed";
 }
 
 impl Event {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub mod chain;
+pub mod custody;
 mod error;
 pub mod event;
 pub mod evidence;
@@ -39,7 +40,7 @@ pub use chain::ChainKey;
 pub use error::JournalError;
 pub use event::{Event, Mode, RunStatus, StepStatus};
 pub use evidence::{Artifact, ArtifactProblem, ArtifactProblemKind, check_artifacts};
-pub use read::{Problem, Record, Verification, read, verify};
+pub use read::{Problem, Record, Verification, read, read_from_bytes, verify, verify_bytes};
 pub use record::RESERVED;
 pub use resume::{Resumed, TornTail};
 pub use scan::{ProblemKind, RUN_FINISHED};

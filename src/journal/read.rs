@@ -59,27 +59,43 @@ impl fmt::Display for Verification {
 /// Checks the whole chain of the journal at `path`. `Err` only when the file cannot be read;
 /// whatever is wrong with its content is in [`Verification::problem`].
 pub fn verify(path: &Path, key: Option<&[u8]>) -> Result<Verification, JournalError> {
-    let bytes = read_bytes(path)?;
-    let scan = scan(&bytes, key);
-    Ok(Verification {
+    Ok(verify_bytes(&read_bytes(path)?, key))
+}
+
+/// [`verify`] of a journal's bytes (a copy read back from a seal).
+pub fn verify_bytes(bytes: &[u8], key: Option<&[u8]>) -> Verification {
+    let scan = scan(bytes, key);
+    Verification {
         records: scan.records.len(),
         head: scan.head,
         complete: scan.complete,
         problem: scan.problem,
-    })
+    }
 }
 
 /// All records, typed, without checking hashes — for showing a journal, not for trusting it. A
 /// torn last line (a crash mid-append) is left out; an unparsable line before it is an error.
 /// Kinds this engine does not know come back as [`super::Event::Other`].
 pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
-    read_raw(path)?
+    read_from_bytes(path, &read_bytes(path)?)
+}
+
+/// Every line as a JSON object, exactly as written (envelope and chain fields included): for
+/// the journal's own tests. Everything else reads records through [`read`].
+#[cfg(test)]
+pub(crate) fn read_raw(path: &Path) -> Result<Vec<Value>, JournalError> {
+    raw_lines(path, &read_bytes(path)?)
+}
+
+/// [`read`] of a journal's bytes; `name` stands for the file in errors.
+pub fn read_from_bytes(name: &Path, bytes: &[u8]) -> Result<Vec<Record>, JournalError> {
+    raw_lines(name, bytes)?
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
             Record::from_value(value).ok_or_else(|| {
                 parse_error(
-                    path,
+                    name,
                     index + 1,
                     "the record lacks seq, ts, run_id or type".into(),
                 )
@@ -88,12 +104,9 @@ pub fn read(path: &Path) -> Result<Vec<Record>, JournalError> {
         .collect()
 }
 
-/// Every line as a JSON object, exactly as written (envelope and chain fields included): for
-/// the journal's own tests. Everything else reads records through [`read`].
-pub(crate) fn read_raw(path: &Path) -> Result<Vec<Value>, JournalError> {
-    let bytes = read_bytes(path)?;
+fn raw_lines(path: &Path, bytes: &[u8]) -> Result<Vec<Value>, JournalError> {
     let mut records = Vec::new();
-    let mut rest = bytes.as_slice();
+    let mut rest = bytes;
     let mut number = 0;
     while !rest.is_empty() {
         number += 1;

@@ -230,6 +230,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(w, "</table></div>");
     }
     let _ = writeln!(w, "</section>");
+    custody(w, &report.custody);
     if !report.events.is_empty() {
         let _ = writeln!(w, "<section><h2>Other events</h2><ul>");
         for (ts, what) in &report.events {
@@ -239,4 +240,47 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(w, "</body>\n</html>");
     out
+}
+
+/// The chain of custody: where the run was sealed, what, and what failed.
+fn custody(w: &mut String, custody: &super::custody::Custody) {
+    let Some(location) = &custody.location else {
+        return;
+    };
+    let _ = writeln!(
+        w,
+        "<section><h2>Chain of custody</h2><p>Sealed to <code>{}</code> (S3 Object Lock).</p>",
+        escape(location)
+    );
+    if !custody.objects.is_empty() {
+        let _ = writeln!(
+            w,
+            "<div class=\"scroll\"><table><tr><th>sealed</th><th>object</th><th>version</th><th>retention</th></tr>"
+        );
+        for object in &custody.objects {
+            let _ = writeln!(
+                w,
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+                escape(&object.what),
+                escape(&object.key),
+                escape(&object.version_id),
+                escape(&object.retention)
+            );
+        }
+        let _ = writeln!(w, "</table></div>");
+    }
+    let _ = writeln!(w, "<ul>");
+    for statement in &custody.statements {
+        let _ = writeln!(w, "<li>Signed: {}</li>", escape(statement));
+    }
+    for (ts, what, error) in &custody.failures {
+        let _ = writeln!(
+            w,
+            "<li><span class=\"bad\">{}: sealing the {} failed: {}</span></li>",
+            escape(ts),
+            escape(what),
+            escape(error)
+        );
+    }
+    let _ = writeln!(w, "</ul></section>");
 }

@@ -174,6 +174,7 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+    custody(w, &report.custody);
     if !report.events.is_empty() {
         let _ = writeln!(w, "\n## Other events\n");
         for (ts, what) in &report.events {
@@ -181,4 +182,41 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The chain of custody: where the run was sealed, what, and what failed.
+fn custody(w: &mut String, custody: &super::custody::Custody) {
+    let Some(location) = &custody.location else {
+        return;
+    };
+    let _ = writeln!(
+        w,
+        "\n## Chain of custody\n\nSealed to `{}` (S3 Object Lock).\n",
+        cell(location)
+    );
+    if !custody.objects.is_empty() {
+        let _ = writeln!(
+            w,
+            "| sealed | object | version | retention |\n|---|---|---|---|"
+        );
+        for object in &custody.objects {
+            let _ = writeln!(
+                w,
+                "| {} | `{}` | `{}` | {} |",
+                object.what,
+                cell(&object.key),
+                cell(&object.version_id),
+                object.retention
+            );
+        }
+    }
+    for statement in &custody.statements {
+        let _ = writeln!(
+            w,
+            "\n- Signed: {statement} (check it with `firebreak journal verify s3://… --kms`)"
+        );
+    }
+    for (ts, what, error) in &custody.failures {
+        let _ = writeln!(w, "\n- ❌ {ts}: sealing the {what} failed: {error}");
+    }
 }

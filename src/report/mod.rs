@@ -1,5 +1,6 @@
 //! `firebreak report`: a case report built only from the journal and its evidence files.
 
+pub mod custody;
 mod escape;
 pub mod html;
 pub mod markdown;

@@ -103,6 +103,8 @@ pub struct Report {
     pub total_ms: i64,
     /// Each target's time to isolation, in the order they were isolated.
     pub isolations: Vec<Isolation>,
+    /// Where the run was sealed (`--seal`), and its signed statements.
+    pub custody: super::custody::Custody,
 }
 
 fn millis(ts: &str) -> Option<i64> {
@@ -258,7 +260,10 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
             | Event::Evidence(_)
             | Event::StackEvent(_)
             | Event::CommandStatus(_)
-            | Event::Intent(_) => {}
+            | Event::Intent(_)
+            | Event::Sealed(_)
+            | Event::SealFailed(_)
+            | Event::Signed(_) => {}
             Event::RunInterrupted(_) => {
                 status = "interrupted".into();
                 events.push((
@@ -348,6 +353,7 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
         events,
         total_ms: last_ms.max(1),
         isolations,
+        custody: super::custody::Custody::from_records(&records),
     })
 }
 

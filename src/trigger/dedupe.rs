@@ -308,6 +308,7 @@ mod tests {
                 host: "h".into(),
                 user: "u".into(),
                 pid: 1,
+                custody: None,
             }))
             .unwrap();
         let lease = crate::lease::RunLease::acquire(dir.path(), RUN).unwrap();

@@ -54,7 +54,15 @@ fn every_record_kind_is_in_the_fixtures_and_reads_as_its_type() {
         }
     }
     // Kinds added after format 1 (a reader of format 1 shows them as unknown records).
-    const ADDED_SINCE: &[&str] = &["intent", "decision", "case_opened", "finding_joined"];
+    const ADDED_SINCE: &[&str] = &[
+        "intent",
+        "decision",
+        "case_opened",
+        "finding_joined",
+        "sealed",
+        "seal_failed",
+        "signed",
+    ];
     kinds.extend(ADDED_SINCE.iter().map(|k| k.to_string()));
     let known: std::collections::BTreeSet<String> = firebreak::journal::event::KINDS
         .iter()

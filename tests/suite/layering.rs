@@ -21,6 +21,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
     ("lock", 1, &["host", "journal", "lease"]),
     ("runbook", 2, &["diagnostic", "redact", "template"]),
     ("report", 2, &["journal"]),
+    ("custody", 2, &["aws", "journal"]),
     ("actions", 3, &["aws", "host", "journal", "runbook"]),
     (
         "check",
@@ -33,8 +34,8 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
         "engine",
         5,
         &[
-            "actions", "aws", "check", "host", "journal", "lease", "lock", "redact", "runbook",
-            "template",
+            "actions", "aws", "check", "custody", "host", "journal", "lease", "lock", "redact",
+            "runbook", "template",
         ],
     ),
     ("plan", 5, &["actions", "check", "runbook", "template"]),
@@ -52,6 +53,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
             "actions",
             "aws",
             "check",
+            "custody",
             "diagnostic",
             "engine",
             "event",

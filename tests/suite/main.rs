@@ -15,6 +15,8 @@ mod clean_room;
 mod cli;
 mod crash_matrix;
 mod crash_runbooks;
+mod custody;
+mod custody_mocks;
 mod declared_calls;
 mod dispatch;
 mod drill;

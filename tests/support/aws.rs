@@ -126,6 +126,7 @@ services! {
     securityhub => aws_sdk_securityhub, "securityhub";
     guardduty => aws_sdk_guardduty, "guardduty";
     s3 => aws_sdk_s3, "s3";
+    kms => aws_sdk_kms, "kms";
 }
 
 impl MockAws {

@@ -1,0 +1,423 @@
+//! Chain of custody as a responder meets it, against moto (S3 Object Lock, KMS sign/verify)
+//! through the built binary: a containment run with `--seal` and `--sign-key` leaves its
+//! journal, signed statements and evidence in COMPLIANCE retention; `journal verify s3://…
+//! --kms` passes; a local journal edited, or truncated, and re-chained so that its own chain
+//! verifies is caught by `--against` and `--kms`; an upload failure injected through the proxy
+//! leaves containment alone and `journal seal` completes the seal later.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::unattended::instance_state;
+use crate::support::{cli_on_moto, firebreak, moto, output, proxy, sandbox};
+
+/// What scripts/seed-evidence.py made (deploy/evidence.yaml's bucket and key, in moto).
+struct Evidence {
+    seal: String,
+    sign_key: String,
+    bucket: String,
+}
+
+fn seed_evidence(extra: &[&str]) -> Evidence {
+    let out = std::process::Command::new(moto::python())
+        .arg(crate::support::repo("scripts/seed-evidence.py"))
+        .args(["--endpoint", moto::upstream()])
+        .args(extra)
+        .output()
+        .expect("seed-evidence.py runs");
+    assert!(
+        out.status.success(),
+        "seed-evidence.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seeded: Value = serde_json::from_slice(&out.stdout).unwrap();
+    Evidence {
+        seal: seeded["seal"].as_str().unwrap().to_owned(),
+        sign_key: seeded["sign_key"].as_str().unwrap().to_owned(),
+        bucket: seeded["bucket"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// `firebreak run runbooks/ec2-instance-compromise.yaml` on the seeded instance, with `extra`.
+fn contain(dir: &Path, ids: &Value, extra: &[&str]) -> (i32, Value, String) {
+    let instance = format!("instance_id={}", ids["instance_id"].as_str().unwrap());
+    let profile = format!(
+        "quarantine_profile_arn={}",
+        ids["quarantine_profile_arn"].as_str().unwrap()
+    );
+    let mut args = vec![
+        "run",
+        "runbooks/ec2-instance-compromise.yaml",
+        "-p",
+        &instance,
+        "-p",
+        "case_id=custody-1",
+        "-p",
+        &profile,
+    ];
+    args.extend_from_slice(extra);
+    cli_on_moto(dir, &args)
+}
+
+/// `firebreak ARGS` against moto (through the proxy), without `--output json`.
+fn fb(args: &[&str]) -> crate::support::Output {
+    output(firebreak().envs(moto::env()).args(args))
+}
+
+async fn s3() -> aws_sdk_s3::Client {
+    let config = moto::direct_config().await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+async fn keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+fn records(journal: &Path) -> Vec<Map<String, Value>> {
+    std::fs::read_to_string(journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Writes records as a journal whose own chain verifies (what someone with the file and no
+/// key can always do to a SHA-256 chain): `prev` and `hash` recomputed line by line.
+fn rechain(records: &[Map<String, Value>], path: &Path) {
+    let mut text = String::new();
+    let mut prev = "0".repeat(64);
+    for (index, record) in records.iter().enumerate() {
+        let mut record = record.clone();
+        record.insert("seq".into(), json!(index + 1));
+        record.remove("hash");
+        record.insert("prev".into(), json!(prev));
+        let body = serde_json::to_string(&record).unwrap();
+        let hash = firebreak::journal::chain::digest(None, body.as_bytes());
+        let line = format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]);
+        prev = firebreak::journal::chain::digest(None, line.as_bytes());
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn of_type<'a>(records: &'a [Map<String, Value>], kind: &str) -> Vec<&'a Map<String, Value>> {
+    records.iter().filter(|r| r["type"] == kind).collect()
+}
+
+#[tokio::test]
+async fn a_sealed_signed_containment_verifies_from_the_seal_and_edits_are_caught() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let evidence = seed_evidence(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let instance = ids["instance_id"].as_str().unwrap().to_owned();
+
+    // Unattended up to the stop: the run parks (exit 4), sealed and signed at that end.
+    let seal_args = ["--seal", &evidence.seal, "--sign-key", &evidence.sign_key];
+    let (code, outcome, stderr) = contain(dir.path(), &ids, &seal_args);
+    assert_eq!(code, 4, "{stderr}\n{outcome:#}");
+    assert_eq!(outcome["seal"]["failures"], json!([]), "{outcome:#}");
+    assert_eq!(outcome["seal"]["signed"], true, "{outcome:#}");
+    let run_id = outcome["run_id"].as_str().unwrap().to_owned();
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+
+    // A person approves: the resume seals where the run chose, and signs the new end.
+    let (code, outcome, stderr) =
+        cli_on_moto(dir.path(), &["approve", &run_id, "--reason", "stop it"]);
+    assert_eq!(code, 0, "{stderr}\n{outcome:#}");
+    assert_eq!(outcome["seal"]["failures"], json!([]), "{outcome:#}");
+    let ec2 = sandbox::ec2().await;
+    assert_eq!(instance_state(&ec2, &instance).await, "stopped");
+
+    let local = records(&journal);
+    let signed = of_type(&local, "signed");
+    assert_eq!(signed.len(), 2, "one statement per end (parked, finished)");
+    assert_eq!(signed[0]["statement"]["status"], "awaiting_approval");
+    assert_eq!(signed[1]["statement"]["status"], "succeeded");
+
+    // Everything is in the bucket, each object under COMPLIANCE retention, and stays there.
+    let s3 = s3().await;
+    let prefix = format!("cases/{run_id}/");
+    let stored = keys(&s3, &evidence.bucket, &prefix).await;
+    let named = |part: &str| stored.iter().filter(|k| k.contains(part)).count();
+    assert!(named("/journal.") >= 3, "{stored:#?}");
+    assert_eq!(named("/statement."), 2, "{stored:#?}");
+    let artifacts = of_type(&local, "evidence");
+    assert!(
+        !artifacts.is_empty(),
+        "the runbook keeps evidence (console output)"
+    );
+    for artifact in &artifacts {
+        let path = artifact["artifact"]["path"].as_str().unwrap();
+        let name = Path::new(path).file_name().unwrap().to_string_lossy();
+        let key = format!("{prefix}evidence/{name}");
+        let object = s3
+            .get_object()
+            .bucket(&evidence.bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{key} is not in the seal: {e:?}"));
+        let body = object.body.collect().await.unwrap().into_bytes();
+        assert_eq!(body.as_ref(), std::fs::read(path).unwrap(), "{key}");
+    }
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now());
+    for key in &stored {
+        // (moto answers the SDK's GetObjectRetention with the object's body: HeadObject says
+        // the same.)
+        let head = s3
+            .head_object()
+            .bucket(&evidence.bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.object_lock_mode().unwrap().as_str(),
+            "COMPLIANCE",
+            "{key}"
+        );
+        assert!(
+            head.object_lock_retain_until_date().unwrap() > &now,
+            "{key}"
+        );
+    }
+    let version = s3
+        .list_object_versions()
+        .bucket(&evidence.bucket)
+        .prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    let first = &version.versions()[0];
+    let deleted = s3
+        .delete_object()
+        .bucket(&evidence.bucket)
+        .key(first.key().unwrap())
+        .version_id(first.version_id().unwrap())
+        .send()
+        .await;
+    assert!(deleted.is_err(), "COMPLIANCE retention refuses deletes");
+
+    // Verified from the seal alone: chain, statement, signature (kms:Verify), objects.
+    let location = format!("{}/{run_id}", evidence.seal);
+    let remote = fb(&["journal", "verify", &location, "--kms"]);
+    assert_eq!(remote.code, Some(0), "{}\n{}", remote.stdout, remote.stderr);
+    assert!(
+        remote.stdout.contains("signature: valid (kms:Verify)"),
+        "{}",
+        remote.stdout
+    );
+    assert!(
+        remote.stdout.contains("sealed objects:"),
+        "{}",
+        remote.stdout
+    );
+
+    // …and offline with the key's public half.
+    let kms = aws_sdk_kms::Client::new(&moto::direct_config().await);
+    let public = kms
+        .get_public_key()
+        .key_id(&evidence.sign_key)
+        .send()
+        .await
+        .unwrap();
+    let key_file = dir.path().join("signing-key.der");
+    std::fs::write(&key_file, public.public_key().unwrap().as_ref()).unwrap();
+    let key_arg = key_file.to_str().unwrap();
+    let offline = fb(&["journal", "verify", &location, "--public-key", key_arg]);
+    assert_eq!(offline.code, Some(0), "{}", offline.stdout);
+
+    // The local file agrees with its seal and its statement.
+    let journal_arg = journal.to_str().unwrap();
+    let agreed = fb(&[
+        "journal",
+        "verify",
+        journal_arg,
+        "--kms",
+        "--against",
+        &location,
+    ]);
+    assert_eq!(agreed.code, Some(0), "{}\n{}", agreed.stdout, agreed.stderr);
+    assert!(
+        agreed.stdout.contains("against: agrees"),
+        "{}",
+        agreed.stdout
+    );
+
+    // Edited and re-chained: its own chain verifies, the seal and the signature do not.
+    let mut edited = local.clone();
+    let started = edited
+        .iter_mut()
+        .find(|r| r["type"] == "run_started")
+        .unwrap();
+    started.insert("user".into(), json!("someone-else"));
+    let edited_path = dir.path().join("edited.jsonl");
+    rechain(&edited, &edited_path);
+    let edited_arg = edited_path.to_str().unwrap();
+    let plain = fb(&["journal", "verify", edited_arg]);
+    assert_eq!(
+        plain.code,
+        Some(0),
+        "a re-chained file fools the chain alone: {}",
+        plain.stdout
+    );
+    let against = fb(&["journal", "verify", edited_arg, "--against", &location]);
+    assert_eq!(against.code, Some(2), "{}", against.stdout);
+    assert!(
+        against.stdout.contains("record 1 differs"),
+        "{}",
+        against.stdout
+    );
+    let signature = fb(&["journal", "verify", edited_arg, "--kms"]);
+    assert_eq!(signature.code, Some(2), "{}", signature.stdout);
+    assert!(
+        signature.stdout.contains("changed after it was signed"),
+        "{}",
+        signature.stdout
+    );
+
+    // Truncated before the stop and re-chained with a run_finished of its own: it verifies
+    // alone and looks complete, but it lost records the seal holds and no statement signs it.
+    let stop = local
+        .iter()
+        .position(|r| r["type"] == "step_started" && r["step"] == "stop")
+        .unwrap();
+    let mut truncated: Vec<Map<String, Value>> = local[..stop].to_vec();
+    let mut finished = of_type(&local, "run_finished")
+        .last()
+        .unwrap()
+        .to_owned()
+        .clone();
+    finished.insert("head".into(), Value::Null);
+    truncated.push(finished);
+    let truncated_path = dir.path().join("truncated.jsonl");
+    rechain(&truncated, &truncated_path);
+    let truncated_arg = truncated_path.to_str().unwrap();
+    let plain = fb(&["journal", "verify", truncated_arg]);
+    assert_eq!(plain.code, Some(0), "{}", plain.stdout);
+    let against = fb(&["journal", "verify", truncated_arg, "--against", &location]);
+    assert_eq!(against.code, Some(2), "{}", against.stdout);
+    assert!(against.stdout.contains("DISAGREES"), "{}", against.stdout);
+    let signature = fb(&["journal", "verify", truncated_arg, "--kms"]);
+    assert_eq!(signature.code, Some(2), "{}", signature.stdout);
+}
+
+#[tokio::test]
+async fn an_upload_failure_leaves_containment_alone_and_journal_seal_completes_it() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let evidence = seed_evidence(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let instance = ids["instance_id"].as_str().unwrap().to_owned();
+
+    // Every upload fails (the SDK retries each, then gives up): the bucket is unreachable.
+    proxy::reset();
+    proxy::faults(
+        17,
+        json!([{"service": "s3", "operation": "PutObject", "fault": "error500", "rate": 1.0}]),
+    );
+    let seal_args = [
+        "--yes",
+        "--seal",
+        &evidence.seal,
+        "--sign-key",
+        &evidence.sign_key,
+    ];
+    let (code, outcome, stderr) = contain(dir.path(), &ids, &seal_args);
+    proxy::faults(17, json!([]));
+    assert_eq!(
+        code, 0,
+        "containment does not wait on the seal: {stderr}\n{outcome:#}"
+    );
+    assert_eq!(outcome["status"], "succeeded");
+    assert!(stderr.contains("SEAL INCOMPLETE"), "{stderr}");
+    let ec2 = sandbox::ec2().await;
+    assert_eq!(instance_state(&ec2, &instance).await, "stopped");
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+    let run_id = outcome["run_id"].as_str().unwrap().to_owned();
+    let local = records(&journal);
+    assert!(!of_type(&local, "seal_failed").is_empty());
+    assert!(of_type(&local, "sealed").is_empty(), "nothing arrived");
+    assert!(proxy::count("s3:PutObject") > 0);
+    let s3 = s3().await;
+    let prefix = format!("cases/{run_id}/");
+    assert_eq!(
+        keys(&s3, &evidence.bucket, &prefix).await,
+        Vec::<String>::new()
+    );
+
+    // Later, with the bucket back: one command completes it, and the seal verifies.
+    let sealed = fb(&[
+        "journal",
+        "seal",
+        &run_id,
+        "--journal-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(sealed.code, Some(0), "{}\n{}", sealed.stdout, sealed.stderr);
+    let location = format!("{}/{run_id}", evidence.seal);
+    let remote = fb(&["journal", "verify", &location, "--kms"]);
+    assert_eq!(remote.code, Some(0), "{}\n{}", remote.stdout, remote.stderr);
+    let journal_arg = journal.to_str().unwrap();
+    let agreed = fb(&[
+        "journal",
+        "verify",
+        journal_arg,
+        "--kms",
+        "--against",
+        &location,
+    ]);
+    assert_eq!(agreed.code, Some(0), "{}", agreed.stdout);
+    let local = records(&journal);
+    let statement = &of_type(&local, "signed")[0]["statement"];
+    assert_eq!(statement["status"], "succeeded");
+    let finished = local
+        .iter()
+        .position(|r| r["type"] == "run_finished")
+        .unwrap();
+    assert!(statement["records"].as_u64().unwrap() > finished as u64);
+}
+
+#[tokio::test]
+async fn a_bucket_without_compliance_retention_is_not_trusted_and_containment_goes_on() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let evidence = seed_evidence(&["--mode", "GOVERNANCE"]);
+    let dir = tempfile::tempdir().unwrap();
+    proxy::reset();
+    let (code, outcome, stderr) = contain(dir.path(), &ids, &["--yes", "--seal", &evidence.seal]);
+    assert_eq!(code, 0, "{stderr}\n{outcome:#}");
+    assert!(stderr.contains("not COMPLIANCE"), "{stderr}");
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+    let local = records(&journal);
+    let failed = of_type(&local, "seal_failed");
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["what"], "bucket");
+    assert_eq!(
+        proxy::count("s3:PutObject"),
+        0,
+        "nothing goes to an untrusted bucket"
+    );
+    // A bad location is bad input before anything runs.
+    let (code, _, stderr) = contain(dir.path(), &ids, &["--yes", "--seal", "evidence-bucket"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--seal"), "{stderr}");
+}
