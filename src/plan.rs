@@ -99,7 +99,7 @@ pub fn build(
     // of what a run needs.
     let engine_calls: Vec<String> = actions::engine_calls(runbook, uses)
         .iter()
-        .map(|c| c.call.to_owned())
+        .map(|c| c.permission().to_owned())
         .collect();
     let mut all_permissions: std::collections::BTreeSet<String> =
         engine_calls.iter().cloned().collect();

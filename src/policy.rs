@@ -17,7 +17,16 @@ use crate::actions::{self, ActionInfo, RunUses};
 use crate::runbook::{Runbook, Step};
 
 /// The policy document (IAM JSON) for the runbooks, run as `uses` says.
-pub fn document(runbooks: &[&Runbook], uses: RunUses, assume_role: Option<&str>) -> Value {
+/// What the command line adds to the engine's own scope: the role it assumes, the seal's
+/// bucket, the signing key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineScope<'a> {
+    pub assume_role: Option<&'a str>,
+    pub seal_bucket: Option<&'a str>,
+    pub sign_key: Option<&'a str>,
+}
+
+pub fn document(runbooks: &[&Runbook], uses: RunUses, scope: EngineScope<'_>) -> Value {
     // (resources, condition) → permissions
     let mut grants: BTreeMap<(Vec<String>, String), BTreeSet<String>> = BTreeMap::new();
     let mut add = |permission: &str, resources: Vec<String>, condition: Option<&str>| {
@@ -29,13 +38,9 @@ pub fn document(runbooks: &[&Runbook], uses: RunUses, assume_role: Option<&str>)
             let resources = call
                 .resources
                 .iter()
-                .flat_map(|r| {
-                    expand(r, |placeholder| {
-                        engine_scope(runbook, placeholder, assume_role)
-                    })
-                })
+                .flat_map(|r| expand(r, |placeholder| engine_scope(runbook, placeholder, scope)))
                 .collect();
-            add(call.call, resources, None);
+            add(call.permission(), resources, None);
         }
         for step in runbook.action_steps() {
             let Some(info) = actions::find(&step.action) else {
@@ -153,17 +158,21 @@ fn step_scope(
 }
 
 /// The globs for the engine's own calls: the notification topic, the role it assumes.
-fn engine_scope(
-    runbook: &Runbook,
-    placeholder: &str,
-    assume_role: Option<&str>,
-) -> BTreeSet<String> {
+fn engine_scope(runbook: &Runbook, placeholder: &str, scope: EngineScope<'_>) -> BTreeSet<String> {
     let glob = match placeholder {
         "topic" => runbook
             .notify
             .as_ref()
             .map_or_else(|| "*".to_owned(), |n| glob_of(runbook, &n.topic_arn)),
-        "role" => assume_role.map_or_else(|| "*".to_owned(), template_glob),
+        "role" => scope
+            .assume_role
+            .map_or_else(|| "*".to_owned(), template_glob),
+        "seal_bucket" => scope.seal_bucket.unwrap_or("*").to_owned(),
+        // A key id, ARN or alias: only a full key ARN names the resource IAM checks.
+        "sign_key" => scope
+            .sign_key
+            .filter(|k| k.starts_with("arn:") && k.contains(":key/"))
+            .map_or_else(|| "arn:aws:kms:*:*:key/*".to_owned(), str::to_owned),
         _ => "*".to_owned(),
     };
     [glob].into()

@@ -37,7 +37,7 @@ handlebars::handlebars_helper!(last_part: |text: str, separator: str| {
 pub const ROOTS: &[&str] = &["params", "steps", "event", "run", "item"];
 
 /// The fields of `run`.
-pub const RUN_FIELDS: &[&str] = &["id", "mode", "started_at", "account"];
+pub const RUN_FIELDS: &[&str] = &["id", "mode", "started_at", "account", "sealed"];
 /// Known before the run starts, so parameter defaults may use them (`run.account` is known
 /// only once the caller's identity and the finding's account are).
 pub const RUN_FIELDS_AT_START: &[&str] = &["id", "mode", "started_at"];

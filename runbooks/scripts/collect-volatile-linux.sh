@@ -6,11 +6,16 @@
 # Everything goes to stdout in labelled sections (SSM sends the full output to the evidence
 # bucket when the step sets output_s3_bucket), and into a tarball under /var/tmp whose SHA-256
 # is printed last. Read-only: it changes nothing on the instance except writing that tarball.
+# When the run is sealed (`uploads: [volatile.tar.gz]`), firebreak defines firebreak_upload:
+# the work happens in a tmpfs (/dev/shm) where there is one, the archive goes straight to the
+# run's S3 Object Lock seal through a presigned URL, and nothing is left on the instance.
 # POSIX sh and coreutils/procps/iproute2 only; missing tools are reported, not fatal.
 set -u
 umask 077
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-out="/var/tmp/firebreak-volatile-$stamp"
+base=/var/tmp
+if command -v firebreak_upload >/dev/null 2>&1 && [ -d /dev/shm ]; then base=/dev/shm; fi
+out="$base/firebreak-volatile-$stamp"
 mkdir -p "$out"
 
 section() {
@@ -52,6 +57,11 @@ for exe in /proc/[0-9]*/exe; do
 done | sort -u -k3 | tee "$out/running-binary-hashes.txt"
 echo
 
-tar -czf "$out.tar.gz" -C /var/tmp "$(basename "$out")" 2>/dev/null
+tar -czf "$out.tar.gz" -C "$base" "$(basename "$out")" 2>/dev/null
 echo "===== archive ====="
 echo "$out.tar.gz sha256 $(sha256sum "$out.tar.gz" | cut -d' ' -f1)"
+if command -v firebreak_upload >/dev/null 2>&1; then
+  rm -rf "$out"
+  firebreak_upload volatile.tar.gz "$out.tar.gz"
+  exit $?
+fi

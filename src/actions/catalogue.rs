@@ -130,6 +130,11 @@ pub enum EngineUse {
     VerifyGuardDuty,
     /// A trigger with `update_finding`: the finding is marked NOTIFIED and noted.
     UpdateFinding,
+    /// `--seal`: the bucket's Object Lock check, uploads of the journal and evidence, each read
+    /// back.
+    Seal,
+    /// `--sign-key`: the key's check and a signature at every end of the run.
+    SignHeads,
 }
 
 /// A call the engine makes itself, declared like an action's: when, and where it applies
@@ -139,6 +144,17 @@ pub struct EngineCall {
     pub call: &'static str,
     pub when: EngineUse,
     pub resources: &'static [&'static str],
+}
+
+impl EngineCall {
+    /// The IAM action that authorises the call (the call's own name but for a few S3 calls).
+    pub fn permission(&self) -> &'static str {
+        match self.call {
+            "s3:GetObjectLockConfiguration" => "s3:GetBucketObjectLockConfiguration",
+            "s3:HeadObject" => "s3:GetObject",
+            call => call,
+        }
+    }
 }
 
 /// Every AWS call the engine makes outside steps (journaled under the pseudo-steps
@@ -210,15 +226,44 @@ pub const ENGINE_CALLS: &[EngineCall] = &[
         when: EngineUse::VerifyGuardDuty,
         resources: &["*"],
     },
+    EngineCall {
+        call: "s3:GetObjectLockConfiguration",
+        when: EngineUse::Seal,
+        resources: &["arn:aws:s3:::{seal_bucket}"],
+    },
+    EngineCall {
+        call: "s3:PutObject",
+        when: EngineUse::Seal,
+        resources: &["arn:aws:s3:::{seal_bucket}/*"],
+    },
+    EngineCall {
+        call: "s3:HeadObject",
+        when: EngineUse::Seal,
+        resources: &["arn:aws:s3:::{seal_bucket}/*"],
+    },
+    EngineCall {
+        call: "kms:DescribeKey",
+        when: EngineUse::SignHeads,
+        resources: &["{sign_key}"],
+    },
+    EngineCall {
+        call: "kms:Sign",
+        when: EngineUse::SignHeads,
+        resources: &["{sign_key}"],
+    },
 ];
 
 /// How the runbooks will be run, beyond what they say themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RunUses {
     /// Drills (`run --dry-run`) with the permission preflight.
     pub drills: bool,
     /// Findings of other accounts through an assumed role.
     pub assume_role: bool,
+    /// Runs sealed in S3 Object Lock (`--seal`).
+    pub seal: bool,
+    /// Heads signed with KMS (`--sign-key`).
+    pub sign: bool,
 }
 
 /// What the engine will call for this runbook, run this way.
@@ -255,6 +300,12 @@ pub fn engine_uses(runbook: &Runbook, uses: RunUses) -> Vec<EngineUse> {
     if runbook.triggers.iter().any(|t| t.update_finding) {
         all.push(EngineUse::UpdateFinding);
     }
+    if uses.seal {
+        all.push(EngineUse::Seal);
+    }
+    if uses.sign {
+        all.push(EngineUse::SignHeads);
+    }
     all
 }
 
@@ -274,7 +325,7 @@ pub fn permissions(runbooks: &[&Runbook], uses: RunUses) -> BTreeSet<String> {
         all.extend(
             engine_calls(runbook, uses)
                 .iter()
-                .map(|c| c.call.to_owned()),
+                .map(|c| c.permission().to_owned()),
         );
         for step in runbook.action_steps() {
             if let Some(info) = find(&step.action) {

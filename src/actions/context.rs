@@ -63,6 +63,9 @@ pub struct RunContext {
     pub once: super::OnceValues,
     /// Reads of concurrent items coalesced into one call ([`StepContext::batched`]).
     pub batches: super::Batches,
+    /// The run's seal, where instances upload evidence: set once the bucket passed its check
+    /// (unset without `--seal`).
+    pub collection: std::sync::OnceLock<crate::custody::presign::Collection>,
 }
 
 impl RunContext {
@@ -138,6 +141,11 @@ impl StepContext {
     pub fn with_deadline(mut self, deadline: tokio::time::Instant) -> StepContext {
         self.deadline = Some(deadline);
         self
+    }
+
+    /// The run's seal, for uploads straight from instances.
+    pub fn collection(&self) -> Option<&crate::custody::presign::Collection> {
+        self.run.collection.get()
     }
 
     pub fn clients(&self) -> &Clients {

@@ -85,6 +85,8 @@ pub mod arn {
     pub const SSM_DOCUMENT: &str = "arn:aws:ssm:*:*:document/{document}";
     pub const STACK: &str = "arn:aws:cloudformation:*:*:stack/{stack}/*";
     pub const S3_BUCKET: &str = "arn:aws:s3:::{bucket}";
+    /// What instances upload to a run's seal: `PREFIX/RUN_ID/collected/…` in any bucket.
+    pub const SEALED_COLLECTION: &str = "arn:aws:s3:::*/*collected/*";
     pub const KMS_KEY: &str = "arn:aws:kms:*:*:key/*";
     pub const SNS_TOPIC: &str = "{topic}";
     /// What firebreak tags: instances, volumes, snapshots, interfaces, security groups.

@@ -22,6 +22,7 @@ pub mod shield;
 pub mod sns;
 pub mod ssm;
 pub mod tags;
+mod uploads;
 
 pub use crate::journal::Mode;
 pub use action::{Action, ActionInfo, Execute, input_schema};

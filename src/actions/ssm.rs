@@ -120,6 +120,12 @@ pub struct RunCommand {
     /// Wait for every invocation to finish (bounded by the step timeout).
     #[serde(default = "default_true")]
     pub wait: bool,
+    /// Artifacts the command uploads straight to the run's seal (`--seal`), one presigned PUT
+    /// URL each: the script calls `firebreak_upload NAME FILE`, which hashes the file, uploads
+    /// it and removes it. One instance per step (fan out with `for_each`). Empty names are
+    /// dropped, so `["{{#if run.sealed}}volatile.tar.gz{{/if}}"]` uploads only when sealed.
+    #[serde(default)]
+    pub uploads: Vec<String>,
 }
 
 fn default_document() -> String {
@@ -143,17 +149,23 @@ impl Action for RunCommand {
         "ssm:SendCommand",
         "ssm:GetCommandInvocation",
         "s3:HeadBucket",
+        "s3:HeadObject",
     ];
     const PERMISSIONS: &'static [&'static str] = &[
         "ssm:ListCommands",
         "ssm:SendCommand",
         "ssm:GetCommandInvocation",
         "s3:ListBucket",
+        "s3:PutObject",
+        "s3:GetObject",
     ];
     const GRANTS: &'static [Grant] = &[
         Grant::on(&["ssm:SendCommand"], &[arn::INSTANCE, arn::SSM_DOCUMENT]),
         // HeadBucket is authorised as s3:ListBucket on the bucket.
         Grant::on(&["s3:ListBucket"], &[arn::S3_BUCKET]),
+        // `uploads`: the instance's PUT is signed with the runner's credentials (presigned),
+        // under the run's seal only; HeadObject reads it back.
+        Grant::on(&["s3:PutObject", "s3:GetObject"], &[arn::SEALED_COLLECTION]),
     ];
     const SCOPE: &'static [ScopeField] = &[
         ScopeField {
@@ -196,6 +208,25 @@ impl Execute for RunCommand {
                 ));
             }
         }
+        // Empty names drop out: `uploads: ["{{#if run.sealed}}x.tar.gz{{/if}}"]`.
+        let uploads: Vec<String> = self
+            .uploads
+            .iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect();
+        if !uploads.is_empty() {
+            let preamble = super::uploads::prepare(
+                ctx,
+                &self.instance_ids,
+                &uploads,
+                self.execution_timeout_seconds,
+            )
+            .await?;
+            if let (Some(preamble), Some(commands)) = (preamble, parameters.get_mut("commands")) {
+                commands.splice(0..0, preamble);
+            }
+        }
         let bucket = self.output_s3_bucket.clone().filter(|b| !b.is_empty());
         // SSM comments are at most 100 characters; the key is well under that.
         let comment = format!("firebreak {}", ctx.idempotency_key);
@@ -208,6 +239,7 @@ impl Execute for RunCommand {
                 let input = json!({
                     "document": self.document, "instance_ids": self.instance_ids,
                     "script": self.script, "script_sha256": script_sha256, "comment": comment,
+                    "uploads": uploads,
                 });
                 // No client token: sent without the SDK's retries; after a lost answer the
                 // command is looked for by its comment before sending again.
@@ -273,10 +305,21 @@ impl Execute for RunCommand {
             outputs["status"] = json!("Sent");
             return Ok(outputs);
         }
-        let invocations = wait_for(ctx, &command_id, &targets).await?;
+        let (invocations, full_stdout) = wait_for(ctx, &command_id, &targets).await?;
         let all_ok = invocations.iter().all(|i| i["status"] == "Success");
         outputs["status"] = json!(if all_ok { "Success" } else { "Failed" });
         outputs["invocations"] = Value::Array(invocations);
+        if !uploads.is_empty() && ctx.mode == crate::journal::Mode::Live {
+            let settled = super::uploads::settle(ctx, targets[0], &uploads, &full_stdout[0]).await;
+            match settled {
+                Ok(uploads) => outputs["uploads"] = uploads,
+                Err(error) => {
+                    let uploads = error.outputs().map(|o| o["uploads"].clone());
+                    outputs["uploads"] = uploads.unwrap_or_default();
+                    return Err(error.with_outputs(outputs));
+                }
+            }
+        }
         if all_ok {
             Ok(outputs)
         } else {
@@ -357,13 +400,14 @@ fn finished(status: &CommandInvocationStatus) -> bool {
 }
 
 /// Polls each invocation until it finishes (the step timeout bounds the wait), journaling each
-/// status change.
+/// status change. Returns each invocation's outputs and its whole stdout (uploads report there).
 async fn wait_for(
     ctx: &StepContext,
     command_id: &str,
     targets: &[&str],
-) -> Result<Vec<Value>, ActionError> {
+) -> Result<(Vec<Value>, Vec<String>), ActionError> {
     let mut results: Vec<Option<Value>> = vec![None; targets.len()];
+    let mut stdout: Vec<String> = vec![String::new(); targets.len()];
     let mut last_status: Vec<String> = vec![String::new(); targets.len()];
     let mut round = 0u32;
     loop {
@@ -407,6 +451,10 @@ async fn wait_for(
                 }))?;
             }
             if finished(&status) {
+                stdout[index] = invocation
+                    .standard_output_content()
+                    .unwrap_or_default()
+                    .to_owned();
                 results[index] = Some(json!({
                     "instance_id": instance,
                     "status": status.as_str(),
@@ -418,7 +466,7 @@ async fn wait_for(
             }
         }
         if results.iter().all(Option::is_some) {
-            return Ok(results.into_iter().flatten().collect());
+            return Ok((results.into_iter().flatten().collect(), stdout));
         }
         tokio::time::sleep(Duration::from_secs(1 << round.min(4)).min(Duration::from_secs(15)))
             .await;

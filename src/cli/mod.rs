@@ -268,6 +268,13 @@ pub struct PolicyArgs {
     /// adds sts:AssumeRole on it
     #[arg(long, value_name = "ARN_TEMPLATE", env = "FIREBREAK_ASSUME_ROLE")]
     pub assume_role: Option<String>,
+    /// Runs are sealed here (`run --seal`): adds the bucket's Object Lock read, PutObject and
+    /// GetObject on it
+    #[arg(long, value_name = "S3_URL", env = "FIREBREAK_SEAL")]
+    pub seal: Option<String>,
+    /// Heads are signed with this key (`run --sign-key`): adds kms:DescribeKey and kms:Sign
+    #[arg(long, value_name = "KMS_KEY_ARN", env = "FIREBREAK_SIGN_KEY")]
+    pub sign_key: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

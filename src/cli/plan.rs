@@ -16,6 +16,7 @@ pub fn run(args: &PlanArgs) -> Exit {
     let uses = RunUses {
         drills: args.dry_run,
         assume_role: args.assume_role.is_some(),
+        ..Default::default()
     };
     let plan = match plan::build(&loaded, &args.params, event.as_ref(), uses) {
         Ok(plan) => plan,

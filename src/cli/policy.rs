@@ -16,11 +16,30 @@ pub fn run(args: &PolicyArgs) -> Exit {
         }
     }
     let runbooks: Vec<&runbook::Runbook> = loaded.iter().map(|l| &l.runbook).collect();
+    let seal = match args
+        .seal
+        .as_deref()
+        .map(crate::custody::SealTarget::parse)
+        .transpose()
+    {
+        Ok(seal) => seal,
+        Err(error) => {
+            eprintln!("error: --seal: {error}");
+            return Exit::Invalid;
+        }
+    };
     let uses = RunUses {
         drills: !args.no_drills,
         assume_role: args.assume_role.is_some(),
+        seal: seal.is_some(),
+        sign: args.sign_key.is_some(),
     };
-    let document = policy::document(&runbooks, uses, args.assume_role.as_deref());
+    let scope = policy::EngineScope {
+        assume_role: args.assume_role.as_deref(),
+        seal_bucket: seal.as_ref().map(|s| s.bucket.as_str()),
+        sign_key: args.sign_key.as_deref(),
+    };
+    let document = policy::document(&runbooks, uses, scope);
     match args.output {
         OutputFormat::Json => println!(
             "{}",

@@ -10,11 +10,12 @@
 //!
 //! Files: `target` (`s3://BUCKET/PREFIX` and the key names), `bucket` (is it fit to hold
 //! evidence), `store` (uploads read back with `HeadObject`), `statement` (signing and checking
-//! heads), `sealer` (what a run seals and when), `remote` (reading a seal back), `agreement`
+//! heads), `presign` (uploads straight from an instance), `sealer` (what a run seals and when), `remote` (reading a seal back), `agreement`
 //! (does a local journal agree with its seal).
 
 pub mod agreement;
 pub mod bucket;
+pub mod presign;
 pub mod remote;
 pub mod sealer;
 pub mod statement;

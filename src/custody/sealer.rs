@@ -142,6 +142,14 @@ impl Sealer {
         }
     }
 
+    /// Where instances may upload, once the bucket passed its check.
+    pub fn collection(&self) -> Option<super::presign::Collection> {
+        self.trusted.then(|| super::presign::Collection {
+            store: self.store.clone(),
+            target: self.target.clone(),
+        })
+    }
+
     pub fn location(&self) -> String {
         self.target.to_string()
     }

@@ -325,6 +325,7 @@ pub(super) async fn admit(
         shielded: Default::default(),
         once: Default::default(),
         batches: Default::default(),
+        collection: Default::default(),
     });
     let journal_text = journal_file.display().to_string();
 
@@ -401,7 +402,7 @@ pub(super) async fn admit(
     }
     // The seal is opened before any check that can refuse the run: a refusal is evidence too.
     if let Some(custody) = custody {
-        seal::open(&state, custody).await?;
+        seal::open(&state, &run_context, custody).await?;
     }
     if drill_seal {
         state.observe(Progress::Notice {
@@ -421,6 +422,8 @@ pub(super) async fn admit(
     // The account the run acts in: evidence buckets are checked against it
     // (`--expected-bucket-owner`).
     context["run"]["account"] = json!(account_id.clone().unwrap_or_default());
+    // Whether instances can upload to a seal (`ssm.run_command`'s `uploads`).
+    context["run"]["sealed"] = json!(run_context.collection.get().is_some());
     let admitted = |locks: LockSet, refusal, failure| Admitted {
         state: state.clone(),
         run: run_context.clone(),
@@ -522,6 +525,7 @@ pub(super) async fn admit(
         let uses = RunUses {
             drills: true,
             assume_role: settings.assume_role.is_some(),
+            ..Default::default()
         };
         let ctx = state.engine_context(&run_context, "preflight");
         let report = super::preflight::run(&ctx, caller["arn"].as_str(), runbook, uses).await;

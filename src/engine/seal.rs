@@ -24,7 +24,11 @@ pub(super) fn resolve(mut custody: Custody, caller: &Value) -> Custody {
 }
 
 /// Checks the bucket (and key) and keeps the sealer for the run.
-pub(super) async fn open(state: &Arc<RunState>, custody: Custody) -> Result<(), EngineError> {
+pub(super) async fn open(
+    state: &Arc<RunState>,
+    run: &crate::actions::RunContext,
+    custody: Custody,
+) -> Result<(), EngineError> {
     let path = state.journal.path().map(std::path::Path::to_path_buf);
     let Some(path) = path else {
         return Ok(());
@@ -34,6 +38,9 @@ pub(super) async fn open(state: &Arc<RunState>, custody: Custody) -> Result<(), 
         Sealer::open(&state.home, custody, &state.run_id, &path, &write).await?;
     for failure in failures {
         warn(state, &failure);
+    }
+    if let Some(collection) = sealer.collection() {
+        let _ = run.collection.set(collection);
     }
     state.observe(Progress::Notice {
         text: &format!("sealing to {}", sealer.location()),

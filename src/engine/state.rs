@@ -115,6 +115,7 @@ impl RunState {
             shielded: Default::default(),
             once: Default::default(),
             batches: Default::default(),
+            collection: Default::default(),
         })
     }
 

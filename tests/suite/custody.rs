@@ -13,13 +13,13 @@ use super::unattended::instance_state;
 use crate::support::{cli_on_moto, firebreak, moto, output, proxy, sandbox};
 
 /// What scripts/seed-evidence.py made (deploy/evidence.yaml's bucket and key, in moto).
-struct Evidence {
-    seal: String,
-    sign_key: String,
-    bucket: String,
+pub(crate) struct Evidence {
+    pub seal: String,
+    pub sign_key: String,
+    pub bucket: String,
 }
 
-fn seed_evidence(extra: &[&str]) -> Evidence {
+pub(crate) fn seed_evidence(extra: &[&str]) -> Evidence {
     let out = std::process::Command::new(moto::python())
         .arg(crate::support::repo("scripts/seed-evidence.py"))
         .args(["--endpoint", moto::upstream()])
@@ -420,4 +420,88 @@ async fn a_bucket_without_compliance_retention_is_not_trusted_and_containment_go
     let (code, _, stderr) = contain(dir.path(), &ids, &["--yes", "--seal", "evidence-bucket"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--seal"), "{stderr}");
+}
+
+#[tokio::test]
+async fn instances_upload_evidence_straight_to_the_seal_through_presigned_urls() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let evidence = seed_evidence(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let instance = ids["instance_id"].as_str().unwrap().to_owned();
+    let param = format!("instance_id={instance}");
+    let runbook = crate::support::repo("tests/fixtures/custody/collect.yaml");
+    let runbook = runbook.to_str().unwrap();
+
+    // Without a seal there is nowhere to upload: the step says so.
+    let (code, outcome, stderr) = cli_on_moto(dir.path(), &["run", runbook, "-p", &param]);
+    assert_eq!(code, 1, "{stderr}\n{outcome:#}");
+    assert!(stderr.contains("run with --seal") || outcome.to_string().contains("run with --seal"));
+
+    proxy::reset();
+    let (code, outcome, stderr) = cli_on_moto(
+        dir.path(),
+        &["run", runbook, "-p", &param, "--seal", &evidence.seal],
+    );
+    assert_eq!(code, 0, "{stderr}\n{outcome:#}");
+    let run_id = outcome["run_id"].as_str().unwrap();
+    let journal = PathBuf::from(outcome["journal"].as_str().unwrap());
+
+    // The URLs went to the instance in the command and nowhere else: not in the journal, not
+    // on the terminal.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        !text.contains("X-Amz-Signature"),
+        "a presigned URL reached the journal"
+    );
+    assert!(!stderr.contains("X-Amz-Signature"), "{stderr}");
+
+    // Each artifact arrived, from the instance, under COMPLIANCE retention; the journal holds
+    // S3's CRC64NVME of what arrived, and it is the checksum of those bytes.
+    let local = records(&journal);
+    let collected: Vec<_> = of_type(&local, "sealed")
+        .into_iter()
+        .filter(|r| r["what"] == "collected")
+        .collect();
+    assert_eq!(collected.len(), 2, "{collected:#?}");
+    let s3 = s3().await;
+    for (record, name) in collected.iter().zip(["processes.txt", "sockets.txt"]) {
+        let key = format!("cases/{run_id}/collected/volatile/{instance}/{name}");
+        assert_eq!(record["key"], key.as_str());
+        assert_eq!(record["instance_id"], instance.as_str());
+        assert_eq!(record["retention_mode"], "COMPLIANCE");
+        let object = s3
+            .get_object()
+            .bucket(&evidence.bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        let body = object.body.collect().await.unwrap().into_bytes();
+        assert_eq!(
+            body.as_ref(),
+            format!("simulated {name} from {instance}\n").as_bytes()
+        );
+        // The journal holds S3's own full-object CRC64NVME, as HeadObject reports it. (AWS
+        // computes one for every new object; moto only for uploads that send a checksum, and
+        // the instance sends Content-MD5, so here both sides say none.)
+        let head = s3
+            .head_object()
+            .bucket(&evidence.bucket)
+            .key(&key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            record["checksum_crc64nvme"].as_str(),
+            head.checksum_crc64_nvme(),
+            "{record:#?}"
+        );
+        assert_eq!(record["size"], body.len());
+    }
+    // And the run's seal verifies, collected objects included.
+    let location = format!("{}/{run_id}", evidence.seal);
+    let remote = fb(&["journal", "verify", &location]);
+    assert_eq!(remote.code, Some(0), "{}\n{}", remote.stdout, remote.stderr);
 }

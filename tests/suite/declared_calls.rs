@@ -124,6 +124,7 @@ fn live() -> RunUses {
     RunUses {
         drills: false,
         assume_role: false,
+        ..Default::default()
     }
 }
 
@@ -289,6 +290,7 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     let drills = RunUses {
         drills: true,
         assume_role: false,
+        ..Default::default()
     };
     on_moto(
         &mut coverage,
@@ -398,6 +400,7 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
         RunUses {
             drills: false,
             assume_role: true,
+            ..Default::default()
         },
     )
     .await;
@@ -412,6 +415,8 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     mocked_guardduty_finding(&mut coverage).await;
     // A finding noted in Security Hub as the run starts and ends (moto lacks the call).
     mocked_finding_update(&mut coverage).await;
+    // A sealed, signed run whose instance uploads evidence straight to the seal.
+    sealed_collection(&mut coverage, &instance).await;
 
     coverage.assert_complete();
 }
@@ -652,6 +657,7 @@ async fn mocked_assumed_role_drill(coverage: &mut Coverage) {
     let drills = RunUses {
         drills: true,
         assume_role: false,
+        ..Default::default()
     };
     coverage.check(
         "assumed-role drill (mocked)",
@@ -660,4 +666,33 @@ async fn mocked_assumed_role_drill(coverage: &mut Coverage) {
         &ran,
         &aws.calls(),
     );
+}
+
+/// `--seal` and `--sign-key` on a run whose step has the instance upload to the seal: the
+/// engine's seal calls and the step's read-back are declared, and made.
+async fn sealed_collection(coverage: &mut Coverage, instance: &str) {
+    let evidence = super::custody::seed_evidence(&[]);
+    let custody = firebreak::journal::event::Custody {
+        seal: evidence.seal.clone(),
+        owner: String::new(),
+        min_retention_days: 1,
+        sign_key: Some(evidence.sign_key.clone()),
+    };
+    let ran = on_moto(
+        coverage,
+        "sealed collection",
+        Run::fixture("custody/collect.yaml")
+            .param("instance_id", instance)
+            .settings(move |s| firebreak::engine::Settings {
+                custody: Some(custody),
+                ..s
+            }),
+        RunUses {
+            seal: true,
+            sign: true,
+            ..live()
+        },
+    )
+    .await;
+    ran.assert_succeeded();
 }

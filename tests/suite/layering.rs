@@ -22,7 +22,11 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
     ("runbook", 2, &["diagnostic", "redact", "template"]),
     ("report", 2, &["journal"]),
     ("custody", 2, &["aws", "journal"]),
-    ("actions", 3, &["aws", "host", "journal", "runbook"]),
+    (
+        "actions",
+        3,
+        &["aws", "custody", "host", "journal", "runbook"],
+    ),
     (
         "check",
         4,

@@ -43,6 +43,12 @@ APIs, GET query requests) it is prefixed with b"METHOD TARGET\\n" so that reques
 only by path do not share attempt counters.
 
 Requests under ``/moto-api/`` are forwarded but not recorded and never faulted.
+
+The SSM agent's uploads, as far as moto cannot run them: moto answers SendCommand without
+running anything, so a forwarded SendCommand whose commands define firebreak's
+``firebreak_upload`` (presigned uploads to the run's seal) has each artifact PUT to its URL
+(through this proxy, recorded like any call) with the URL's headers and the body
+``simulated NAME from INSTANCE\n`` and its Content-MD5, before the SendCommand's answer is relayed.
 """
 
 from __future__ import annotations
@@ -962,6 +968,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.proxy.complete(call, started, status=502, **done)
             self.respond(502, [("Content-Type", "text/plain")], error.encode())
         else:
+            if info.service == "ssm" and info.operation == "SendCommand" and response[0] == 200:
+                simulate_agent_uploads(body)
             self.proxy.complete(call, started, status=response[0], **done)
             self.relay(*response)
 
@@ -981,6 +989,48 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 return
             time.sleep(step)  # client sent more bytes; they stay unread, keep hanging
+
+
+UPLOAD_CASE = re.compile(r"^\s*'((?:[^']|'\\'')*)'\) url='((?:[^']|'\\'')*)'; set --(.*);;$")
+UPLOAD_HEADER = re.compile(r"-H '((?:[^']|'\\'')*)'")
+
+
+def unquote(word: str) -> str:
+    return word.replace("'\\''", "'")
+
+
+def simulate_agent_uploads(body: bytes) -> int:
+    """PUTs each presigned upload a SendCommand carries, as the instance would; returns how many."""
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return 0
+    commands = (document.get("Parameters") or {}).get("commands") or []
+    if not any("firebreak_upload()" in command for command in commands):
+        return 0
+    instance = (document.get("InstanceIds") or ["unknown"])[0]
+    sent = 0
+    for command in commands:
+        for line in command.splitlines():
+            match = UPLOAD_CASE.match(line)
+            if not match:
+                continue
+            name, url = unquote(match[1]), urllib.parse.urlsplit(unquote(match[2]))
+            headers = dict(unquote(h).split(": ", 1) for h in UPLOAD_HEADER.findall(match[3]))
+            data = f"simulated {name} from {instance}\n".encode()
+            # As firebreak_upload does: an Object Lock bucket wants Content-MD5.
+            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
+            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+            try:
+                connection.request("PUT", f"{url.path}?{url.query}", body=data, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                if response.status >= 300:
+                    log(f"simulated upload of {name} answered {response.status}")
+                sent += 1
+            finally:
+                connection.close()
+    return sent
 
 
 class Server(http.server.ThreadingHTTPServer):
