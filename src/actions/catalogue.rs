@@ -227,6 +227,11 @@ pub const ENGINE_CALLS: &[EngineCall] = &[
         resources: &["*"],
     },
     EngineCall {
+        call: "s3:GetBucketLocation",
+        when: EngineUse::Seal,
+        resources: &["arn:aws:s3:::{seal_bucket}"],
+    },
+    EngineCall {
         call: "s3:GetObjectLockConfiguration",
         when: EngineUse::Seal,
         resources: &["arn:aws:s3:::{seal_bucket}"],

@@ -70,7 +70,7 @@ async fn store(clients: &Clients, bucket: &str, owner: Option<&str>) -> Result<S
         }
     };
     Ok(Store {
-        s3: clients.s3.clone(),
+        s3: crate::custody::store::in_bucket_region(&clients.s3, bucket, &owner).await,
         bucket: bucket.to_owned(),
         owner,
     })

@@ -65,13 +65,17 @@ impl Sealer {
             prefix: String::new(),
         });
         let store = Store {
-            s3: clients.s3.clone(),
+            s3: super::store::in_bucket_region(&clients.s3, &target.bucket, &custody.owner).await,
             bucket: target.bucket.clone(),
             owner: custody.owner.clone(),
         };
+        let kms = match &custody.sign_key {
+            Some(key) => statement::in_key_region(&clients.kms, key),
+            None => clients.kms.clone(),
+        };
         let mut sealer = Sealer {
             store,
-            kms: clients.kms.clone(),
+            kms,
             custody,
             target,
             run_id: run_id.to_owned(),

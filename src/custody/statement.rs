@@ -15,6 +15,26 @@ use crate::journal::custody::{Signed, Statement};
 
 pub const ALGORITHM: &str = "ECDSA_SHA_256";
 
+/// A KMS client in the key's region when the key is given by ARN (a key lives in one region;
+/// the run may act in another).
+pub fn in_key_region(kms: &aws_sdk_kms::Client, key: &str) -> aws_sdk_kms::Client {
+    let region = key
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').nth(2))
+        .filter(|r| !r.is_empty());
+    match region {
+        Some(region) if kms.config().region().map(|r| r.as_ref()) != Some(region) => {
+            aws_sdk_kms::Client::from_conf(
+                kms.config()
+                    .to_builder()
+                    .region(aws_sdk_kms::config::Region::new(region.to_owned()))
+                    .build(),
+            )
+        }
+        _ => kms.clone(),
+    }
+}
+
 /// The key's ARN, once it is known to be an asymmetric P-256 signing key.
 pub async fn check_key(kms: &aws_sdk_kms::Client, key: &str) -> Result<String, String> {
     let described = kms.describe_key().key_id(key).send().await.map_err(|e| {
@@ -67,6 +87,7 @@ pub async fn sign(kms: &aws_sdk_kms::Client, statement: Statement) -> Result<Sig
 
 /// Checks a signature with `kms:Verify` (the key's own verdict; needs `kms:Verify`).
 pub async fn verify_kms(kms: &aws_sdk_kms::Client, signed: &Signed) -> Result<(), String> {
+    let kms = &in_key_region(kms, &signed.statement.key_id);
     let signature =
         hex::decode(&signed.signature).map_err(|_| "the signature is not hex".to_owned())?;
     let answer = kms

@@ -39,6 +39,41 @@ pub fn crc64nvme(bytes: &[u8]) -> String {
         .to_owned()
 }
 
+/// An S3 client in the bucket's own region. The seal's bucket may live elsewhere than the run
+/// acts (a finding in eu-west-1, the security account's evidence in us-east-1), and S3 answers a
+/// request to the wrong region with a redirect the SDK does not follow. Unknown (the location
+/// could not be read): the client as it is, and the bucket check says what is wrong.
+pub async fn in_bucket_region(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    owner: &str,
+) -> aws_sdk_s3::Client {
+    let location = s3
+        .get_bucket_location()
+        .bucket(bucket)
+        .expected_bucket_owner(owner)
+        .send()
+        .await;
+    let Ok(location) = location else {
+        return s3.clone();
+    };
+    // No constraint is us-east-1; `EU` is the legacy name of eu-west-1.
+    let region = match location.location_constraint().map(|c| c.as_str()) {
+        None | Some("") => "us-east-1",
+        Some("EU") => "eu-west-1",
+        Some(region) => region,
+    };
+    if s3.config().region().map(|r| r.as_ref()) == Some(region) {
+        return s3.clone();
+    }
+    aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .region(aws_sdk_s3::config::Region::new(region.to_owned()))
+            .build(),
+    )
+}
+
 impl Store {
     /// Writes `bytes` under `key` unless an object is there already. An object already there
     /// (an upload before a crash) is accepted when S3's checksum of it equals these bytes'; a

@@ -216,6 +216,37 @@ async fn a_sealed_signed_containment_verifies_from_the_seal_and_edits_are_caught
         .await;
     assert!(deleted.is_err(), "COMPLIANCE retention refuses deletes");
 
+    // The case report shows the custody chain: where, which objects, the statements.
+    let journal_arg = journal.to_str().unwrap();
+    let report = fb(&["report", journal_arg]);
+    assert_eq!(report.code, Some(0), "{}", report.stderr);
+    assert!(
+        report.stdout.contains("## Chain of custody"),
+        "{}",
+        report.stdout
+    );
+    assert!(report.stdout.contains(&evidence.seal), "{}", report.stdout);
+    assert_eq!(
+        report.stdout.matches("- Signed: records").count(),
+        2,
+        "{}",
+        report.stdout
+    );
+    assert!(
+        report.stdout.contains("| evidence | `s3://"),
+        "{}",
+        report.stdout
+    );
+    let html = dir.path().join("case.html");
+    let html_arg = html.to_str().unwrap();
+    let written = fb(&["report", journal_arg, "--format", "html", "-o", html_arg]);
+    assert_eq!(written.code, Some(0), "{}", written.stderr);
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("<h2>Chain of custody</h2>")
+    );
+
     // Verified from the seal alone: chain, statement, signature (kms:Verify), objects.
     let location = format!("{}/{run_id}", evidence.seal);
     let remote = fb(&["journal", "verify", &location, "--kms"]);
@@ -246,7 +277,6 @@ async fn a_sealed_signed_containment_verifies_from_the_seal_and_edits_are_caught
     assert_eq!(offline.code, Some(0), "{}", offline.stdout);
 
     // The local file agrees with its seal and its statement.
-    let journal_arg = journal.to_str().unwrap();
     let agreed = fb(&[
         "journal",
         "verify",

@@ -84,3 +84,36 @@ async fn a_key_that_cannot_sign_heads_is_refused() {
         .unwrap_err();
     assert!(refused.contains("ECC_NIST_P256 SIGN_VERIFY"), "{refused}");
 }
+
+#[tokio::test]
+async fn the_seal_is_reached_in_its_own_region() {
+    // AWS answers a request to the wrong region with a 301 the SDK does not follow (moto
+    // answers from any region): the bucket's location decides the client's region.
+    let located = mock!(aws_sdk_s3::Client::get_bucket_location)
+        .match_requests(|r| r.expected_bucket_owner() == Some("123456789012"))
+        .then_output(|| {
+            aws_sdk_s3::operation::get_bucket_location::GetBucketLocationOutput::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build()
+        });
+    let mocked = MockAws::new().s3([located]).build();
+    let s3 = firebreak::custody::store::in_bucket_region(
+        &mocked.clients.s3,
+        "evidence-elsewhere",
+        "123456789012",
+    )
+    .await;
+    assert_eq!(s3.config().region().unwrap().as_ref(), "eu-west-1");
+    assert_eq!(mocked.calls(), ["s3:GetBucketLocation"]);
+    // A key given by ARN is used in its region; an alias in the run's.
+    let kms = statement::in_key_region(
+        &mocked.clients.kms,
+        "arn:aws:kms:ap-southeast-2:123456789012:key/k",
+    );
+    assert_eq!(kms.config().region().unwrap().as_ref(), "ap-southeast-2");
+    let here = statement::in_key_region(&mocked.clients.kms, "alias/firebreak-heads");
+    assert_eq!(
+        here.config().region().map(|r| r.to_string()),
+        mocked.clients.kms.config().region().map(|r| r.to_string())
+    );
+}
