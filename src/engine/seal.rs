@@ -70,7 +70,13 @@ async fn seal(
     let Some(sealer) = guard.as_mut() else {
         return Ok(None);
     };
-    let write = |event: Event| state.record(event);
+    let write = |event: Event| {
+        // The crash tests' boundary: an object is in the seal, its record not yet journaled.
+        if let Event::Sealed(sealed) = &event {
+            super::fault::point(&format!("before-sealed:{}", sealed.what.as_str()));
+        }
+        state.record(event)
+    };
     let report = sealer.seal(status.map(RunStatus::as_str), &write).await?;
     for failure in &report.failures {
         warn(state, failure);

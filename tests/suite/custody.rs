@@ -535,3 +535,70 @@ async fn instances_upload_evidence_straight_to_the_seal_through_presigned_urls()
     let remote = fb(&["journal", "verify", &location]);
     assert_eq!(remote.code, Some(0), "{}\n{}", remote.stdout, remote.stderr);
 }
+
+/// A crash after an upload and before its `sealed` record (the evidence file's, then the
+/// journal's): the resume seals where the run chose, finds the object already there (the
+/// same bytes: accepted, not replaced), and the seal verifies.
+#[tokio::test]
+async fn a_crash_between_an_upload_and_its_record_resumes_to_a_seal_that_verifies() {
+    for point in ["before-sealed:evidence", "before-sealed:journal"] {
+        let _moto = moto::exclusive().await;
+        let ids = sandbox::seed("web-1");
+        let evidence = seed_evidence(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let instance = format!("instance_id={}", ids["instance_id"].as_str().unwrap());
+        let profile = format!(
+            "quarantine_profile_arn={}",
+            ids["quarantine_profile_arn"].as_str().unwrap()
+        );
+        let journal = crate::support::crash::crash_at(
+            point,
+            dir.path(),
+            &[
+                "run",
+                "runbooks/ec2-instance-compromise.yaml",
+                "-p",
+                &instance,
+                "-p",
+                "case_id=custody-crash",
+                "-p",
+                &profile,
+                "--yes",
+                "--seal",
+                &evidence.seal,
+                "--sign-key",
+                &evidence.sign_key,
+            ],
+        );
+        let run_id = journal.file_stem().unwrap().to_str().unwrap().to_owned();
+        let resumed = crate::support::crash::resume(dir.path(), &journal, &[]);
+        assert_eq!(resumed.code, Some(0), "{point}: {}", resumed.stderr);
+        assert!(
+            !resumed.stderr.contains("SEAL"),
+            "{point}: {}",
+            resumed.stderr
+        );
+        let location = format!("{}/{run_id}", evidence.seal);
+        let journal_arg = journal.to_str().unwrap();
+        let checked = fb(&["journal", "verify", &location, "--kms"]);
+        assert_eq!(checked.code, Some(0), "{point}: {}", checked.stdout);
+        let agreed = fb(&[
+            "journal",
+            "verify",
+            journal_arg,
+            "--against",
+            &location,
+            "--kms",
+        ]);
+        assert_eq!(agreed.code, Some(0), "{point}: {}", agreed.stdout);
+        // Every evidence file was sealed exactly once in the journal's eyes.
+        let local = records(&journal);
+        let sealed_paths: Vec<&Value> = of_type(&local, "sealed")
+            .into_iter()
+            .filter(|r| r["what"] == "evidence")
+            .map(|r| &r["path"])
+            .collect();
+        let artifacts = of_type(&local, "evidence").len();
+        assert_eq!(sealed_paths.len(), artifacts, "{point}: {sealed_paths:?}");
+    }
+}
