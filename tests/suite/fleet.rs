@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::journal::{self, Journal};
 use crate::support::{cli_on_moto, firebreak, moto, proxy, sandbox};
@@ -302,6 +302,15 @@ async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
     let fleet = sandbox::seed_fleet(48, 1);
     let dir = tempfile::tempdir().unwrap();
     let instances = ids(&fleet);
+    // Real interface moves do not all take the same time: a fifth of them answer 1.5 s late.
+    // (Without that, 48 isolations at once on an idle emulator can all end together, and
+    // whether one instance's next step starts before the last isolation ends is a coin toss.)
+    proxy::reset();
+    proxy::faults(
+        48,
+        json!([{"service": "ec2", "operation": "ModifyNetworkInterfaceAttribute",
+                "fault": "delay", "rate": 0.2, "delay_ms": 1500}]),
+    );
     let (code, outcome, stderr) = cli_on_moto(
         dir.path(),
         &[
@@ -314,6 +323,7 @@ async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
             "--yes",
         ],
     );
+    proxy::faults(48, json!([]));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(outcome["status"], "succeeded");
     assert_one_pair_per_vpc_and_all_isolated(&fleet).await;
