@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::{ActionError, StepContext};
 use crate::custody::presign;
+use crate::custody::store::Head;
 use crate::journal::Event;
 use crate::journal::custody::{Sealed, SealedKind};
 
@@ -102,18 +103,17 @@ pub async fn settle(
             }
         };
         let said = reported.iter().find(|(n, _, _)| n == name);
+        let head = Head::of(&head);
         let sealed = Sealed {
             what: SealedKind::Collected,
             bucket: store.bucket.clone(),
             key: key.clone(),
-            version_id: head.version_id().map(str::to_owned),
-            size: head.content_length().unwrap_or_default().max(0) as u64,
+            version_id: head.version_id,
+            size: head.size,
             sha256: said.map(|(_, sha, _)| sha.clone()),
-            checksum_crc64nvme: head.checksum_crc64_nvme().map(str::to_owned),
-            retention_mode: head.object_lock_mode().map(|m| m.as_str().to_owned()),
-            retain_until: head
-                .object_lock_retain_until_date()
-                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+            checksum_crc64nvme: head.checksum_crc64nvme,
+            retention_mode: head.retention_mode,
+            retain_until: head.retain_until,
             records: None,
             head: None,
             path: None,

@@ -233,15 +233,7 @@ pub(super) fn print_seal(outcome: &RunOutcome) {
         return;
     };
     if seal.failures.is_empty() {
-        eprintln!(
-            "sealed: {}{}{}",
-            seal.location,
-            seal.journal_key
-                .as_ref()
-                .map(|k| format!(" — journal {k}"))
-                .unwrap_or_default(),
-            if seal.signed { ", head signed" } else { "" }
-        );
+        eprintln!("{}", sealed_line(seal));
     } else {
         eprintln!(
             "WARNING: SEAL INCOMPLETE for run {} at {}: {} — run `firebreak journal seal {}` to \
@@ -252,6 +244,19 @@ pub(super) fn print_seal(outcome: &RunOutcome) {
             outcome.run_id
         );
     }
+}
+
+/// `sealed: s3://… — journal KEY, head signed`
+pub(super) fn sealed_line(seal: &crate::custody::sealer::SealReport) -> String {
+    format!(
+        "sealed: {}{}{}",
+        seal.location,
+        seal.journal_key
+            .as_ref()
+            .map(|k| format!(" — journal {k}"))
+            .unwrap_or_default(),
+        if seal.signed { ", head signed" } else { "" }
+    )
 }
 
 /// The exit code of a run that ended with `status`.

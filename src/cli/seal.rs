@@ -20,16 +20,7 @@ pub fn run(
         .block_on(async { engine::complete_seal(target, custody, &settings).await });
     match result {
         Ok(report) if report.failures.is_empty() => {
-            println!(
-                "sealed: {}{}{}",
-                report.location,
-                report
-                    .journal_key
-                    .as_ref()
-                    .map(|k| format!(" — journal {k}"))
-                    .unwrap_or_default(),
-                if report.signed { ", head signed" } else { "" }
-            );
+            println!("{}", super::run::sealed_line(&report));
             Exit::Ok
         }
         Ok(report) => {

@@ -134,7 +134,7 @@ pub fn remote(
             );
             verdict.bad = true;
         }
-        let now = now();
+        let now = crate::custody::now();
         match store.head(&seal.journal_key, seal.journal_version.as_deref()).await {
             Ok(head) if head.retention_mode.as_deref() == Some("COMPLIANCE")
                 && head.retain_until.as_deref().is_some_and(|u| u > now.as_str()) =>
@@ -346,10 +346,4 @@ async fn agreement(
             verdict.bad = true;
         }
     }
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

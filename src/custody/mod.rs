@@ -24,3 +24,10 @@ pub mod target;
 
 pub use sealer::Sealer;
 pub use target::SealTarget;
+
+/// Now, RFC 3339 UTC: when a statement is signed, and what retention dates are compared with.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

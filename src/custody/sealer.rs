@@ -60,7 +60,8 @@ impl Sealer {
         journal_path: &Path,
         write: Write<'_>,
     ) -> Result<(Sealer, Vec<String>), JournalError> {
-        let target = SealTarget::parse(&custody.seal).unwrap_or(SealTarget {
+        let parsed = SealTarget::parse(&custody.seal);
+        let target = parsed.clone().unwrap_or(SealTarget {
             bucket: String::new(),
             prefix: String::new(),
         });
@@ -87,7 +88,7 @@ impl Sealer {
             signed_records: 0,
         };
         let mut failures = Vec::new();
-        let checked = match SealTarget::parse(&sealer.custody.seal) {
+        let checked = match parsed {
             Err(error) => Err(error),
             Ok(_) => bucket::check(&sealer.store, sealer.custody.min_retention_days)
                 .await
@@ -95,26 +96,12 @@ impl Sealer {
         };
         match checked {
             Ok(()) => sealer.trusted = true,
-            Err(error) => {
-                write(Event::SealFailed(SealFailed {
-                    what: SealedKind::Bucket,
-                    key: None,
-                    error: error.clone(),
-                }))?;
-                failures.push(error);
-            }
+            Err(error) => failed(write, &mut failures, SealedKind::Bucket, None, error)?,
         }
         if let Some(key) = sealer.custody.sign_key.clone() {
             match statement::check_key(&sealer.kms, &key).await {
                 Ok(arn) => sealer.sign_key = Some(arn),
-                Err(error) => {
-                    write(Event::SealFailed(SealFailed {
-                        what: SealedKind::Statement,
-                        key: None,
-                        error: error.clone(),
-                    }))?;
-                    failures.push(error);
-                }
+                Err(error) => failed(write, &mut failures, SealedKind::Statement, None, error)?,
             }
         }
         if let Ok(records) = crate::journal::read(journal_path) {
@@ -211,14 +198,13 @@ impl Sealer {
                     write(Event::Sealed(sealed))?;
                     self.sealed_paths.insert(artifact.path);
                 }
-                Err(error) => {
-                    write(Event::SealFailed(SealFailed {
-                        what: SealedKind::Evidence,
-                        key: Some(key),
-                        error: error.clone(),
-                    }))?;
-                    report.failures.push(error);
-                }
+                Err(error) => failed(
+                    write,
+                    &mut report.failures,
+                    SealedKind::Evidence,
+                    Some(key),
+                    error,
+                )?,
             }
         }
         Ok(())
@@ -253,12 +239,13 @@ impl Sealer {
                 Ok(Some((records, head)))
             }
             Err(error) => {
-                write(Event::SealFailed(SealFailed {
-                    what: SealedKind::Journal,
-                    key: Some(key),
-                    error: error.clone(),
-                }))?;
-                report.failures.push(error);
+                failed(
+                    write,
+                    &mut report.failures,
+                    SealedKind::Journal,
+                    Some(key),
+                    error,
+                )?;
                 Ok(None)
             }
         }
@@ -290,18 +277,19 @@ impl Sealer {
             head: head.clone(),
             status: status.to_owned(),
             key_id,
-            signed_at: now(),
+            signed_at: super::now(),
         };
         let key = self.target.statement_key(&self.run_id, records, &head);
         let signed = match statement::sign(&self.kms, statement).await {
             Ok(signed) => signed,
             Err(error) => {
-                write(Event::SealFailed(SealFailed {
-                    what: SealedKind::Statement,
-                    key: Some(key),
-                    error: error.clone(),
-                }))?;
-                report.failures.push(error);
+                failed(
+                    write,
+                    &mut report.failures,
+                    SealedKind::Statement,
+                    Some(key),
+                    error,
+                )?;
                 return Ok(());
             }
         };
@@ -314,12 +302,13 @@ impl Sealer {
                 ..signed
             },
             Err(error) => {
-                write(Event::SealFailed(SealFailed {
-                    what: SealedKind::Statement,
-                    key: Some(key),
-                    error: error.clone(),
-                }))?;
-                report.failures.push(error);
+                failed(
+                    write,
+                    &mut report.failures,
+                    SealedKind::Statement,
+                    Some(key),
+                    error,
+                )?;
                 signed
             }
         };
@@ -329,6 +318,23 @@ impl Sealer {
         report.signed = sealed;
         Ok(())
     }
+}
+
+/// Journals an upload (or check) that failed and adds it to `failures`: the run goes on.
+fn failed(
+    write: Write<'_>,
+    failures: &mut Vec<String>,
+    what: SealedKind,
+    key: Option<String>,
+    error: String,
+) -> Result<(), JournalError> {
+    write(Event::SealFailed(SealFailed {
+        what,
+        key,
+        error: error.clone(),
+    }))?;
+    failures.push(error);
+    Ok(())
 }
 
 /// The journal's bytes up to its last newline, with the last whole record's seq and hash.
@@ -369,10 +375,4 @@ pub fn ended(records: &[Record]) -> &'static str {
         }
     }
     status
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

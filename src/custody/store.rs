@@ -28,6 +28,21 @@ pub struct Head {
     pub retain_until: Option<String>,
 }
 
+impl Head {
+    /// What a `HeadObject` answer (checksum mode on) says of the object.
+    pub fn of(head: &aws_sdk_s3::operation::head_object::HeadObjectOutput) -> Head {
+        Head {
+            version_id: head.version_id().map(str::to_owned),
+            size: head.content_length().unwrap_or_default().max(0) as u64,
+            checksum_crc64nvme: head.checksum_crc64_nvme().map(str::to_owned),
+            retention_mode: head.object_lock_mode().map(|m| m.as_str().to_owned()),
+            retain_until: head
+                .object_lock_retain_until_date()
+                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        }
+    }
+}
+
 /// The CRC64NVME S3 computes over a whole object, base64 as S3 reports it.
 pub fn crc64nvme(bytes: &[u8]) -> String {
     let mut checksum = Algorithm::Crc64Nvme.into_impl();
@@ -149,15 +164,7 @@ impl Store {
                     AwsError::from_sdk("s3", "HeadObject", e)
                 )
             })?;
-        Ok(Head {
-            version_id: head.version_id().map(str::to_owned),
-            size: head.content_length().unwrap_or_default().max(0) as u64,
-            checksum_crc64nvme: head.checksum_crc64_nvme().map(str::to_owned),
-            retention_mode: head.object_lock_mode().map(|m| m.as_str().to_owned()),
-            retain_until: head
-                .object_lock_retain_until_date()
-                .and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
-        })
+        Ok(Head::of(&head))
     }
 
     /// The object's bytes (one version when given).

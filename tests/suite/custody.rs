@@ -39,24 +39,29 @@ pub(crate) fn seed_evidence(extra: &[&str]) -> Evidence {
     }
 }
 
-/// `firebreak run runbooks/ec2-instance-compromise.yaml` on the seeded instance, with `extra`.
-fn contain(dir: &Path, ids: &Value, extra: &[&str]) -> (i32, Value, String) {
-    let instance = format!("instance_id={}", ids["instance_id"].as_str().unwrap());
-    let profile = format!(
-        "quarantine_profile_arn={}",
-        ids["quarantine_profile_arn"].as_str().unwrap()
-    );
-    let mut args = vec![
-        "run",
-        "runbooks/ec2-instance-compromise.yaml",
-        "-p",
-        &instance,
-        "-p",
-        "case_id=custody-1",
-        "-p",
-        &profile,
+/// `run runbooks/ec2-instance-compromise.yaml` on the seeded instance, then `extra`.
+fn contain_args(ids: &Value, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "runbooks/ec2-instance-compromise.yaml".into(),
+        "-p".into(),
+        format!("instance_id={}", ids["instance_id"].as_str().unwrap()),
+        "-p".into(),
+        "case_id=custody-1".into(),
+        "-p".into(),
+        format!(
+            "quarantine_profile_arn={}",
+            ids["quarantine_profile_arn"].as_str().unwrap()
+        ),
     ];
-    args.extend_from_slice(extra);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// That run through the CLI against moto (`--output json`).
+fn contain(dir: &Path, ids: &Value, extra: &[&str]) -> (i32, Value, String) {
+    let args = contain_args(ids, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     cli_on_moto(dir, &args)
 }
 
@@ -546,23 +551,9 @@ async fn a_crash_between_an_upload_and_its_record_resumes_to_a_seal_that_verifie
         let ids = sandbox::seed("web-1");
         let evidence = seed_evidence(&[]);
         let dir = tempfile::tempdir().unwrap();
-        let instance = format!("instance_id={}", ids["instance_id"].as_str().unwrap());
-        let profile = format!(
-            "quarantine_profile_arn={}",
-            ids["quarantine_profile_arn"].as_str().unwrap()
-        );
-        let journal = crate::support::crash::crash_at(
-            point,
-            dir.path(),
+        let args = contain_args(
+            &ids,
             &[
-                "run",
-                "runbooks/ec2-instance-compromise.yaml",
-                "-p",
-                &instance,
-                "-p",
-                "case_id=custody-crash",
-                "-p",
-                &profile,
                 "--yes",
                 "--seal",
                 &evidence.seal,
@@ -570,6 +561,8 @@ async fn a_crash_between_an_upload_and_its_record_resumes_to_a_seal_that_verifie
                 &evidence.sign_key,
             ],
         );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let journal = crate::support::crash::crash_at(point, dir.path(), &args);
         let run_id = journal.file_stem().unwrap().to_str().unwrap().to_owned();
         let resumed = crate::support::crash::resume(dir.path(), &journal, &[]);
         assert_eq!(resumed.code, Some(0), "{point}: {}", resumed.stderr);
