@@ -120,12 +120,14 @@ pub struct RunCommand {
     /// Wait for every invocation to finish (bounded by the step timeout).
     #[serde(default = "default_true")]
     pub wait: bool,
-    /// Artifacts the command uploads straight to the run's seal (`--seal`), one presigned PUT
-    /// URL each: the script calls `firebreak_upload NAME FILE`, which hashes the file, uploads
-    /// it and removes it. One instance per step (fan out with `for_each`). Empty names are
-    /// dropped, so `["{{#if run.sealed}}volatile.tar.gz{{/if}}"]` uploads only when sealed.
+    /// Artifacts the command uploads straight to the run's seal (`--seal`) through presigned
+    /// URLs: the script calls `firebreak_upload NAME FILE`, which hashes the file, uploads it
+    /// and removes it. A name is one PUT (up to 5 GB); `{name, max_size_gib}` is a multipart
+    /// upload firebreak creates, presigns part by part and completes (memory images). One
+    /// instance per step (fan out with `for_each`). Empty names are dropped, so
+    /// `["{{#if run.sealed}}volatile.tar.gz{{/if}}"]` uploads only when sealed.
     #[serde(default)]
-    pub uploads: Vec<String>,
+    pub uploads: Vec<super::uploads::UploadSpec>,
 }
 
 fn default_document() -> String {
@@ -150,6 +152,11 @@ impl Action for RunCommand {
         "ssm:GetCommandInvocation",
         "s3:HeadBucket",
         "s3:HeadObject",
+        "s3:CreateMultipartUpload",
+        // Sent by the instance, signed by firebreak (presigned parts).
+        "s3:UploadPart",
+        "s3:ListParts",
+        "s3:CompleteMultipartUpload",
     ];
     const PERMISSIONS: &'static [&'static str] = &[
         "ssm:ListCommands",
@@ -158,14 +165,23 @@ impl Action for RunCommand {
         "s3:ListBucket",
         "s3:PutObject",
         "s3:GetObject",
+        "s3:ListMultipartUploadParts",
     ];
     const GRANTS: &'static [Grant] = &[
         Grant::on(&["ssm:SendCommand"], &[arn::INSTANCE, arn::SSM_DOCUMENT]),
         // HeadBucket is authorised as s3:ListBucket on the bucket.
         Grant::on(&["s3:ListBucket"], &[arn::S3_BUCKET]),
-        // `uploads`: the instance's PUT is signed with the runner's credentials (presigned),
-        // under the run's seal only; HeadObject reads it back.
-        Grant::on(&["s3:PutObject", "s3:GetObject"], &[arn::SEALED_COLLECTION]),
+        // `uploads`: the instance's PUTs are signed with the runner's credentials (presigned),
+        // under the run's seal only; multipart uploads are created, listed and completed there
+        // (all s3:PutObject but ListParts); HeadObject reads each artifact back.
+        Grant::on(
+            &[
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:ListMultipartUploadParts",
+            ],
+            &[arn::SEALED_COLLECTION],
+        ),
     ];
     const SCOPE: &'static [ScopeField] = &[
         ScopeField {
@@ -208,25 +224,8 @@ impl Execute for RunCommand {
                 ));
             }
         }
-        // Empty names drop out: `uploads: ["{{#if run.sealed}}x.tar.gz{{/if}}"]`.
-        let uploads: Vec<String> = self
-            .uploads
-            .iter()
-            .filter(|n| !n.is_empty())
-            .cloned()
-            .collect();
-        if !uploads.is_empty() {
-            let preamble = super::uploads::prepare(
-                ctx,
-                &self.instance_ids,
-                &uploads,
-                self.execution_timeout_seconds,
-            )
-            .await?;
-            if let (Some(preamble), Some(commands)) = (preamble, parameters.get_mut("commands")) {
-                commands.splice(0..0, preamble);
-            }
-        }
+        let uploads = super::uploads::wanted(&self.uploads);
+        let upload_names: Vec<&str> = uploads.iter().map(|u| u.name()).collect();
         let bucket = self.output_s3_bucket.clone().filter(|b| !b.is_empty());
         // SSM comments are at most 100 characters; the key is well under that.
         let comment = format!("firebreak {}", ctx.idempotency_key);
@@ -236,10 +235,26 @@ impl Execute for RunCommand {
                 if let Some(bucket) = &bucket {
                     check_bucket_owner(ctx, bucket, self.output_s3_bucket_owner.as_deref()).await?;
                 }
+                // Only for a command about to be sent (a resumed step finds it sent): URLs, and
+                // the multipart uploads they write to.
+                if !uploads.is_empty() {
+                    let preamble = super::uploads::prepare(
+                        ctx,
+                        &self.instance_ids,
+                        &uploads,
+                        self.execution_timeout_seconds,
+                    )
+                    .await?;
+                    if let (Some(preamble), Some(commands)) =
+                        (preamble, parameters.get_mut("commands"))
+                    {
+                        commands.splice(0..0, preamble);
+                    }
+                }
                 let input = json!({
                     "document": self.document, "instance_ids": self.instance_ids,
                     "script": self.script, "script_sha256": script_sha256, "comment": comment,
-                    "uploads": uploads,
+                    "uploads": upload_names,
                 });
                 // No client token: sent without the SDK's retries; after a lost answer the
                 // command is looked for by its comment before sending again.

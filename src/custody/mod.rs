@@ -21,6 +21,7 @@ pub mod sealer;
 pub mod statement;
 pub mod store;
 pub mod target;
+pub mod upload_script;
 
 pub use sealer::Sealer;
 pub use target::SealTarget;

@@ -143,6 +143,7 @@ impl Store {
             path: None,
             step: None,
             instance_id: None,
+            parts: None,
         })
     }
 

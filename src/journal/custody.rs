@@ -75,6 +75,9 @@ pub struct Sealed {
     pub step: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+    /// For a collected multipart upload: how many parts firebreak completed it from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
 }
 
 /// An upload (or the bucket check) that failed: the run went on; `firebreak journal seal` or

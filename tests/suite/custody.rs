@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use super::unattended::instance_state;
 use crate::support::{cli_on_moto, firebreak, moto, output, proxy, sandbox};
@@ -498,13 +499,23 @@ async fn instances_upload_evidence_straight_to_the_seal_through_presigned_urls()
         .into_iter()
         .filter(|r| r["what"] == "collected")
         .collect();
-    assert_eq!(collected.len(), 2, "{collected:#?}");
+    assert_eq!(collected.len(), 3, "{collected:#?}");
     let s3 = s3().await;
-    for (record, name) in collected.iter().zip(["processes.txt", "sockets.txt"]) {
+    for (record, name) in collected
+        .iter()
+        .zip(["processes.txt", "sockets.txt", "memory.lime"])
+    {
         let key = format!("cases/{run_id}/collected/volatile/{instance}/{name}");
         assert_eq!(record["key"], key.as_str());
         assert_eq!(record["instance_id"], instance.as_str());
-        assert_eq!(record["retention_mode"], "COMPLIANCE");
+        // AWS applies the bucket's default retention to every new object, one completed from
+        // parts too; moto (5.2.5) only to a PUT. Either way the journal holds what S3 says.
+        let expected = if name == "memory.lime" {
+            Value::Null
+        } else {
+            json!("COMPLIANCE")
+        };
+        assert_eq!(record["retention_mode"], expected, "{record:#?}");
         let object = s3
             .get_object()
             .bucket(&evidence.bucket)
@@ -513,9 +524,24 @@ async fn instances_upload_evidence_straight_to_the_seal_through_presigned_urls()
             .await
             .unwrap();
         let body = object.body.collect().await.unwrap().into_bytes();
+        let line = format!("simulated {name} from {instance}\n");
+        if name == "memory.lime" {
+            // 20 MiB in three parts (8, 8, 4), completed by firebreak, each byte where it was.
+            assert_eq!(body.len(), 20 << 20);
+            assert!(
+                body.chunks(line.len())
+                    .all(|c| line.as_bytes().starts_with(c))
+            );
+            assert_eq!(record["parts"], 3, "{record:#?}");
+        } else {
+            assert_eq!(body.as_ref(), line.as_bytes());
+        }
+        // What the instance says it sent (its own SHA-256: forgeable by a root attacker), and
+        // here true.
         assert_eq!(
-            body.as_ref(),
-            format!("simulated {name} from {instance}\n").as_bytes()
+            record["sha256"],
+            hex::encode(Sha256::digest(&body)),
+            "{record:#?}"
         );
         // The journal holds S3's own full-object CRC64NVME, as HeadObject reports it. (AWS
         // computes one for every new object; moto only for uploads that send a checksum, and
@@ -535,8 +561,42 @@ async fn instances_upload_evidence_straight_to_the_seal_through_presigned_urls()
         );
         assert_eq!(record["size"], body.len());
     }
+    // The instance sent each part to its own URL; firebreak created and completed the upload.
+    assert_eq!(proxy::count("s3:CreateMultipartUpload"), 1);
+    assert_eq!(proxy::count("s3:UploadPart"), 3);
+    assert_eq!(proxy::count("s3:CompleteMultipartUpload"), 1);
     // And the run's seal verifies, collected objects included.
     let location = format!("{}/{run_id}", evidence.seal);
+    // Verifying from the seal checks each object's retention as S3 has it now: moto left the
+    // image without one, and that is caught...
+    let remote = fb(&["journal", "verify", &location]);
+    assert_eq!(remote.code, Some(2), "{}\n{}", remote.stdout, remote.stderr);
+    let said = format!("{}{}", remote.stdout, remote.stderr);
+    assert!(
+        said.contains("memory.lime") && said.contains("not under COMPLIANCE retention"),
+        "{said}"
+    );
+    // ...and once the retention AWS would have applied is there, the seal verifies.
+    let memory = format!("cases/{run_id}/collected/volatile/{instance}/memory.lime");
+    let until = aws_smithy_types::DateTime::from_secs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 86_400,
+    );
+    s3.put_object_retention()
+        .bucket(&evidence.bucket)
+        .key(&memory)
+        .retention(
+            aws_sdk_s3::types::ObjectLockRetention::builder()
+                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Compliance)
+                .retain_until_date(until)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto sets an object's retention");
     let remote = fb(&["journal", "verify", &location]);
     assert_eq!(remote.code, Some(0), "{}\n{}", remote.stdout, remote.stderr);
 }

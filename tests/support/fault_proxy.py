@@ -45,10 +45,16 @@ only by path do not share attempt counters.
 Requests under ``/moto-api/`` are forwarded but not recorded and never faulted.
 
 The SSM agent's uploads, as far as moto cannot run them: moto answers SendCommand without
-running anything, so a forwarded SendCommand whose commands define firebreak's
-``firebreak_upload`` (presigned uploads to the run's seal) has each artifact PUT to its URL
-(through this proxy, recorded like any call) with the URL's headers and the body
-``simulated NAME from INSTANCE\n`` and its Content-MD5, before the SendCommand's answer is relayed.
+running anything, so for a forwarded SendCommand whose commands define firebreak's upload
+functions (presigned uploads to the run's seal) this proxy runs those very functions with bash
+— ``firebreak_upload NAME FILE`` for each upload they know, so curl sends each artifact through
+this proxy, recorded like any call — before the SendCommand's answer is relayed. The artifact is
+``simulated NAME from INSTANCE\n`` repeated: once for a single PUT, two and a half parts' worth for
+a multipart upload. What the functions print (and a failure) is added to that command's
+GetCommandInvocation answers, as the agent would report it. Needs bash, curl and coreutils.
+
+One answer of moto's is renamed, not changed: ListParts' root element, which moto (5.2.5) calls
+ListPartsResponse where S3 says ListPartsResult (the Rust SDK refuses the former).
 """
 
 from __future__ import annotations
@@ -65,7 +71,9 @@ import re
 import select
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -959,6 +967,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (OSError, http.client.HTTPException) as failure:
             response, error = None, f"upstream: {type(failure).__name__}: {failure}"
         done = dict(upstream_status=upstream_status, error=error)
+        # The agent runs a command moto accepted even when its answer is then lost.
+        if response and response[0] == 200 and (info.service, info.operation) == ("ssm", "SendCommand"):
+            simulate_agent_uploads(body, response[3])
         if fault == "lost":
             # The upstream applied the change; only the answer goes missing.
             status, headers, data = error_response("error500", info)
@@ -968,8 +979,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.proxy.complete(call, started, status=502, **done)
             self.respond(502, [("Content-Type", "text/plain")], error.encode())
         else:
-            if info.service == "ssm" and info.operation == "SendCommand" and response[0] == 200:
-                simulate_agent_uploads(body)
+            if info.service == "ssm" and info.operation == "GetCommandInvocation" \
+                    and response[0] == 200:
+                response = (*response[:3], agent_invocation(body, response[3]))
+            if info.service == "s3" and info.operation == "ListParts" and response[0] == 200:
+                response = (*response[:3], list_parts_result(response[3]))
             self.proxy.complete(call, started, status=response[0], **done)
             self.relay(*response)
 
@@ -991,46 +1005,85 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(step)  # client sent more bytes; they stay unread, keep hanging
 
 
-UPLOAD_CASE = re.compile(r"^\s*'((?:[^']|'\\'')*)'\) url='((?:[^']|'\\'')*)'; set --(.*);;$")
-UPLOAD_HEADER = re.compile(r"-H '((?:[^']|'\\'')*)'")
+UPLOAD_BEGIN = "# firebreak: upload functions"
+UPLOAD_END = "# firebreak: end of upload functions"
+UPLOAD_CASE = re.compile(
+    r"^\s*'((?:[^']|'\\'')*)'\) url='(?:[^']|'\\'')*';(?: upload='[^']*'; part_mib=(\d+);)?",
+    re.MULTILINE)
+MIB = 1024 * 1024
+
+# What the stand-in agent printed, by (command id, instance): (exit code, stdout, stderr).
+AGENT_OUTPUT: dict[tuple[str, str], tuple[int, str, str]] = {}
+AGENT_LOCK = threading.Lock()
 
 
 def unquote(word: str) -> str:
     return word.replace("'\\''", "'")
 
 
-def simulate_agent_uploads(body: bytes) -> int:
-    """PUTs each presigned upload a SendCommand carries, as the instance would; returns how many."""
+def simulate_agent_uploads(body: bytes, answer: bytes) -> int:
+    """Runs firebreak's own upload functions, as the instance would, for each upload a
+    SendCommand carries; keeps their output for GetCommandInvocation. Returns how many ran."""
     try:
         document = json.loads(body or b"{}")
-    except ValueError:
+        command_id = json.loads(answer or b"{}")["Command"]["CommandId"]
+    except (ValueError, KeyError, TypeError):
         return 0
-    commands = (document.get("Parameters") or {}).get("commands") or []
-    if not any("firebreak_upload()" in command for command in commands):
+    text = "\n".join((document.get("Parameters") or {}).get("commands") or [])
+    if UPLOAD_BEGIN not in text or UPLOAD_END not in text:
         return 0
+    functions = text[text.index(UPLOAD_BEGIN):text.index(UPLOAD_END)]
     instance = (document.get("InstanceIds") or ["unknown"])[0]
-    sent = 0
-    for command in commands:
-        for line in command.splitlines():
-            match = UPLOAD_CASE.match(line)
-            if not match:
-                continue
-            name, url = unquote(match[1]), urllib.parse.urlsplit(unquote(match[2]))
-            headers = dict(unquote(h).split(": ", 1) for h in UPLOAD_HEADER.findall(match[3]))
-            data = f"simulated {name} from {instance}\n".encode()
-            # As firebreak_upload does: an Object Lock bucket wants Content-MD5.
-            headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
-            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    code, stdout, stderr = 0, [], []
+    with tempfile.TemporaryDirectory(prefix="agent-") as work:
+        uploads = [(unquote(m[1]), int(m[2] or 0)) for m in UPLOAD_CASE.finditer(functions)]
+        for name, part_mib in uploads:
+            line = f"simulated {name} from {instance}\n".encode()
+            # A multipart artifact spans two and a half parts: two full parts and a short last.
+            size = part_mib * MIB * 5 // 2 if part_mib else len(line)
+            path = os.path.join(work, name)
+            with open(path, "wb") as artifact:
+                artifact.write((line * (size // len(line) + 1))[:size])
             try:
-                connection.request("PUT", f"{url.path}?{url.query}", body=data, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                if response.status >= 300:
-                    log(f"simulated upload of {name} answered {response.status}")
-                sent += 1
-            finally:
-                connection.close()
-    return sent
+                ran = subprocess.run(
+                    ["bash", "-c", functions + '\nfirebreak_upload "$0" "$1"', name, path],
+                    capture_output=True, text=True, timeout=300, cwd=work)
+            except (OSError, subprocess.TimeoutExpired) as failure:
+                ran = subprocess.CompletedProcess([], 127, "", f"agent stand-in: {failure}\n")
+            if ran.returncode:
+                log(f"simulated upload of {name} failed ({ran.returncode}): {ran.stderr.strip()}")
+            code = code or ran.returncode
+            stdout.append(ran.stdout)
+            stderr.append(ran.stderr)
+    with AGENT_LOCK:
+        AGENT_OUTPUT[(command_id, instance)] = (code, "".join(stdout), "".join(stderr))
+    return len(uploads)
+
+
+def list_parts_result(answer: bytes) -> bytes:
+    """moto (5.2.5) names ListParts' root element ListPartsResponse; S3 and the SDKs that
+    check it say ListPartsResult. Only the root's name is changed."""
+    return answer.replace(b"<ListPartsResponse", b"<ListPartsResult", 1) \
+        .replace(b"</ListPartsResponse>", b"</ListPartsResult>", 1)
+
+
+def agent_invocation(body: bytes, answer: bytes) -> bytes:
+    """A GetCommandInvocation answer with what the stand-in agent printed (and its failure)."""
+    try:
+        asked = json.loads(body or b"{}")
+        invocation = json.loads(answer)
+    except ValueError:
+        return answer
+    with AGENT_LOCK:
+        ran = AGENT_OUTPUT.get((asked.get("CommandId"), asked.get("InstanceId")))
+    if ran is None:
+        return answer
+    code, stdout, stderr = ran
+    invocation["StandardOutputContent"] = (invocation.get("StandardOutputContent") or "") + stdout
+    invocation["StandardErrorContent"] = (invocation.get("StandardErrorContent") or "") + stderr
+    if code:
+        invocation.update(Status="Failed", StatusDetails="Failed", ResponseCode=code)
+    return json.dumps(invocation).encode()
 
 
 class Server(http.server.ThreadingHTTPServer):

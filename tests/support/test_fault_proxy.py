@@ -622,6 +622,48 @@ class ClassifyTest(unittest.TestCase):
 # ----------------------------------------------------------------------------------------------
 
 
+class AgentTest(unittest.TestCase):
+    """The SSM agent's stand-in and the one moto answer renamed."""
+
+    def test_list_parts_root_is_renamed_and_nothing_else(self):
+        moto = (b'<?xml version="1.0"?><ListPartsResponse xmlns="x"><Part><ETag>"e"</ETag>'
+                b'</Part></ListPartsResponse>')
+        self.assertEqual(fault_proxy.list_parts_result(moto),
+                         b'<?xml version="1.0"?><ListPartsResult xmlns="x"><Part><ETag>"e"</ETag>'
+                         b'</Part></ListPartsResult>')
+
+    def test_the_agent_runs_the_upload_functions_and_reports_through_the_invocation(self):
+        # The functions as firebreak writes them, sending to an address nothing listens on:
+        # curl fails, the artifact is removed anyway, and the invocation says Failed.
+        url = f"http://127.0.0.1:{free_port()}/b/k"
+        functions = [
+            fault_proxy.UPLOAD_BEGIN + " (test)",
+            "firebreak_md5() { echo x; }",
+            "firebreak_upload() {",
+            '  name="$1"; file="$2"; url=""; set --',
+            '  case "$name" in',
+            f"    'a.txt') url='{url}'; set -- ;;",
+            "  esac",
+            '  status=0; curl -fsS -X PUT --upload-file "$file" "$url" 2>/dev/null || status=$?',
+            '  rm -f "$file"; [ "$status" -ne 0 ] || echo "firebreak-upload $name s 1 "',
+            '  echo "left: $(ls)" >&2; return "$status"',
+            "}",
+            fault_proxy.UPLOAD_END,
+        ]
+        body = json.dumps({"InstanceIds": ["i-1"],
+                           "Parameters": {"commands": ["\n".join(functions), "body"]}}).encode()
+        answer = json.dumps({"Command": {"CommandId": "c-1"}}).encode()
+        self.assertEqual(fault_proxy.simulate_agent_uploads(body, answer), 1)
+        moto = json.dumps({"Status": "Success", "StandardOutputContent": ""}).encode()
+        asked = json.dumps({"CommandId": "c-1", "InstanceId": "i-1"}).encode()
+        invocation = json.loads(fault_proxy.agent_invocation(asked, moto))
+        self.assertEqual(invocation["Status"], "Failed")
+        self.assertEqual(invocation["ResponseCode"], 7)  # curl: could not connect
+        self.assertIn("left: \n", invocation["StandardErrorContent"])  # the artifact is gone
+        other = json.dumps({"CommandId": "c-2", "InstanceId": "i-1"}).encode()
+        self.assertEqual(fault_proxy.agent_invocation(other, moto), moto)
+
+
 class LifecycleTest(unittest.TestCase):
     def test_upstream_down_gives_502(self):
         proxy = ProxyProcess(f"http://127.0.0.1:{free_port()}")
