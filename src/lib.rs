@@ -37,5 +37,6 @@ pub mod redact;
 pub mod report;
 pub mod runbook;
 pub mod schema;
+pub mod table;
 pub mod template;
 pub mod trigger;

@@ -66,6 +66,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// Signing sealed journal heads (`--sign-key`).
     pub kms: aws_sdk_kms::Client,
+    /// Shared state of workers (`--journal dynamodb://TABLE`).
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Clients {
@@ -96,6 +98,8 @@ impl Clients {
             guardduty: moved!(self.guardduty, aws_sdk_guardduty),
             s3: moved!(self.s3, aws_sdk_s3),
             kms: moved!(self.kms, aws_sdk_kms),
+            // Firebreak's own state stays where firebreak runs, whatever region it acts in.
+            dynamodb: self.dynamodb.clone(),
         }
     }
 
@@ -124,6 +128,8 @@ impl Clients {
             guardduty: signed!(self.guardduty, aws_sdk_guardduty),
             s3: signed!(self.s3, aws_sdk_s3),
             kms: signed!(self.kms, aws_sdk_kms),
+            // Firebreak's own state, never the assumed role's account.
+            dynamodb: self.dynamodb.clone(),
         }
     }
 
@@ -149,6 +155,7 @@ impl Clients {
             securityhub: client!(aws_sdk_securityhub),
             guardduty: client!(aws_sdk_guardduty),
             kms: client!(aws_sdk_kms),
+            dynamodb: client!(aws_sdk_dynamodb),
             s3: s3_client(config, partition),
         }
     }

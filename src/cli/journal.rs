@@ -1,4 +1,4 @@
-//! `firebreak journal verify|show`.
+//! `firebreak journal verify|show|export`, on a file or on a run in a DynamoDB table.
 
 use std::fmt::Write as _;
 
@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{Exit, GlobalArgs, JournalCommand, OutputFormat, verify_seal};
 use crate::journal::{self, Event, Record};
+use crate::table::{self, TableLocation};
 
 pub fn run(command: &JournalCommand, global: &GlobalArgs) -> Exit {
     match command {
@@ -22,6 +23,9 @@ pub fn run(command: &JournalCommand, global: &GlobalArgs) -> Exit {
             };
             if target.starts_with("s3://") {
                 return verify_seal::remote(target, bucket_owner.as_deref(), check, global);
+            }
+            if TableLocation::is_table(target) {
+                return verify_table(target, global);
             }
             let path = std::path::Path::new(target);
             let key = super::run::journal_key();
@@ -60,10 +64,30 @@ pub fn run(command: &JournalCommand, global: &GlobalArgs) -> Exit {
             custody,
         } => super::seal::run(run, journal_dir.as_ref(), custody, global),
         JournalCommand::Bench { dir, records } => bench(dir.as_deref(), *records),
+        JournalCommand::Export { journal } => match journal_bytes(journal, global) {
+            Ok(bytes) => {
+                use std::io::Write as _;
+                let mut stdout = std::io::stdout().lock();
+                match stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
+                    Ok(()) => Exit::Ok,
+                    Err(error) => {
+                        eprintln!("error: writing the export: {error}");
+                        Exit::Invalid
+                    }
+                }
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                Exit::Invalid
+            }
+        },
         JournalCommand::Show {
-            journal: path,
+            journal: target,
             output,
-        } => match journal::read(path) {
+        } => match journal_bytes(target, global).and_then(|bytes| {
+            journal::read_from_bytes(std::path::Path::new(target), &bytes)
+                .map_err(|e| e.to_string())
+        }) {
             Ok(records) => {
                 match output {
                     OutputFormat::Json => {
@@ -82,6 +106,48 @@ pub fn run(command: &JournalCommand, global: &GlobalArgs) -> Exit {
                 Exit::Invalid
             }
         },
+    }
+}
+
+/// A journal's bytes: the file's, or a table run's records in order.
+fn journal_bytes(target: &str, global: &GlobalArgs) -> Result<Vec<u8>, String> {
+    if !TableLocation::is_table(target) {
+        return std::fs::read(target).map_err(|e| format!("failed to read journal {target}: {e}"));
+    }
+    let location = TableLocation::parse(target)?;
+    location.run()?;
+    super::run::runtime().block_on(async {
+        let config = crate::aws::load_sdk_config(&global.aws_options()).await;
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let bytes = table::journal::export(&client, &location)
+            .await
+            .map_err(|e| e.to_string())?;
+        if bytes.is_empty() {
+            return Err(format!("{location}: the table holds no record of that run"));
+        }
+        Ok(bytes)
+    })
+}
+
+/// `journal verify dynamodb://TABLE/RUN_ID`: the chain, as for a file.
+fn verify_table(target: &str, global: &GlobalArgs) -> Exit {
+    let bytes = match journal_bytes(target, global) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Exit::Invalid;
+        }
+    };
+    let key = super::run::journal_key();
+    let verification = journal::verify_bytes(&bytes, key.as_deref());
+    println!("{verification}");
+    println!("evidence: in the run's seal (journal verify s3://BUCKET/PREFIX/RUN_ID)");
+    if verification.problem.is_some() {
+        Exit::Invalid
+    } else if !verification.complete {
+        Exit::StepFailed
+    } else {
+        Exit::Ok
     }
 }
 

@@ -540,7 +540,10 @@ pub enum JournalCommand {
         after_help = "Examples:\n  firebreak journal verify ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl\n  \
 firebreak journal verify s3://evidence-bucket/cases/20261128T100127Z-3f9a2c --kms\n  \
 firebreak journal verify RUN.jsonl --against s3://evidence-bucket/cases/20261128T100127Z-3f9a2c\n  \
-firebreak journal verify RUN.jsonl --public-key signing-key.pem\n\n\
+firebreak journal verify RUN.jsonl --public-key signing-key.pem\n  \
+firebreak journal verify dynamodb://firebreak-state/20261128T100127Z-3f9a2c\n\n\
+From a table (dynamodb://TABLE/RUN_ID): the run's records as a worker wrote them, checked like a file \
+(its evidence is in the seal: verify that with s3://…). \
 From the seal (s3://BUCKET/PREFIX/RUN_ID): the newest sealed journal's chain, its name, its COMPLIANCE \
 retention, the newest signed statement, and every sealed evidence object's CRC64NVME and retention. \
 --against: the local file must hold the sealed copy byte for byte, followed only by custody records. \
@@ -548,8 +551,9 @@ retention, the newest signed statement, and every sealed evidence object's CRC64
 With FIREBREAK_JOURNAL_KEY set the chain is checked as HMAC-SHA-256 with that key."
     )]
     Verify {
-        /// A journal file, or a run's seal: s3://BUCKET/PREFIX/RUN_ID
-        #[arg(value_name = "JOURNAL_PATH|S3_URL")]
+        /// A journal file, a run's seal (s3://BUCKET/PREFIX/RUN_ID) or a run in a table
+        /// (dynamodb://TABLE/RUN_ID)
+        #[arg(value_name = "JOURNAL_PATH|S3_URL|DYNAMODB_URL")]
         journal: String,
         /// Also compare the local journal with the run's seal (s3://BUCKET/PREFIX/RUN_ID)
         #[arg(long, value_name = "S3_URL")]
@@ -585,10 +589,23 @@ live. Exit 0 when everything is sealed, 1 when something still failed, 2 on bad 
         after_help = "Example:\n  firebreak journal show ~/.local/state/firebreak/runs/20261128T100127Z-3f9a2c.jsonl"
     )]
     Show {
-        #[arg(value_name = "JOURNAL_PATH")]
-        journal: PathBuf,
+        /// A journal file or a run in a table (dynamodb://TABLE/RUN_ID)
+        #[arg(value_name = "JOURNAL_PATH|DYNAMODB_URL")]
+        journal: String,
         #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
         output: OutputFormat,
+    },
+    /// Print a run's journal as JSON Lines, byte for byte as a journal file holds it
+    #[command(
+        after_help = "Examples:\n  firebreak journal export dynamodb://firebreak-state/20261128T100127Z-3f9a2c > run.jsonl\n  \
+firebreak journal verify run.jsonl\n\n\
+A worker's journal lives in DynamoDB, one item per record holding the record's line verbatim: the \
+export is those lines in order, so every hash is the one the worker wrote and the file verifies like \
+any other. Exit 0, or 2 when the location is bad or the table cannot be read."
+    )]
+    Export {
+        #[arg(value_name = "JOURNAL_PATH|DYNAMODB_URL")]
+        journal: String,
     },
     /// How many durable records per second a journal sustains on this disk (every AWS call of a run is a record that waits for its sync)
     #[command(

@@ -61,6 +61,19 @@ pub enum JournalError {
     },
     #[error("failed to resume journal {}: it holds no complete record", .path.display())]
     Empty { path: PathBuf },
+    #[error("failed to append record seq {seq} to journal {location}: {message}")]
+    Store {
+        location: String,
+        seq: u64,
+        message: String,
+    },
+    #[error(
+        "failed to append record seq {seq} to journal {location}: another writer appended it \
+         first (the run was taken over); this writer stops"
+    )]
+    Taken { location: String, seq: u64 },
+    #[error("failed to read journal {location}: {message}")]
+    StoreRead { location: String, message: String },
     #[error("failed to truncate the torn tail of journal {}: {source}", .path.display())]
     Truncate {
         path: PathBuf,

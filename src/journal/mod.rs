@@ -14,7 +14,7 @@
 //!
 //! Files: [`chain`] (the hash), [`event`] (the typed vocabulary of record kinds), `record` (one
 //! line), `writer` (appending), `resume` (reopening after a crash), `scan` (walking the chain),
-//! `read` (reading and verifying).
+//! `read` (reading and verifying), `lines` (numbering and chaining, for every backend).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ pub mod custody;
 mod error;
 pub mod event;
 pub mod evidence;
+pub mod lines;
 mod read;
 mod record;
 mod resume;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::chain::{self, ChainKey, GENESIS};
 use super::error::JournalError;
-use super::record::{self, Envelope};
+use super::lines::{Tail, chain_records};
 use super::{AppendedRecord, Clock, JournalSink};
 
 /// A journal file. Appends from several threads are serialized, so seqs stay consecutive and
@@ -146,42 +146,29 @@ impl FileJournal {
                 path: self.path.clone(),
             });
         }
-        let mut seq = state.next_seq;
-        let mut prev = state.prev.clone();
-        let mut lines = Vec::new();
-        let mut appended = Vec::with_capacity(records.len());
-        for (kind, payload) in records {
-            let ts = match &self.clock {
-                Some(clock) => clock(),
-                None => record::now_ts(seq)?,
-            };
-            let env = Envelope {
-                seq,
-                ts: &ts,
-                run_id: &self.run_id,
-                kind,
-                prev: &prev,
-            };
-            let encoded = record::encode(&env, payload, self.key_bytes())?;
-            prev = chain::digest(self.key_bytes(), &encoded.line[..encoded.line.len() - 1]);
-            lines.extend_from_slice(&encoded.line);
-            appended.push(AppendedRecord {
-                seq,
-                ts,
-                hash: encoded.hash,
-            });
-            seq += 1;
-        }
-        let Some(last) = appended.last() else {
-            return Ok(appended);
+        let tail = Tail {
+            next_seq: state.next_seq,
+            prev: state.prev.clone(),
         };
-        state.pending.extend_from_slice(&lines);
-        state.next_seq = seq;
-        state.prev = prev;
+        let chained = chain_records(
+            &self.run_id,
+            self.key_bytes(),
+            self.clock.as_ref(),
+            &tail,
+            records,
+        )?;
+        let Some(last) = chained.appended.last() else {
+            return Ok(chained.appended);
+        };
+        for line in &chained.lines {
+            state.pending.extend_from_slice(line);
+        }
+        state.next_seq = chained.tail.next_seq;
+        state.prev = chained.tail.prev;
         state.head = Some(last.hash.clone());
         let last = last.seq;
         self.wait_durable(state, last)?;
-        Ok(appended)
+        Ok(chained.appended)
     }
 
     /// Returns once record `seq` is on disk: writes and syncs everything pending itself when

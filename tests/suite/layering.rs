@@ -22,6 +22,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
     ("runbook", 2, &["diagnostic", "redact", "template"]),
     ("report", 2, &["journal"]),
     ("custody", 2, &["aws", "journal"]),
+    ("table", 2, &["aws", "journal"]),
     (
         "actions",
         3,
@@ -70,6 +71,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
             "report",
             "runbook",
             "schema",
+            "table",
             "template",
             "trigger",
         ],

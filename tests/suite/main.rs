@@ -44,6 +44,7 @@ mod iam_credentials;
 mod iam_mocks;
 mod interrupts;
 mod journal_format;
+mod journal_table;
 mod layering;
 mod lost_responses;
 mod notify;
