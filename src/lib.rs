@@ -40,3 +40,4 @@ pub mod schema;
 pub mod table;
 pub mod template;
 pub mod trigger;
+pub mod worker;

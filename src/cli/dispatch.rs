@@ -2,9 +2,43 @@
 
 use serde_json::Value;
 
-use super::{DispatchArgs, Exit, GlobalArgs, OutputFormat};
+use super::{DispatchArgs, Exit, GlobalArgs, OutputFormat, UnattendedArgs};
 use crate::engine::{Mode, Settings};
 use crate::trigger::dispatch::{self, Outcome};
+
+/// The runbooks events are matched against, and how the runs they start go (`dispatch`,
+/// `serve`): nobody is asked — a run that needs a person's decision waits for one — and
+/// break-glass is a person's decision on the command line, never something an event can ask
+/// for. Bad input is said on stderr and gives the exit.
+pub(super) fn unattended(
+    global: &GlobalArgs,
+    runbooks_dir: &std::path::Path,
+    args: &UnattendedArgs,
+    preflight: bool,
+) -> Result<(Vec<crate::check::LoadedRunbook>, Settings), Exit> {
+    let custody = super::run::custody_of(&args.custody)?;
+    let (runbooks, errors) = dispatch::load_runbooks(runbooks_dir);
+    for error in &errors {
+        eprintln!("{error}");
+    }
+    if runbooks.is_empty() {
+        eprintln!("error: no valid runbooks in {}", runbooks_dir.display());
+        return Err(Exit::Invalid);
+    }
+    let base = super::run::settings(global, args.journal_dir.as_ref(), false, false, preflight);
+    let interlocks = &args.interlocks;
+    let settings = Settings {
+        approvals: crate::engine::Approvals::Nobody,
+        max_targets: interlocks.max_targets,
+        assume_role: interlocks.assume_role.clone(),
+        assume_role_external_id: interlocks.assume_role_external_id.clone(),
+        override_protection: None,
+        verify_finding: args.verify_finding.setting(),
+        custody,
+        ..base
+    };
+    Ok((runbooks, settings))
+}
 
 pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
     if args.yes {
@@ -15,10 +49,6 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
         );
         return Exit::Invalid;
     }
-    let custody = match super::run::custody_of(&args.custody) {
-        Ok(custody) => custody,
-        Err(exit) => return exit,
-    };
     let events = match super::read_event(&args.event) {
         Ok(Value::Array(events)) => events,
         Ok(event) => vec![event],
@@ -27,33 +57,11 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
             return Exit::Invalid;
         }
     };
-    let (runbooks, errors) = dispatch::load_runbooks(&args.runbooks);
-    for error in &errors {
-        eprintln!("{error}");
-    }
-    if runbooks.is_empty() {
-        eprintln!("error: no valid runbooks in {}", args.runbooks.display());
-        return Exit::Invalid;
-    }
-    let base = super::run::settings(
-        global,
-        args.journal_dir.as_ref(),
-        false,
-        false,
-        !args.no_preflight,
-    );
-    // Break-glass is a person's decision on the command line, never something an event can ask for.
-    // Nobody is asked: runs that need a person's decision wait for one.
-    let settings = Settings {
-        approvals: crate::engine::Approvals::Nobody,
-        max_targets: args.interlocks.max_targets,
-        assume_role: args.interlocks.assume_role.clone(),
-        assume_role_external_id: args.interlocks.assume_role_external_id.clone(),
-        override_protection: None,
-        verify_finding: args.verify_finding.setting(),
-        custody,
-        ..base
-    };
+    let (runbooks, settings) =
+        match unattended(global, &args.runbooks, &args.unattended, !args.no_preflight) {
+            Ok(loaded) => loaded,
+            Err(exit) => return exit,
+        };
     let mode = if args.dry_run {
         Mode::DryRun
     } else {

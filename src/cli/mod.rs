@@ -15,6 +15,7 @@ mod report;
 mod run;
 mod schema;
 mod seal;
+mod serve;
 mod triggers;
 mod validate;
 mod verify_seal;
@@ -223,6 +224,22 @@ its run is in progress or after it succeeded; after a failure the run is resumed
 match), 1 a run failed, 3 a run was refused by an interlock, 2 a matched trigger's parameters were invalid."
     )]
     Dispatch(DispatchArgs),
+    /// Work an SQS queue that EventBridge rules feed: each message is an event for dispatch
+    #[command(
+        after_help = "Example:\n  firebreak serve --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/firebreak-findings \\\n    \
+--runbooks runbooks --seal s3://evidence-bucket/cases --sign-key alias/firebreak-heads --concurrency 8\n\n\
+Long-polls the queue and hands each message to dispatch's code (same matching, interlocks, de-duplication \
+and cases), up to --concurrency runs at once. A message is deleted once its runs are durable and sealed \
+(succeeded, waiting for a person, refused, a duplicate, nothing matched); while a run lives its message \
+stays invisible (renewed at half the visibility timeout, up to SQS's 12 hours); a failed run leaves its \
+message to come back (the run resumes then); a malformed message is logged by id and left for the queue's \
+dead-letter queue. Logs are JSON lines on stderr: one per run event and per message, and a health line \
+every --health-every. SIGTERM or Ctrl-C: no new messages, runs in flight stop at their next step boundary \
+(never between an interface's two isolation moves), their messages are made visible again, exit 0. \
+--seal is required: a worker's disk is not evidence. Several workers may share one queue; with \
+--journal-dir they must share that directory (a file system that honours flock)."
+    )]
+    Serve(ServeArgs),
     /// Print the runbooks' triggers; with --eventbridge, the rule patterns as JSON
     #[command(
         after_help = "Example:\n  firebreak triggers runbooks/*.yaml --eventbridge\n\n\
@@ -406,6 +423,48 @@ pub struct InterlockArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The SQS queue EventBridge rules target
+    #[arg(long, value_name = "URL", env = "FIREBREAK_QUEUE_URL")]
+    pub queue_url: String,
+    /// Folder of runbooks to match against
+    #[arg(long, value_name = "DIR", default_value = "runbooks")]
+    pub runbooks: PathBuf,
+    /// Runs at once, one message each
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// How long a received message stays invisible, in seconds; renewed at half of it while
+    /// its runs live
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(2..=43_200))]
+    pub visibility_timeout: u32,
+    /// Long-poll wait, in seconds (SQS allows 0–20)
+    #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub wait_seconds: u32,
+    /// Seconds between health lines
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub health_every: u32,
+    #[command(flatten)]
+    pub unattended: UnattendedArgs,
+}
+
+/// How runs that events start go, for `dispatch` and `serve` alike.
+#[derive(Debug, Args)]
+pub struct UnattendedArgs {
+    /// Read each finding back from its service (from this account, in the event's region)
+    /// before acting: a finding that does not exist, is archived, resolved or suppressed, or
+    /// names other resources than the event is refused (exit 3) and nothing is changed.
+    /// GuardDuty's own events need `all` (guardduty:GetFindings)
+    #[arg(long, value_enum, value_name = "WHICH", default_value_t = VerifyFindingArg::SecurityHub)]
+    pub verify_finding: VerifyFindingArg,
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub interlocks: InterlockArgs,
+    #[command(flatten)]
+    pub custody: CustodyArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct DispatchArgs {
     /// The event file (JSON: one event or an array), or - for stdin
     #[arg(long, value_name = "FILE|-")]
@@ -421,18 +480,8 @@ pub struct DispatchArgs {
     /// one, exit 4; `firebreak resume RUN --yes` at a terminal gives it)
     #[arg(long, short = 'y', hide = true)]
     pub yes: bool,
-    /// Read each finding back from its service (from this account, in the event's region)
-    /// before acting: a finding that does not exist, is archived, resolved or suppressed, or
-    /// names other resources than the event is refused (exit 3) and nothing is changed.
-    /// GuardDuty's own events need `all` (guardduty:GetFindings)
-    #[arg(long, value_enum, value_name = "WHICH", default_value_t = VerifyFindingArg::SecurityHub)]
-    pub verify_finding: VerifyFindingArg,
-    #[arg(long, value_name = "DIR")]
-    pub journal_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub interlocks: InterlockArgs,
-    #[command(flatten)]
-    pub custody: CustodyArgs,
+    pub unattended: UnattendedArgs,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -698,6 +747,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Approve(args) => decide::run(args, Verdict::Approve, &cli.global),
         Command::Deny(args) => decide::run(args, Verdict::Deny, &cli.global),
         Command::Dispatch(args) => dispatch::run(args, &cli.global),
+        Command::Serve(args) => serve::run(args, &cli.global),
         Command::Triggers(args) => triggers::run(args),
         Command::Journal(command) => journal::run(command, &cli.global),
         Command::Policy(args) => policy::run(args),

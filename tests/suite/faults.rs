@@ -58,7 +58,7 @@ async fn the_fleet_runbook_outlasts_half_throttling_and_five_percent_500s() {
     );
     assert_one_pair_per_vpc_and_all_isolated(&fleet).await;
     assert_eq!(
-        assert_one_snapshot_per_volume(&fleet, "storm-100").await,
+        assert_one_snapshot_per_volume(&fleet, Some("storm-100")).await,
         200
     );
     let path = journal::only_journal(dir.path());

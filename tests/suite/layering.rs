@@ -52,6 +52,11 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
         ],
     ),
     (
+        "worker",
+        6,
+        &["aws", "check", "engine", "journal", "trigger"],
+    ),
+    (
         "cli",
         7,
         &[
@@ -74,6 +79,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
             "table",
             "template",
             "trigger",
+            "worker",
         ],
     ),
 ];

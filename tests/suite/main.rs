@@ -52,6 +52,7 @@ mod policy;
 mod properties;
 mod report;
 mod run;
+mod serve;
 mod ssm;
 mod unattended;
 mod verify_finding;

@@ -1,0 +1,98 @@
+//! `firebreak serve`: the SQS worker (see `worker`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Exit, GlobalArgs, ServeArgs};
+use crate::engine::Mode;
+use serde_json::{Value, json};
+
+use crate::worker::log::Sink;
+use crate::worker::queue::Queue;
+use crate::worker::serve::{self, ServeConfig};
+
+pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
+    if args.unattended.custody.seal.is_none() {
+        eprintln!(
+            "error: serve needs --seal s3://BUCKET/PREFIX (or FIREBREAK_SEAL): a worker's disk is \
+             not evidence, so every run's journal and evidence go to the seal"
+        );
+        return Exit::Invalid;
+    }
+    let (runbooks, settings) =
+        match super::dispatch::unattended(global, &args.runbooks, &args.unattended, true) {
+            Ok(loaded) => loaded,
+            Err(exit) => return exit,
+        };
+    let config = ServeConfig {
+        concurrency: usize::from(args.concurrency),
+        visibility: Duration::from_secs(u64::from(args.visibility_timeout)),
+        wait: Duration::from_secs(u64::from(args.wait_seconds)),
+        health_every: Duration::from_secs(u64::from(args.health_every)),
+    };
+    let counts = super::run::runtime().block_on(async {
+        let sdk = crate::aws::load_sdk_config(&global.aws_options()).await;
+        // One set of clients for every run of this worker.
+        let settings = crate::engine::Settings {
+            clients: Some(crate::aws::Clients::new(&sdk)),
+            ..settings
+        };
+        let queue = Queue {
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            url: args.queue_url.clone(),
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop_signal().await;
+            let _ = stop.send(true);
+            // A second signal: now (an interface between its two isolation moves still gets
+            // its second move, as for Ctrl-C twice).
+            stop_signal().await;
+            std::process::exit(Exit::Interrupted as i32);
+        });
+        serve::serve(
+            queue,
+            config,
+            Arc::new(runbooks),
+            settings,
+            Mode::Live,
+            stopped,
+            json_lines(),
+        )
+        .await
+    });
+    eprintln!(
+        "firebreak: serve stopped: {} received, {} deleted, {} left to come back, {} released",
+        counts.received, counts.deleted, counts.failed, counts.released
+    );
+    Exit::Ok
+}
+
+/// Each log value as one line on stderr, stamped with the time.
+fn json_lines() -> Sink {
+    Arc::new(|mut line: Value| {
+        if let Value::Object(map) = &mut line {
+            let now = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            map.insert("ts".into(), json!(now));
+        }
+        eprintln!("{line}");
+    })
+}
+
+/// SIGTERM (ECS, Lambda's shutdown, systemd) or Ctrl-C.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! `serve`: a worker that long-polls an SQS queue EventBridge rules feed and hands each
+//! message to the same code as `dispatch`. SQS is the distribution: several workers on one
+//! queue share the work, a message is deleted only once its runs are durable (and sealed), a
+//! message whose run failed comes back, and the queue's redrive policy moves what never
+//! succeeds to a dead-letter queue.
+//!
+//! Files: `queue` (the SQS calls), `message` (what a message is), `serve` (the loop),
+//! `health` (counters and the health line), `log` (one JSON line per run event).
+
+pub mod health;
+pub mod log;
+pub mod message;
+pub mod queue;
+pub mod serve;

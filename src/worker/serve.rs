@@ -1,0 +1,236 @@
+//! The worker's loop: receive as many messages as there are free run slots, hand each to
+//! `dispatch`'s code in its own task, keep it invisible while its runs live, and delete it only
+//! once they are durable (and sealed). On stop (SIGTERM): no new messages, runs in flight stop
+//! at their next step boundary (an interface between its two isolation moves gets its second
+//! first), their messages are made visible again for another worker, and the loop returns.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::health::{Counts, Health};
+use super::log::{RunLog, Sink};
+use super::message::{self, Message};
+use super::queue::{MAX_INVISIBLE, Queue, Received};
+use crate::check::LoadedRunbook;
+use crate::engine::{Mode, Settings};
+use crate::journal::RunStatus;
+use crate::trigger::dispatch::{self, EventReport, Outcome};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Runs at once (one message each).
+    pub concurrency: usize,
+    /// How long a received message stays invisible; renewed at half of it while its runs live.
+    pub visibility: Duration,
+    /// Long-poll wait (at most 20 s).
+    pub wait: Duration,
+    pub health_every: Duration,
+}
+
+/// What becomes of a message once its runs ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done: every run it started is durable (succeeded, waits for a person, refused), or it
+    /// was a duplicate, or nothing matched.
+    Delete,
+    /// Left to come back (a failed or interrupted run resumes on the next delivery; a
+    /// malformed message reaches the dead-letter queue), and why.
+    Keep(String),
+}
+
+/// What to do with a message from what `dispatch` reported for it.
+pub fn disposition(reports: &[EventReport]) -> Disposition {
+    for matched in reports.iter().flat_map(|r| &r.matched) {
+        let why = match &matched.outcome {
+            Outcome::Ran { run } | Outcome::Resumed { run } | Outcome::Rechecked { run, .. } => {
+                match run.status {
+                    RunStatus::Failed | RunStatus::Interrupted => {
+                        format!("run {} {}", run.run_id, run.status.as_str())
+                    }
+                    _ => continue,
+                }
+            }
+            Outcome::Duplicate { .. } | Outcome::Joined { .. } | Outcome::Refused { .. } => {
+                continue;
+            }
+            Outcome::Invalid { .. } => format!("{}: invalid", matched.runbook),
+            Outcome::Failed { .. } => format!("{}: dispatch failed", matched.runbook),
+        };
+        return Disposition::Keep(why);
+    }
+    Disposition::Delete
+}
+
+/// Serves until `stop` turns true; returns what it did.
+pub async fn serve(
+    queue: Queue,
+    config: ServeConfig,
+    runbooks: Arc<Vec<LoadedRunbook>>,
+    settings: Settings,
+    mode: Mode,
+    mut stop: watch::Receiver<bool>,
+    log: Sink,
+) -> Counts {
+    let health = Arc::new(Health::default());
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut tick = tokio::time::interval(config.health_every);
+    tick.tick().await;
+    log(json!({"log": "serving", "queue_url": queue.url, "concurrency": config.concurrency}));
+    while !*stop.borrow() {
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = tasks.join_next() => {}
+                _ = stop.changed() => {}
+                _ = tick.tick() => log(health.line()),
+            }
+            continue;
+        }
+        tokio::select! {
+            received = queue.receive(free, config.wait, config.visibility) => match received {
+                Ok(messages) => {
+                    for received in messages {
+                        health.count(|c| c.received += 1);
+                        let slot = slots.clone().acquire_owned().await.expect("never closed");
+                        let job = Job {
+                            queue: queue.clone(),
+                            config: config.clone(),
+                            runbooks: runbooks.clone(),
+                            settings: settings.clone(),
+                            mode,
+                            health: health.clone(),
+                            log: log.clone(),
+                            stop: stop.clone(),
+                        };
+                        tasks.spawn(async move {
+                            job.handle(received).await;
+                            drop(slot);
+                        });
+                    }
+                }
+                Err(error) => {
+                    log(json!({"log": "receive_failed", "error": error}));
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+            },
+            _ = stop.changed() => {}
+            _ = tick.tick() => log(health.line()),
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    // Runs in flight stop at their next step boundary; their messages are released.
+    settings.interrupted.store(true, Ordering::SeqCst);
+    log(json!({"log": "stopping", "in_flight": tasks.len()}));
+    while tasks.join_next().await.is_some() {}
+    log(health.line());
+    health.counts()
+}
+
+/// One message's handling, with what it needs.
+struct Job {
+    queue: Queue,
+    config: ServeConfig,
+    runbooks: Arc<Vec<LoadedRunbook>>,
+    settings: Settings,
+    mode: Mode,
+    health: Arc<Health>,
+    log: Sink,
+    stop: watch::Receiver<bool>,
+}
+
+impl Job {
+    async fn handle(self, received: Received) {
+        let id = received.id.clone();
+        self.health.started(&id, received.sent_at);
+        let keeper = tokio::spawn(keep_invisible(
+            self.queue.clone(),
+            received.receipt.clone(),
+            self.config.visibility,
+            self.log.clone(),
+            id.clone(),
+        ));
+        let (disposition, outcomes) = match message::parse(&received.body) {
+            Message::Malformed(why) => {
+                self.health.count(|c| c.malformed += 1);
+                (Disposition::Keep(format!("malformed: {why}")), Value::Null)
+            }
+            Message::Event(event) => {
+                let settings = Settings {
+                    observer: Arc::new(RunLog::new(self.log.clone(), &id)),
+                    ..self.settings.clone()
+                };
+                let reports =
+                    dispatch::dispatch(&[event], &self.runbooks, self.mode, &settings).await;
+                let outcomes = serde_json::to_value(&reports).unwrap_or(Value::Null);
+                (disposition(&reports), outcomes)
+            }
+        };
+        keeper.abort();
+        let done = match &disposition {
+            Disposition::Delete => match self.queue.delete(&received.receipt).await {
+                Ok(()) => {
+                    self.health.count(|c| c.deleted += 1);
+                    "deleted".to_owned()
+                }
+                Err(error) => {
+                    self.health.count(|c| c.failed += 1);
+                    format!("not deleted ({error}); it comes back and is a duplicate then")
+                }
+            },
+            Disposition::Keep(_) if *self.stop.borrow() => {
+                match self.queue.release(&received.receipt).await {
+                    Ok(()) => self.health.count(|c| c.released += 1),
+                    Err(_) => self.health.count(|c| c.failed += 1),
+                }
+                "released".to_owned()
+            }
+            Disposition::Keep(_) => {
+                self.health.count(|c| c.failed += 1);
+                "kept".to_owned()
+            }
+        };
+        let why = match disposition {
+            Disposition::Keep(why) => Some(why),
+            Disposition::Delete => None,
+        };
+        (self.log)(json!({
+            "log": "message", "message_id": id, "receive_count": received.receive_count,
+            "disposition": done, "why": why, "outcomes": outcomes,
+        }));
+        self.health.ended(&id);
+    }
+}
+
+/// Renews a message's invisibility at half its timeout while its runs live, up to SQS's 12
+/// hours; past that the message becomes visible again and a later delivery finds the run
+/// (live: a duplicate; ended: resumed).
+async fn keep_invisible(
+    queue: Queue,
+    receipt: String,
+    visibility: Duration,
+    log: Sink,
+    id: String,
+) {
+    let received = Instant::now();
+    let every = (visibility / 2).max(Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(every).await;
+        if received.elapsed() + visibility > MAX_INVISIBLE {
+            log(json!({"log": "visibility_limit", "message_id": id}));
+            return;
+        }
+        if let Err(error) = queue.keep(&receipt, visibility).await {
+            log(json!({"log": "keep_failed", "message_id": id, "error": error}));
+        }
+    }
+}

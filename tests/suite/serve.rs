@@ -1,0 +1,365 @@
+//! `firebreak serve` as an EventBridge-fed deployment runs it, against moto (SQS with a
+//! redrive policy, S3 Object Lock for the seal) through the test proxy: two workers on one
+//! queue, 50 messages for 40 instances in two VPCs — some delivered twice, one malformed —
+//! contain each instance once (isolated, snapshotted, parked at the stop decision), every
+//! journal verifies, the malformed message ends in the dead-letter queue without its body
+//! reaching a log, and both workers exit 0 on SIGTERM.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::{Value, json};
+
+use super::custody::seed_evidence;
+use crate::support::{firebreak, moto, proxy, sandbox};
+
+/// A queue with a dead-letter queue after `max_receives` receives; (queue URL, DLQ URL).
+async fn queues(sqs: &aws_sdk_sqs::Client, max_receives: u32) -> (String, String) {
+    let create = async |name: &str, redrive: Option<String>| {
+        sqs.create_queue()
+            .queue_name(name)
+            .set_attributes(redrive.map(|r| [(QueueAttributeName::RedrivePolicy, r)].into()))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned()
+    };
+    let dlq = create("firebreak-findings-dlq", None).await;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let redrive =
+        json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string();
+    let queue = create("firebreak-findings", Some(redrive)).await;
+    (queue, dlq)
+}
+
+/// A GuardDuty finding about `instance`, with its own event and finding ids.
+fn finding(instance: &str, n: usize) -> String {
+    std::fs::read_to_string("tests/fixtures/events/guardduty-ec2.json")
+        .unwrap()
+        .replace("INSTANCE_ID", instance)
+        .replace(
+            "c8c4daa7-a20c-2f03-0070-b7393dd542ad",
+            &format!("c8c4daa7-a20c-2f03-0070-{n:012}"),
+        )
+        .replace("16afba5c5c43e07c9e3e5e2e544e95df", &format!("{n:032x}"))
+}
+
+/// Messages visible and in flight.
+async fn pending(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let attributes = attributes.attributes().unwrap();
+    let number = |name: QueueAttributeName| {
+        attributes
+            .get(&name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        number(QueueAttributeName::ApproximateNumberOfMessages),
+        number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+fn worker(queue: &str, seal: &str, journal_dir: &Path, log: &Path) -> Child {
+    firebreak()
+        .envs(moto::env())
+        .env("FIREBREAK_JOURNAL_DIR", journal_dir)
+        .args(["serve", "--queue-url", queue, "--runbooks", "runbooks"])
+        .args([
+            "--seal",
+            seal,
+            "--concurrency",
+            "4",
+            "--visibility-timeout",
+            "4",
+        ])
+        .args(["--wait-seconds", "1", "--health-every", "2"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("the firebreak binary starts")
+}
+
+/// SIGTERM, then its exit code (at most `within`).
+fn terminate(child: &mut Child, within: Duration) -> Option<i32> {
+    // SAFETY: kill(2) on a child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
+    let _moto = moto::exclusive().await;
+    let fleet = sandbox::seed_fleet(40, 2);
+    let evidence = seed_evidence(&[]);
+    let sqs = aws_sdk_sqs::Client::new(&moto::direct_config().await);
+    let (queue, dlq) = queues(&sqs, 2).await;
+    let instances = crate::fleet::ids(&fleet);
+    assert_eq!(instances.len(), 40);
+    // 40 findings, 9 of them delivered twice (EventBridge and SQS deliver at least once), and
+    // one message that is not an event at all (with something secret-looking in it).
+    let mut bodies: Vec<String> = instances
+        .iter()
+        .enumerate()
+        .map(|(n, id)| finding(id, n))
+        .collect();
+    bodies.extend((0..9).map(|n| finding(&instances[n * 4], n * 4)));
+    bodies.push("password=hunter2 this is no event".into());
+    assert_eq!(bodies.len(), 50);
+    for body in &bodies {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    proxy::reset();
+
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("runs");
+    let logs = [
+        dir.path().join("worker-1.log"),
+        dir.path().join("worker-2.log"),
+    ];
+    let mut workers: Vec<Child> = logs
+        .iter()
+        .map(|log| worker(&queue, &evidence.seal, &journals, log))
+        .collect();
+
+    // Until the queue is empty and the malformed message is in the dead-letter queue.
+    let deadline = Instant::now() + Duration::from_secs(420);
+    loop {
+        let main = pending(&sqs, &queue).await;
+        let dead = pending(&sqs, &dlq).await;
+        if main == (0, 0) && dead.0 == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queue {main:?}, dead-letter queue {dead:?} after 420 s; logs in {}",
+            dir.path().display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let codes: Vec<Option<i32>> = workers
+        .iter_mut()
+        .map(|w| terminate(w, Duration::from_secs(60)))
+        .collect();
+    let logged: Vec<String> = logs
+        .iter()
+        .map(|l| std::fs::read_to_string(l).unwrap())
+        .collect();
+    assert_eq!(codes, [Some(0), Some(0)], "{}", logged.join("\n---\n"));
+
+    // Each instance: one run, which isolated it and snapshotted its volumes, and waits for the
+    // stop decision; every journal verifies.
+    let mut runs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for entry in std::fs::read_dir(&journals).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        let verification = firebreak::journal::verify(&path, None).unwrap();
+        assert!(
+            verification.is_intact(),
+            "{}: {verification}",
+            path.display()
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let records: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let instance = records[0]["parameters"]["instance_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for step in ["isolate", "snapshot"] {
+            assert!(
+                records
+                    .iter()
+                    .any(|r| r["type"] == "step_succeeded" && r["step"] == step),
+                "{}: no {step}",
+                path.display()
+            );
+        }
+        // Sealed: a worker's disk is not evidence.
+        assert!(
+            records
+                .iter()
+                .any(|r| r["type"] == "sealed" && r["what"] == "journal"),
+            "{}: never sealed",
+            path.display()
+        );
+        let finished = records
+            .iter()
+            .rev()
+            .find(|r| r["type"] == "run_finished")
+            .unwrap();
+        assert_eq!(
+            finished["status"],
+            "awaiting_approval",
+            "{}",
+            path.display()
+        );
+        runs.entry(instance)
+            .or_default()
+            .push(path.display().to_string());
+    }
+    for instance in &instances {
+        assert_eq!(
+            runs.get(instance).map(Vec::len),
+            Some(1),
+            "{instance}: {:?}",
+            runs.get(instance)
+        );
+    }
+    // At the wire, one multi-volume snapshot request per instance; in EC2, one snapshot of
+    // each volume, never two.
+    assert_eq!(proxy::count("ec2:CreateSnapshots"), 40);
+    assert_eq!(
+        crate::fleet::assert_one_snapshot_per_volume(&fleet, None).await,
+        80
+    );
+
+    // The malformed message is in the dead-letter queue; the logs name it, never its body.
+    let dead = sqs.receive_message().queue_url(&dlq).send().await.unwrap();
+    assert_eq!(
+        dead.messages()[0].body(),
+        Some("password=hunter2 this is no event")
+    );
+    let all = logged.join("\n");
+    assert!(!all.contains("hunter2"), "a message body reached a log");
+    assert!(
+        all.contains("\"log\":\"malformed\"") || all.contains("malformed: not JSON"),
+        "{all}"
+    );
+    assert!(all.contains("\"log\":\"health\""), "{all}");
+    // Both workers took messages.
+    for (log, text) in logs.iter().zip(&logged) {
+        assert!(
+            text.contains("\"disposition\":\"deleted\""),
+            "{} deleted nothing:\n{text}",
+            log.display()
+        );
+    }
+}
+
+/// Waits until `done` holds, polling every 200 ms, at most `within`.
+async fn until(within: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_mid_run_releases_its_message_and_another_resumes_the_run() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let instance = ids["instance_id"].as_str().unwrap().to_owned();
+    let evidence = seed_evidence(&[]);
+    let sqs = aws_sdk_sqs::Client::new(&moto::direct_config().await);
+    let (queue, _dlq) = queues(&sqs, 5).await;
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(finding(&instance, 7))
+        .send()
+        .await
+        .unwrap();
+    // The snapshot request takes 4 s: the worker is stopped while it is in flight.
+    proxy::faults(
+        3,
+        json!([{"service": "ec2", "operation": "CreateSnapshots", "fault": "delay", "delay_ms": 4000}]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("runs");
+    let first_log = dir.path().join("worker-1.log");
+    let mut first = worker(&queue, &evidence.seal, &journals, &first_log);
+    until(
+        Duration::from_secs(60),
+        "the snapshot request",
+        async || proxy::count("ec2:CreateSnapshots") > 0,
+    )
+    .await;
+    let code = terminate(&mut first, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&first_log).unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("\"disposition\":\"released\""), "{log}");
+    // Visible again at once, for another worker.
+    assert_eq!(pending(&sqs, &queue).await, (1, 0));
+
+    proxy::faults(3, json!([]));
+    let second_log = dir.path().join("worker-2.log");
+    let mut second = worker(&queue, &evidence.seal, &journals, &second_log);
+    until(Duration::from_secs(120), "the queue to empty", async || {
+        pending(&sqs, &queue).await == (0, 0)
+    })
+    .await;
+    let code = terminate(&mut second, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&second_log).unwrap();
+    assert_eq!(code, Some(0), "{log}");
+
+    // One run: interrupted at the step boundary after the snapshot, resumed by the other
+    // worker, parked at the stop decision; the snapshot was requested once.
+    let files: Vec<_> = std::fs::read_dir(&journals)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let interrupted = kinds.iter().position(|k| k == "run_interrupted");
+    let resumed = kinds.iter().position(|k| k == "run_resumed");
+    assert!(
+        matches!((interrupted, resumed), (Some(i), Some(r)) if i < r),
+        "{kinds:?}"
+    );
+    assert!(text.contains("\"status\":\"awaiting_approval\""), "{text}");
+    assert_eq!(proxy::count("ec2:CreateSnapshots"), 1);
+    assert!(
+        firebreak::journal::verify(&files[0], None)
+            .unwrap()
+            .is_intact()
+    );
+}
