@@ -1,11 +1,13 @@
 //! Shared state in one DynamoDB table, for workers that share no disk: the journal's records
-//! (one item per line, stored verbatim, written only if that seq is not there yet). Leases,
-//! locks and claims join them here.
+//! (one item per line, stored verbatim, written only if that seq is not there yet) and leases
+//! (holder, expiry, generation). Locks and claims join them here.
 //!
 //! Files: `location` (`dynamodb://TABLE[/RUN_ID]`), `records` (the items and their conditional
-//! writes), `journal` (the journal sink over them).
+//! writes), `journal` (the journal sink over them), `lease` (leases with a fencing generation,
+//! and their keeper).
 
 pub mod journal;
+pub mod lease;
 pub mod location;
 mod records;
 

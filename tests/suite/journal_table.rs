@@ -20,7 +20,7 @@ use crate::support::{firebreak, moto, output, proxy};
 const TABLE: &str = "firebreak-state";
 
 /// The table as `deploy/firebreak.yaml` makes it: `pk`/`sk` strings, on demand.
-async fn table() -> (aws_sdk_dynamodb::Client, TableLocation) {
+pub(crate) async fn table() -> (aws_sdk_dynamodb::Client, TableLocation) {
     let client = moto::clients().await.dynamodb;
     let key = |name: &str, kind: KeyType| {
         KeySchemaElement::builder()
@@ -92,7 +92,11 @@ fn write_stream(sink: &dyn JournalSink, chain: &str) {
 }
 
 /// A run's journal in the table with its first two records.
-fn begun(client: &aws_sdk_dynamodb::Client, table: &TableLocation, run_id: &str) -> TableJournal {
+pub(crate) fn begun(
+    client: &aws_sdk_dynamodb::Client,
+    table: &TableLocation,
+    run_id: &str,
+) -> TableJournal {
     let journal = TableJournal::create(client.clone(), table, run_id, None).unwrap();
     journal
         .append_fields("run_started", payload(json!({"chain": "sha256"})))

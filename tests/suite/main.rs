@@ -54,5 +54,6 @@ mod report;
 mod run;
 mod serve;
 mod ssm;
+mod table_leases;
 mod unattended;
 mod verify_finding;

@@ -1,0 +1,284 @@
+//! Leases in the table: liveness across hosts, where a `flock` on one host cannot reach. A
+//! lease is one item — `pk = lease#<account>#<region>#<name>`, `sk = lease` — with its holder,
+//! when it expires (milliseconds since the epoch), a generation that grows with every change of
+//! holder (the fencing token), and `ttl` (seconds) so DynamoDB removes leases nobody renews a
+//! day after they expire. Journal records never carry a TTL; leases, claims and locks do.
+//!
+//! Taking a lease succeeds only if nobody holds it, it expired, or the taker already holds it;
+//! renewing and releasing succeed only for the holder of that generation. A holder whose
+//! renewal fails has lost the lease — someone may have taken it over — and must stop acting at
+//! once: [`Keeper`] renews in the background and raises [`Keeper::lost`] when that happens. The
+//! rest of the fence is the journal's: a taker appends `run_resumed` (conditional on its seq)
+//! before any AWS call, so the old holder's next append is refused.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use crate::aws::error::AwsError;
+
+/// Where leases live: the table, and the account and region whose resources they guard.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    pub client: Client,
+    pub table: String,
+    pub account: String,
+    pub region: String,
+}
+
+/// A lease held: its name, holder and generation (the fencing token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub generation: u64,
+    pub expires_at_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("lease {name} is held by {holder} until {expires_at_ms} (ms since the epoch)")]
+    Held {
+        name: String,
+        holder: String,
+        expires_at_ms: u64,
+    },
+    #[error("lease {name} was lost (another holder took it over, or it was released)")]
+    Lost { name: String },
+    #[error("lease {name}: {message}")]
+    Table { name: String, message: String },
+}
+
+/// How long after expiry DynamoDB may delete a lease item (TTL deletes are lazy anyway).
+const TTL_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().unwrap_or_default(),
+        _ => 0,
+    }
+}
+
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+impl Leases {
+    fn key(&self, name: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (
+                "pk".to_owned(),
+                s(&format!("lease#{}#{}#{name}", self.account, self.region)),
+            ),
+            ("sk".to_owned(), s("lease")),
+        ])
+    }
+
+    /// Takes `name` for `holder` for `duration`, if nobody else holds it unexpired.
+    pub async fn acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        duration: Duration,
+    ) -> Result<Lease, LeaseError> {
+        let now = now_ms();
+        let expires = now + duration.as_millis() as u64;
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(name)))
+            // Every take is a new generation: whoever held an older one is fenced off.
+            .update_expression(
+                "SET holder = :me, expires_at = :expires, #ttl = :ttl, \
+                 generation = if_not_exists(generation, :zero) + :step",
+            )
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now OR holder = :me")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":me", s(holder))
+            .expression_attribute_values(":expires", n(expires))
+            .expression_attribute_values(":ttl", n((expires + TTL_GRACE.as_millis() as u64) / 1000))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":step", n(1))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match taken {
+            Ok(output) => {
+                let item = output.attributes().cloned().unwrap_or_default();
+                Ok(Lease {
+                    name: name.to_owned(),
+                    holder: holder.to_owned(),
+                    generation: number(&item, "generation"),
+                    expires_at_ms: expires,
+                })
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                let current = self.read(name).await?;
+                Err(LeaseError::Held {
+                    name: name.to_owned(),
+                    holder: current
+                        .as_ref()
+                        .map(|c| text(c, "holder"))
+                        .unwrap_or_default(),
+                    expires_at_ms: current
+                        .as_ref()
+                        .map(|c| number(c, "expires_at"))
+                        .unwrap_or_default(),
+                })
+            }
+            Err(e) => Err(self.failed(name, AwsError::from_sdk("dynamodb", "UpdateItem", e))),
+        }
+    }
+
+    /// Extends a lease its holder still holds, by `duration` from now.
+    pub async fn renew(&self, lease: &mut Lease, duration: Duration) -> Result<(), LeaseError> {
+        let expires = now_ms() + duration.as_millis() as u64;
+        let renewed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(&lease.name)))
+            .update_expression("SET expires_at = :expires, #ttl = :ttl")
+            .condition_expression("holder = :me AND generation = :generation")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":me", s(&lease.holder))
+            .expression_attribute_values(":generation", n(lease.generation))
+            .expression_attribute_values(":expires", n(expires))
+            .expression_attribute_values(":ttl", n((expires + TTL_GRACE.as_millis() as u64) / 1000))
+            .send()
+            .await;
+        match renewed {
+            Ok(_) => {
+                lease.expires_at_ms = expires;
+                Ok(())
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(LeaseError::Lost {
+                    name: lease.name.clone(),
+                })
+            }
+            Err(e) => {
+                Err(self.failed(&lease.name, AwsError::from_sdk("dynamodb", "UpdateItem", e)))
+            }
+        }
+    }
+
+    /// Gives a lease up, if it is still this holder's (a lost lease is left to its new holder).
+    pub async fn release(&self, lease: &Lease) -> Result<(), LeaseError> {
+        let released = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(&lease.name)))
+            .condition_expression("holder = :me AND generation = :generation")
+            .expression_attribute_values(":me", s(&lease.holder))
+            .expression_attribute_values(":generation", n(lease.generation))
+            .send()
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => {
+                Err(self.failed(&lease.name, AwsError::from_sdk("dynamodb", "DeleteItem", e)))
+            }
+        }
+    }
+
+    async fn read(
+        &self,
+        name: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, LeaseError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|o| o.item().cloned())
+            .map_err(|e| self.failed(name, AwsError::from_sdk("dynamodb", "GetItem", e)))
+    }
+
+    fn failed(&self, name: &str, error: AwsError) -> LeaseError {
+        LeaseError::Table {
+            name: name.to_owned(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Renews a lease in the background (every third of its duration) until dropped; raises
+/// [`Keeper::lost`] the moment a renewal fails, and stops renewing.
+pub struct Keeper {
+    lost: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Keeper {
+    pub fn start(leases: Leases, mut lease: Lease, duration: Duration) -> Keeper {
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = lost.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(duration / 3).await;
+                if leases.renew(&mut lease, duration).await.is_err() {
+                    // Unknown is lost: a holder that cannot show it still holds must stop.
+                    flag.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
+        Keeper { lost, task }
+    }
+
+    /// The lease can no longer be shown to be held: stop acting.
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, for whoever checks it between steps.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.lost.clone()
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
