@@ -24,6 +24,34 @@ pub struct EngineScope<'a> {
     pub assume_role: Option<&'a str>,
     pub seal_bucket: Option<&'a str>,
     pub sign_key: Option<&'a str>,
+    /// `--worker`: the worker's own calls, on these resources.
+    pub worker: Option<WorkerScope<'a>>,
+}
+
+/// What a `serve` worker works on: its queue, and the table and key parameter when it uses
+/// them.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerScope<'a> {
+    pub queue_arn: &'a str,
+    pub table: Option<&'a str>,
+    pub journal_key_parameter: Option<&'a str>,
+}
+
+impl WorkerScope<'_> {
+    /// The ARN a worker call's placeholder stands for, or `None` when the worker does not use
+    /// that resource.
+    fn resource(&self, placeholder: &str) -> Option<String> {
+        match placeholder {
+            "{queue}" => Some(self.queue_arn.to_owned()),
+            "{table}" => self
+                .table
+                .map(|t| format!("arn:aws:dynamodb:*:*:table/{t}")),
+            "{key}" => self
+                .journal_key_parameter
+                .map(|p| format!("arn:aws:ssm:*:*:parameter/{}", p.trim_start_matches('/'))),
+            _ => None,
+        }
+    }
 }
 
 pub fn document(runbooks: &[&Runbook], uses: RunUses, scope: EngineScope<'_>) -> Value {
@@ -33,6 +61,13 @@ pub fn document(runbooks: &[&Runbook], uses: RunUses, scope: EngineScope<'_>) ->
         let key = (resources, condition.unwrap_or_default().to_owned());
         grants.entry(key).or_default().insert(permission.to_owned());
     };
+    if let Some(worker) = scope.worker {
+        for call in actions::WORKER_CALLS {
+            if let Some(resource) = worker.resource(call.resource) {
+                add(call.permission, vec![resource], None);
+            }
+        }
+    }
     for runbook in runbooks {
         for call in actions::engine_calls(runbook, uses) {
             let resources = call

@@ -157,6 +157,70 @@ impl EngineCall {
     }
 }
 
+/// A call a `serve` worker makes for itself, beside its runs' calls (`policy --worker`): on
+/// its queue (`{queue}`), its table (`{table}`), its journal key's parameter (`{key}`).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerCall {
+    pub call: &'static str,
+    /// The IAM action that authorises it.
+    pub permission: &'static str,
+    pub resource: &'static str,
+}
+
+pub const WORKER_CALLS: &[WorkerCall] = &[
+    WorkerCall {
+        call: "sqs:ReceiveMessage",
+        permission: "sqs:ReceiveMessage",
+        resource: "{queue}",
+    },
+    WorkerCall {
+        call: "sqs:DeleteMessage",
+        permission: "sqs:DeleteMessage",
+        resource: "{queue}",
+    },
+    WorkerCall {
+        call: "sqs:ChangeMessageVisibility",
+        permission: "sqs:ChangeMessageVisibility",
+        resource: "{queue}",
+    },
+    WorkerCall {
+        call: "dynamodb:PutItem",
+        permission: "dynamodb:PutItem",
+        resource: "{table}",
+    },
+    // Each put inside the transaction is authorised as dynamodb:PutItem.
+    WorkerCall {
+        call: "dynamodb:TransactWriteItems",
+        permission: "dynamodb:PutItem",
+        resource: "{table}",
+    },
+    WorkerCall {
+        call: "dynamodb:Query",
+        permission: "dynamodb:Query",
+        resource: "{table}",
+    },
+    WorkerCall {
+        call: "dynamodb:GetItem",
+        permission: "dynamodb:GetItem",
+        resource: "{table}",
+    },
+    WorkerCall {
+        call: "dynamodb:UpdateItem",
+        permission: "dynamodb:UpdateItem",
+        resource: "{table}",
+    },
+    WorkerCall {
+        call: "dynamodb:DeleteItem",
+        permission: "dynamodb:DeleteItem",
+        resource: "{table}",
+    },
+    WorkerCall {
+        call: "ssm:GetParameter",
+        permission: "ssm:GetParameter",
+        resource: "{key}",
+    },
+];
+
 /// Every AWS call the engine makes outside steps (journaled under the pseudo-steps
 /// `interlocks` and `notify`, or in the first record and the preflight).
 pub const ENGINE_CALLS: &[EngineCall] = &[

@@ -292,6 +292,19 @@ pub struct PolicyArgs {
     /// Heads are signed with this key (`run --sign-key`): adds kms:DescribeKey and kms:Sign
     #[arg(long, value_name = "KMS_KEY_ARN", env = "FIREBREAK_SIGN_KEY")]
     pub sign_key: Option<String>,
+    /// For a `serve` worker's role: adds its own calls on --queue-arn (receive, delete, keep
+    /// invisible), on --table and on --journal-key-parameter when given
+    #[arg(long, requires = "queue_arn")]
+    pub worker: bool,
+    /// The queue the worker serves
+    #[arg(long, value_name = "ARN", requires = "worker")]
+    pub queue_arn: Option<String>,
+    /// The DynamoDB table of the workers' shared state
+    #[arg(long, value_name = "NAME", requires = "worker")]
+    pub table: Option<String>,
+    /// The SSM parameter (SecureString) holding the journal's HMAC key
+    #[arg(long, value_name = "NAME", requires = "worker")]
+    pub journal_key_parameter: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }
@@ -443,6 +456,10 @@ pub struct ServeArgs {
     /// Seconds between health lines
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub health_every: u32,
+    /// The SSM parameter (SecureString) holding the journal's HMAC key, read once at start. A
+    /// worker never takes the key from its environment (FIREBREAK_JOURNAL_KEY is refused)
+    #[arg(long, value_name = "NAME", env = "FIREBREAK_JOURNAL_KEY_PARAMETER")]
+    pub journal_key_parameter: Option<String>,
     #[command(flatten)]
     pub unattended: UnattendedArgs,
 }

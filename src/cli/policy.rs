@@ -38,6 +38,14 @@ pub fn run(args: &PolicyArgs) -> Exit {
         assume_role: args.assume_role.as_deref(),
         seal_bucket: seal.as_ref().map(|s| s.bucket.as_str()),
         sign_key: args.sign_key.as_deref(),
+        worker: args
+            .queue_arn
+            .as_deref()
+            .map(|queue_arn| policy::WorkerScope {
+                queue_arn,
+                table: args.table.as_deref(),
+                journal_key_parameter: args.journal_key_parameter.as_deref(),
+            }),
     };
     let document = policy::document(&runbooks, uses, scope);
     match args.output {

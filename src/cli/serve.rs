@@ -19,6 +19,14 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
         );
         return Exit::Invalid;
     }
+    if super::run::journal_key().is_some() {
+        eprintln!(
+            "error: a worker never takes the journal key from its environment (a task \
+             definition or a Lambda's configuration shows it to whoever reads them): unset \
+             FIREBREAK_JOURNAL_KEY and give --journal-key-parameter NAME (an SSM SecureString)"
+        );
+        return Exit::Invalid;
+    }
     let (runbooks, settings) =
         match super::dispatch::unattended(global, &args.runbooks, &args.unattended, true) {
             Ok(loaded) => loaded,
@@ -32,9 +40,21 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
     };
     let counts = super::run::runtime().block_on(async {
         let sdk = crate::aws::load_sdk_config(&global.aws_options()).await;
+        let clients = crate::aws::Clients::new(&sdk);
+        let journal_key = match &args.journal_key_parameter {
+            Some(name) => match journal_key_from(&clients.ssm, name).await {
+                Ok(key) => Some(key),
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return None;
+                }
+            },
+            None => None,
+        };
         // One set of clients for every run of this worker.
         let settings = crate::engine::Settings {
-            clients: Some(crate::aws::Clients::new(&sdk)),
+            clients: Some(clients),
+            journal_key,
             ..settings
         };
         let queue = Queue {
@@ -50,7 +70,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
             stop_signal().await;
             std::process::exit(Exit::Interrupted as i32);
         });
-        serve::serve(
+        let counts = serve::serve(
             queue,
             config,
             Arc::new(runbooks),
@@ -59,13 +79,46 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
             stopped,
             json_lines(),
         )
-        .await
+        .await;
+        Some(counts)
     });
+    let Some(counts) = counts else {
+        return Exit::Invalid;
+    };
     eprintln!(
         "firebreak: serve stopped: {} received, {} deleted, {} left to come back, {} released",
         counts.received, counts.deleted, counts.failed, counts.released
     );
     Exit::Ok
+}
+
+/// The journal's HMAC key from an SSM parameter (a SecureString, decrypted); the error names
+/// the parameter, never a value.
+async fn journal_key_from(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Vec<u8>, String> {
+    let answer = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "reading the journal key from parameter {name}: {}",
+                crate::aws::error::AwsError::from_sdk("ssm", "GetParameter", e)
+            )
+        })?;
+    let parameter = answer.parameter();
+    if parameter.and_then(|p| p.r#type()) != Some(&aws_sdk_ssm::types::ParameterType::SecureString)
+    {
+        return Err(format!(
+            "parameter {name} is not a SecureString: the journal key is a secret"
+        ));
+    }
+    parameter
+        .and_then(|p| p.value())
+        .filter(|v| !v.is_empty())
+        .map(|v| v.as_bytes().to_vec())
+        .ok_or_else(|| format!("parameter {name} holds no key"))
 }
 
 /// Each log value as one line on stderr, stamped with the time.

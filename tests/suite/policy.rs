@@ -318,3 +318,88 @@ fn the_release_runbook_has_its_own_narrow_policy() {
         "release writes no IAM: {iam_writes:?}"
     );
 }
+
+/// `policy --worker`: the runbooks' permissions plus the worker's own, each on its resource:
+/// the queue (receive, delete, keep invisible), the table, the journal key's parameter.
+#[test]
+fn a_worker_policy_adds_the_workers_own_calls_on_its_resources() {
+    let queue = "arn:aws:sqs:us-east-1:123456789012:firebreak-findings";
+    let runbook = repo("runbooks/ec2-instance-compromise.yaml");
+    let policy = json(&[
+        "policy",
+        runbook.to_str().unwrap(),
+        "--worker",
+        "--queue-arn",
+        queue,
+        "--table",
+        "firebreak-state",
+        "--journal-key-parameter",
+        "/firebreak/journal-key",
+        "--output",
+        "json",
+    ]);
+    let on = |resource: &str| -> BTreeSet<String> {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["Effect"] == "Allow"
+                    && s["Resource"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|r| r == resource)
+            })
+            .flat_map(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(
+        on(queue),
+        [
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:ReceiveMessage"
+        ]
+        .map(String::from)
+        .into()
+    );
+    assert_eq!(
+        on("arn:aws:dynamodb:*:*:table/firebreak-state"),
+        [
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem"
+        ]
+        .map(String::from)
+        .into()
+    );
+    assert_eq!(
+        on("arn:aws:ssm:*:*:parameter/firebreak/journal-key"),
+        ["ssm:GetParameter".to_owned()].into()
+    );
+    // The runbook's own permissions are all still there; without --worker, none of these.
+    let plain = json(&["policy", runbook.to_str().unwrap(), "--output", "json"]);
+    let text = plain.to_string();
+    assert!(
+        !text.contains("sqs:") && !text.contains("dynamodb:"),
+        "{text}"
+    );
+    let worker_text = policy.to_string();
+    assert!(worker_text.contains("ec2:ModifyNetworkInterfaceAttribute"));
+    // --worker needs the queue.
+    let out = firebreak()
+        .args(["policy", runbook.to_str().unwrap(), "--worker"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--queue-arn"));
+}

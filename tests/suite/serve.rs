@@ -82,6 +82,10 @@ async fn pending(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
 }
 
 fn worker(queue: &str, seal: &str, journal_dir: &Path, log: &Path) -> Child {
+    worker_with(queue, seal, journal_dir, log, &[])
+}
+
+fn worker_with(queue: &str, seal: &str, journal_dir: &Path, log: &Path, extra: &[&str]) -> Child {
     firebreak()
         .envs(moto::env())
         .env("FIREBREAK_JOURNAL_DIR", journal_dir)
@@ -95,6 +99,7 @@ fn worker(queue: &str, seal: &str, journal_dir: &Path, log: &Path) -> Child {
             "4",
         ])
         .args(["--wait-seconds", "1", "--health-every", "2"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -265,6 +270,23 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
         "{all}"
     );
     assert!(all.contains("\"log\":\"health\""), "{all}");
+    // Every SQS call the workers made is one `policy --worker` grants.
+    let declared: Vec<&str> = firebreak::actions::WORKER_CALLS
+        .iter()
+        .map(|c| c.call)
+        .collect();
+    let sqs_calls: std::collections::BTreeSet<String> = proxy::calls()
+        .iter()
+        .filter(|c| c.service == "sqs")
+        .map(|c| c.name())
+        .collect();
+    for call in &sqs_calls {
+        assert!(
+            declared.contains(&call.as_str()),
+            "{call} is not a declared worker call"
+        );
+    }
+    assert!(sqs_calls.contains("sqs:ReceiveMessage") && sqs_calls.contains("sqs:DeleteMessage"));
     // Both workers took messages.
     for (log, text) in logs.iter().zip(&logged) {
         assert!(
@@ -362,4 +384,106 @@ async fn a_worker_stopped_mid_run_releases_its_message_and_another_resumes_the_r
             .unwrap()
             .is_intact()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reads_its_journal_key_from_parameter_store_never_its_environment() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let instance = ids["instance_id"].as_str().unwrap().to_owned();
+    let evidence = seed_evidence(&[]);
+    let direct = moto::direct_config().await;
+    let ssm = aws_sdk_ssm::Client::new(&direct);
+    let key = "journal-key-7f3a9c0d5e1b";
+    for (name, kind, value) in [
+        (
+            "/firebreak/journal-key",
+            aws_sdk_ssm::types::ParameterType::SecureString,
+            key,
+        ),
+        (
+            "/firebreak/plain",
+            aws_sdk_ssm::types::ParameterType::String,
+            key,
+        ),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .r#type(kind)
+            .value(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    let sqs = aws_sdk_sqs::Client::new(&direct);
+    let (queue, _dlq) = queues(&sqs, 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("runs");
+
+    // From the environment: refused, and the key is not repeated.
+    let from_env = firebreak()
+        .envs(moto::env())
+        .env("FIREBREAK_JOURNAL_KEY", key)
+        .args(["serve", "--queue-url", &queue, "--seal", &evidence.seal])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&from_env.stderr);
+    assert_eq!(from_env.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("--journal-key-parameter") && !said.contains(key),
+        "{said}"
+    );
+    // A parameter that is not a SecureString: refused.
+    let plain = firebreak()
+        .envs(moto::env())
+        .args(["serve", "--queue-url", &queue, "--seal", &evidence.seal])
+        .args(["--journal-key-parameter", "/firebreak/plain"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&plain.stderr);
+    assert_eq!(plain.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("not a SecureString") && !said.contains(key),
+        "{said}"
+    );
+
+    // From Parameter Store: the run's journal is chained with that key.
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(finding(&instance, 11))
+        .send()
+        .await
+        .unwrap();
+    let log = dir.path().join("worker.log");
+    let mut worker = worker_with(
+        &queue,
+        &evidence.seal,
+        &journals,
+        &log,
+        &["--journal-key-parameter", "/firebreak/journal-key"],
+    );
+    until(Duration::from_secs(120), "the queue to empty", async || {
+        pending(&sqs, &queue).await == (0, 0)
+    })
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        terminate(&mut worker, Duration::from_secs(30)),
+        Some(0),
+        "{text}"
+    );
+    assert!(!text.contains(key), "the key reached the log");
+    let journal = std::fs::read_dir(&journals)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("the run's journal");
+    let with_key = firebreak::journal::verify(&journal, Some(key.as_bytes())).unwrap();
+    assert!(with_key.is_intact(), "{with_key}");
+    let without = firebreak::journal::verify(&journal, None).unwrap();
+    assert!(
+        !without.is_intact(),
+        "an HMAC chain verified without its key"
+    );
+    assert!(!std::fs::read_to_string(&journal).unwrap().contains(key));
 }
