@@ -24,6 +24,7 @@ pub mod aws;
 pub mod check;
 pub mod cli;
 pub mod custody;
+pub mod deploy;
 pub mod diagnostic;
 pub mod engine;
 pub mod event;

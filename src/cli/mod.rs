@@ -4,6 +4,7 @@
 mod approve;
 mod cases;
 mod decide;
+mod deploy_template;
 mod dispatch;
 mod journal;
 mod logging;
@@ -240,6 +241,21 @@ every --health-every. SIGTERM or Ctrl-C: no new messages, runs in flight stop at
 --journal-dir they must share that directory (a file system that honours flock)."
     )]
     Serve(ServeArgs),
+    /// Print the CloudFormation template that deploys `serve` for these runbooks
+    #[command(
+        name = "deploy-template",
+        after_help = "Example:\n  firebreak deploy-template runbooks/*.yaml --seal s3://evidence-bucket/cases \\\n    \
+--sign-key arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab -o firebreak-stack.json\n  \
+aws cloudformation deploy --template-file firebreak-stack.json --stack-name firebreak \\\n    \
+--capabilities CAPABILITY_IAM --parameter-overrides WorkerImage=… Subnets=… SecurityGroups=…\n\n\
+deploy/firebreak.yaml (an encrypted SQS queue with a dead-letter queue, the DynamoDB table with \
+point-in-time recovery, an ECS Fargate service running serve) filled in from the runbooks: one \
+EventBridge rule per trigger, a queue policy admitting only those rules (aws:SourceArn), the \
+worker's policy (policy --worker: the runbooks' permissions, sealed, and its own calls on its \
+queue and table), and the seal in the task's environment. Rules live in one region: deploy the \
+stack in every region where GuardDuty runs (a StackSet). Exit 0, or 2 on bad input."
+    )]
+    DeployTemplate(DeployTemplateArgs),
     /// Print the runbooks' triggers; with --eventbridge, the rule patterns as JSON
     #[command(
         after_help = "Example:\n  firebreak triggers runbooks/*.yaml --eventbridge\n\n\
@@ -433,6 +449,25 @@ pub struct InterlockArgs {
         requires = "assume_role"
     )]
     pub assume_role_external_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployTemplateArgs {
+    /// Runbook files (the same the workers' image holds at /runbooks)
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Where every run is sealed (the evidence stack's Seal output)
+    #[arg(long, value_name = "S3_URL", env = "FIREBREAK_SEAL")]
+    pub seal: String,
+    /// The key heads are signed with (the evidence stack's SigningKey output)
+    #[arg(long, value_name = "KMS_KEY_ARN", env = "FIREBREAK_SIGN_KEY")]
+    pub sign_key: Option<String>,
+    /// The SSM SecureString holding the journal's HMAC key, if journals are HMAC-chained
+    #[arg(long, value_name = "NAME")]
+    pub journal_key_parameter: Option<String>,
+    /// Write to this file instead of stdout
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -735,6 +770,19 @@ fn load_inputs(
 }
 
 /// An event from a file, or from stdin when the path is `-`.
+/// Every runbook file, loaded and checked; the first that fails is printed and ends the command.
+fn load_all(files: &[PathBuf]) -> Result<Vec<crate::check::LoadedRunbook>, Exit> {
+    files
+        .iter()
+        .map(|path| {
+            crate::check::load(path).map_err(|error| {
+                eprintln!("{error}");
+                Exit::Invalid
+            })
+        })
+        .collect()
+}
+
 fn read_event(path: &std::path::Path) -> Result<serde_json::Value, crate::event::EventError> {
     if path.as_os_str() != "-" {
         return crate::event::read(path);
@@ -765,6 +813,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Deny(args) => decide::run(args, Verdict::Deny, &cli.global),
         Command::Dispatch(args) => dispatch::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
+        Command::DeployTemplate(args) => deploy_template::run(args),
         Command::Triggers(args) => triggers::run(args),
         Command::Journal(command) => journal::run(command, &cli.global),
         Command::Policy(args) => policy::run(args),

@@ -2,19 +2,13 @@
 
 use super::{Exit, OutputFormat, PolicyArgs};
 use crate::actions::RunUses;
-use crate::{check, policy, runbook};
+use crate::{policy, runbook};
 
 pub fn run(args: &PolicyArgs) -> Exit {
-    let mut loaded = Vec::new();
-    for path in &args.files {
-        match check::load(path) {
-            Ok(runbook) => loaded.push(runbook),
-            Err(error) => {
-                eprintln!("{error}");
-                return Exit::Invalid;
-            }
-        }
-    }
+    let loaded = match super::load_all(&args.files) {
+        Ok(loaded) => loaded,
+        Err(exit) => return exit,
+    };
     let runbooks: Vec<&runbook::Runbook> = loaded.iter().map(|l| &l.runbook).collect();
     let seal = match args
         .seal

@@ -44,6 +44,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
         ],
     ),
     ("plan", 5, &["actions", "check", "runbook", "template"]),
+    ("deploy", 5, &["actions", "custody", "policy", "runbook"]),
     (
         "trigger",
         6,
@@ -64,6 +65,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
             "aws",
             "check",
             "custody",
+            "deploy",
             "diagnostic",
             "engine",
             "event",

@@ -18,6 +18,7 @@ mod crash_runbooks;
 mod custody;
 mod custody_mocks;
 mod declared_calls;
+mod deploy_template;
 mod dispatch;
 mod drill;
 mod ec2_addresses;

@@ -6,7 +6,6 @@
 //! filters of every kind over mutated GuardDuty and Security Hub findings.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 
 use firebreak::journal::event::ApiCall;
 use firebreak::journal::{Event, FileJournal, JournalSink};
@@ -351,27 +350,7 @@ async fn moto_eventbridge_agrees_with_the_matcher_on_generated_findings() {
         .map(|_| strategy.new_tree(&mut runner).unwrap().current())
         .collect();
     let patterns = oracle_patterns();
-    let request = json!({"endpoint": moto::upstream(), "patterns": patterns, "events": events});
-    let mut child = Command::new(moto::python())
-        .arg(repo("tests/support/eventbridge_oracle.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the oracle runs (scripts/venv installs boto3 with moto)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "the oracle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer = crate::support::eventbridge::deliver(&patterns, &events);
     let as_sent = answer["as_sent"].as_array().unwrap();
     let mut disagreements = Vec::new();
     let mut matched = 0;

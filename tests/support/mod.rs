@@ -11,6 +11,7 @@
 
 pub mod aws;
 pub mod crash;
+pub mod eventbridge;
 pub mod http;
 pub mod journal;
 pub mod json;
