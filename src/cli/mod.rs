@@ -630,6 +630,13 @@ pub struct DecideArgs {
     pub runbook: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
+    /// When the run's journal is not in the journal directory (a worker parked it), take the
+    /// run's newest sealed journal from this seal (s3://BUCKET/PREFIX), once its chain verifies
+    #[arg(long, value_name = "S3_URL")]
+    pub from_seal: Option<String>,
+    /// The account that must own the seal's bucket (default: the caller's own account)
+    #[arg(long, value_name = "ACCOUNT", requires = "from_seal")]
+    pub bucket_owner: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

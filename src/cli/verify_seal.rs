@@ -46,11 +46,15 @@ impl Verdict {
     }
 }
 
-async fn clients(global: &GlobalArgs) -> Clients {
+pub(super) async fn clients(global: &GlobalArgs) -> Clients {
     Clients::new(&crate::aws::load_sdk_config(&global.aws_options()).await)
 }
 
-async fn store(clients: &Clients, bucket: &str, owner: Option<&str>) -> Result<Store, String> {
+pub(super) async fn store(
+    clients: &Clients,
+    bucket: &str,
+    owner: Option<&str>,
+) -> Result<Store, String> {
     let owner = match owner {
         Some(owner) => owner.to_owned(),
         None => {

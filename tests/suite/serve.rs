@@ -14,7 +14,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 
 use super::custody::seed_evidence;
-use crate::support::{firebreak, moto, proxy, sandbox};
+use crate::support::{firebreak, moto, output, proxy, sandbox};
 
 /// A queue with a dead-letter queue after `max_receives` receives; (queue URL, DLQ URL).
 async fn queues(sqs: &aws_sdk_sqs::Client, max_receives: u32) -> (String, String) {
@@ -486,4 +486,100 @@ async fn a_worker_reads_its_journal_key_from_parameter_store_never_its_environme
         "an HMAC chain verified without its key"
     );
     assert!(!std::fs::read_to_string(&journal).unwrap().contains(key));
+}
+
+/// The SOC loop with a deployed worker: the run it parked at the stop decision lives on the
+/// worker's disk and in the seal. A person approves it from their own machine: the journal is
+/// taken from the seal (its chain checked), the run goes on there and stops the instance, and
+/// the seal then holds the longer journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_a_worker_parked_is_approved_from_another_machine_through_the_seal() {
+    let _moto = moto::exclusive().await;
+    let ids = sandbox::seed("web-1");
+    let instance = ids["instance_id"].as_str().unwrap().to_owned();
+    let evidence = seed_evidence(&[]);
+    let sqs = aws_sdk_sqs::Client::new(&moto::direct_config().await);
+    let (queue, _dlq) = queues(&sqs, 5).await;
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(finding(&instance, 21))
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let worker_dir = dir.path().join("worker");
+    let log = dir.path().join("worker.log");
+    let mut worker = worker(&queue, &evidence.seal, &worker_dir, &log);
+    until(Duration::from_secs(120), "the queue to empty", async || {
+        pending(&sqs, &queue).await == (0, 0)
+    })
+    .await;
+    assert_eq!(terminate(&mut worker, Duration::from_secs(30)), Some(0));
+    let parked = std::fs::read_dir(&worker_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .expect("the parked run's journal");
+    let run_id = parked.file_stem().unwrap().to_str().unwrap().to_owned();
+    let ec2 = sandbox::ec2().await;
+    assert_eq!(
+        super::unattended::instance_state(&ec2, &instance).await,
+        "running"
+    );
+
+    // On the person's machine there is no journal: approve says where to look.
+    let laptop = dir.path().join("laptop");
+    let approve = |extra: &[&str]| {
+        output(
+            firebreak()
+                .envs(moto::env())
+                .args(["approve", &run_id, "--reason", "memory captured; stop it"])
+                .arg("--journal-dir")
+                .arg(&laptop)
+                .args(extra),
+        )
+    };
+    let missing = approve(&[]);
+    assert_ne!(missing.code, Some(0), "{}", missing.stderr);
+    // From the seal: taken, checked, and carried on with the person's decision.
+    let approved = approve(&[
+        "--from-seal",
+        &evidence.seal,
+        "--runbook",
+        "runbooks/ec2-instance-compromise.yaml",
+    ]);
+    assert_eq!(
+        approved.code,
+        Some(0),
+        "{}\n{}",
+        approved.stdout,
+        approved.stderr
+    );
+    assert!(
+        approved.stderr.contains("from s3://"),
+        "{}",
+        approved.stderr
+    );
+    assert_eq!(
+        super::unattended::instance_state(&ec2, &instance).await,
+        "stopped"
+    );
+    let local = laptop.join(format!("{run_id}.jsonl"));
+    let text = std::fs::read_to_string(&local).unwrap();
+    assert!(text.contains("\"type\":\"decision\"") && text.contains("\"status\":\"succeeded\""));
+    // The seal holds the whole run now, and the laptop's journal agrees with it.
+    let against = output(
+        firebreak()
+            .envs(moto::env())
+            .args(["journal", "verify"])
+            .arg(&local)
+            .args(["--against", &format!("{}/{run_id}", evidence.seal)]),
+    );
+    assert_eq!(
+        against.code,
+        Some(0),
+        "{}\n{}",
+        against.stdout,
+        against.stderr
+    );
 }
