@@ -42,13 +42,15 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
         let sdk = crate::aws::load_sdk_config(&global.aws_options()).await;
         let clients = crate::aws::Clients::new(&sdk);
         let journal_key = match &args.journal_key_parameter {
-            Some(name) => match journal_key_from(&clients.ssm, name).await {
-                Ok(key) => Some(key),
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    return None;
+            Some(name) => {
+                match crate::worker::journal_key::from_parameter(&clients.ssm, name).await {
+                    Ok(key) => Some(key),
+                    Err(error) => {
+                        eprintln!("error: {error}");
+                        return None;
+                    }
                 }
-            },
+            }
             None => None,
         };
         // One set of clients for every run of this worker.
@@ -90,35 +92,6 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
         counts.received, counts.deleted, counts.failed, counts.released
     );
     Exit::Ok
-}
-
-/// The journal's HMAC key from an SSM parameter (a SecureString, decrypted); the error names
-/// the parameter, never a value.
-async fn journal_key_from(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<Vec<u8>, String> {
-    let answer = ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "reading the journal key from parameter {name}: {}",
-                crate::aws::error::AwsError::from_sdk("ssm", "GetParameter", e)
-            )
-        })?;
-    let parameter = answer.parameter();
-    if parameter.and_then(|p| p.r#type()) != Some(&aws_sdk_ssm::types::ParameterType::SecureString)
-    {
-        return Err(format!(
-            "parameter {name} is not a SecureString: the journal key is a secret"
-        ));
-    }
-    parameter
-        .and_then(|p| p.value())
-        .filter(|v| !v.is_empty())
-        .map(|v| v.as_bytes().to_vec())
-        .ok_or_else(|| format!("parameter {name} holds no key"))
 }
 
 /// Each log value as one line on stderr, stamped with the time.

@@ -5,9 +5,12 @@
 //! succeeds to a dead-letter queue.
 //!
 //! Files: `queue` (the SQS calls), `message` (what a message is), `serve` (the loop),
-//! `health` (counters and the health line), `log` (one JSON line per run event).
+//! `health` (counters and the health line), `log` (one JSON line per run event), `lambda` (the
+//! Lambda handler's logic: the same messages, within an invocation's deadline).
 
 pub mod health;
+pub mod journal_key;
+pub mod lambda;
 pub mod log;
 pub mod message;
 pub mod queue;

@@ -46,6 +46,7 @@ mod iam_mocks;
 mod interrupts;
 mod journal_format;
 mod journal_table;
+mod lambda;
 mod layering;
 mod lost_responses;
 mod notify;
