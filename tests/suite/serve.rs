@@ -387,7 +387,7 @@ async fn a_worker_stopped_mid_run_releases_its_message_and_another_resumes_the_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_reads_its_journal_key_from_parameter_store_never_its_environment() {
+async fn a_worker_needs_a_seal_and_reads_its_journal_key_from_parameter_store() {
     let _moto = moto::exclusive().await;
     let ids = sandbox::seed("web-1");
     let instance = ids["instance_id"].as_str().unwrap().to_owned();
@@ -420,6 +420,15 @@ async fn a_worker_reads_its_journal_key_from_parameter_store_never_its_environme
     let dir = tempfile::tempdir().unwrap();
     let journals = dir.path().join("runs");
 
+    // Without a seal a worker does not start: its disk is not evidence.
+    let unsealed = firebreak()
+        .envs(moto::env())
+        .args(["serve", "--queue-url", &queue])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&unsealed.stderr);
+    assert_eq!(unsealed.status.code(), Some(2), "{said}");
+    assert!(said.contains("--seal"), "{said}");
     // From the environment: refused, and the key is not repeated.
     let from_env = firebreak()
         .envs(moto::env())
