@@ -14,12 +14,8 @@ use aws_smithy_types::retry::RetryConfig;
 
 use super::ActionError;
 
-/// Sends of one change before its failure is the step's. Each send after the first follows a
-/// look for the change's own work, so more sends cost waits, never a duplicate: five keep a
-/// containment going through a run of 500s (at one in twenty, three in a row end one item in
-/// 8,000; on a 100-instance fleet that failed about one run in a hundred), within the step's
-/// deadline (1 + 2 + 4 + 8 s of waits at most).
-pub const ATTEMPTS: u32 = 5;
+/// Sends of one change before its failure is the step's (whose `retry` may run it again).
+pub const ATTEMPTS: u32 = 3;
 
 /// `change()` until it succeeds; after a failure that may have lost its answer, `done()`
 /// says whether the change happened after all (and what it made), and what it found is

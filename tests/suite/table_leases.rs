@@ -46,7 +46,11 @@ async fn leases_are_held_renewed_and_taken_over_only_once_expired() {
     let _moto = moto::exclusive().await;
     let (client, _) = table().await;
     let leases = leases(&client);
-    let mut first = leases.acquire("run#r1", "worker-a", SHORT).await.unwrap();
+    // Long enough that a loaded machine cannot let it lapse before the next call.
+    let mut first = leases
+        .acquire("run#r1", "worker-a", SHORT * 4)
+        .await
+        .unwrap();
     let refused = leases
         .acquire("run#r1", "worker-b", SHORT)
         .await
@@ -55,7 +59,7 @@ async fn leases_are_held_renewed_and_taken_over_only_once_expired() {
         matches!(&refused, LeaseError::Held { holder, .. } if holder == "worker-a"),
         "{refused}"
     );
-    leases.renew(&mut first, SHORT).await.unwrap();
+    leases.renew(&mut first, SHORT * 4).await.unwrap();
     // Another name is another lease.
     leases.acquire("run#r2", "worker-b", SHORT).await.unwrap();
 
