@@ -71,11 +71,7 @@ async fn a_run_split_over_two_invocations_completes_with_each_effect_once() {
         first,
         json!({"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]})
     );
-    let journal = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("the run's journal");
+    let journal = crate::support::journal::only_journal(dir.path());
     let text = std::fs::read_to_string(&journal).unwrap();
     assert!(text.contains("\"type\":\"run_interrupted\""), "{text}");
     assert!(!text.contains("\"status\":\"awaiting_approval\""));

@@ -14,7 +14,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 
 use super::custody::seed_evidence;
-use crate::support::{firebreak, moto, output, proxy, sandbox};
+use crate::support::{firebreak, journal, moto, output, proxy, sandbox};
 
 /// A queue with a dead-letter queue after `max_receives` receives; (queue URL, DLQ URL).
 async fn queues(sqs: &aws_sdk_sqs::Client, max_receives: u32) -> (String, String) {
@@ -297,6 +297,30 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
     }
 }
 
+/// One instance (the sandbox's web-1), the evidence bucket, and a queue holding one finding
+/// about the instance: (instance, evidence, SQS client, queue URL).
+async fn one_finding(
+    n: usize,
+) -> (
+    String,
+    crate::custody::Evidence,
+    aws_sdk_sqs::Client,
+    String,
+) {
+    let ids = sandbox::seed("web-1");
+    let instance = ids["instance_id"].as_str().unwrap().to_owned();
+    let evidence = seed_evidence(&[]);
+    let sqs = aws_sdk_sqs::Client::new(&moto::direct_config().await);
+    let (queue, _dlq) = queues(&sqs, 5).await;
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(finding(&instance, n))
+        .send()
+        .await
+        .unwrap();
+    (instance, evidence, sqs, queue)
+}
+
 /// Waits until `done` holds, polling every 200 ms, at most `within`.
 async fn until(within: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + within;
@@ -309,17 +333,7 @@ async fn until(within: Duration, what: &str, mut done: impl AsyncFnMut() -> bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_mid_run_releases_its_message_and_another_resumes_the_run() {
     let _moto = moto::exclusive().await;
-    let ids = sandbox::seed("web-1");
-    let instance = ids["instance_id"].as_str().unwrap().to_owned();
-    let evidence = seed_evidence(&[]);
-    let sqs = aws_sdk_sqs::Client::new(&moto::direct_config().await);
-    let (queue, _dlq) = queues(&sqs, 5).await;
-    sqs.send_message()
-        .queue_url(&queue)
-        .message_body(finding(&instance, 7))
-        .send()
-        .await
-        .unwrap();
+    let (_instance, evidence, sqs, queue) = one_finding(7).await;
     // The snapshot request takes 4 s: the worker is stopped while it is in flight.
     proxy::faults(
         3,
@@ -355,13 +369,8 @@ async fn a_worker_stopped_mid_run_releases_its_message_and_another_resumes_the_r
 
     // One run: interrupted at the step boundary after the snapshot, resumed by the other
     // worker, parked at the stop decision; the snapshot was requested once.
-    let files: Vec<_> = std::fs::read_dir(&journals)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let file = journal::only_journal(&journals);
+    let text = std::fs::read_to_string(&file).unwrap();
     let kinds: Vec<String> = text
         .lines()
         .map(|l| {
@@ -379,11 +388,7 @@ async fn a_worker_stopped_mid_run_releases_its_message_and_another_resumes_the_r
     );
     assert!(text.contains("\"status\":\"awaiting_approval\""), "{text}");
     assert_eq!(proxy::count("ec2:CreateSnapshots"), 1);
-    assert!(
-        firebreak::journal::verify(&files[0], None)
-            .unwrap()
-            .is_intact()
-    );
+    assert!(firebreak::journal::verify(&file, None).unwrap().is_intact());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,19 +487,15 @@ async fn a_worker_needs_a_seal_and_reads_its_journal_key_from_parameter_store() 
         "{text}"
     );
     assert!(!text.contains(key), "the key reached the log");
-    let journal = std::fs::read_dir(&journals)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("the run's journal");
-    let with_key = firebreak::journal::verify(&journal, Some(key.as_bytes())).unwrap();
+    let run = journal::only_journal(&journals);
+    let with_key = firebreak::journal::verify(&run, Some(key.as_bytes())).unwrap();
     assert!(with_key.is_intact(), "{with_key}");
-    let without = firebreak::journal::verify(&journal, None).unwrap();
+    let without = firebreak::journal::verify(&run, None).unwrap();
     assert!(
         !without.is_intact(),
         "an HMAC chain verified without its key"
     );
-    assert!(!std::fs::read_to_string(&journal).unwrap().contains(key));
+    assert!(!std::fs::read_to_string(&run).unwrap().contains(key));
 }
 
 /// The SOC loop with a deployed worker: the run it parked at the stop decision lives on the
@@ -504,17 +505,7 @@ async fn a_worker_needs_a_seal_and_reads_its_journal_key_from_parameter_store() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_a_worker_parked_is_approved_from_another_machine_through_the_seal() {
     let _moto = moto::exclusive().await;
-    let ids = sandbox::seed("web-1");
-    let instance = ids["instance_id"].as_str().unwrap().to_owned();
-    let evidence = seed_evidence(&[]);
-    let sqs = aws_sdk_sqs::Client::new(&moto::direct_config().await);
-    let (queue, _dlq) = queues(&sqs, 5).await;
-    sqs.send_message()
-        .queue_url(&queue)
-        .message_body(finding(&instance, 21))
-        .send()
-        .await
-        .unwrap();
+    let (instance, evidence, sqs, queue) = one_finding(21).await;
     let dir = tempfile::tempdir().unwrap();
     let worker_dir = dir.path().join("worker");
     let log = dir.path().join("worker.log");
@@ -524,11 +515,7 @@ async fn a_run_a_worker_parked_is_approved_from_another_machine_through_the_seal
     })
     .await;
     assert_eq!(terminate(&mut worker, Duration::from_secs(30)), Some(0));
-    let parked = std::fs::read_dir(&worker_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .expect("the parked run's journal");
+    let parked = journal::only_journal(&worker_dir);
     let run_id = parked.file_stem().unwrap().to_str().unwrap().to_owned();
     let ec2 = sandbox::ec2().await;
     assert_eq!(
