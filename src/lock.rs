@@ -115,6 +115,8 @@ pub enum LockError {
         #[source]
         source: io::Error,
     },
+    #[error("failed to lock {resource} in the shared table: {message}")]
+    Table { resource: String, message: String },
     #[error("failed to encode the lock of {resource}: {source}")]
     Encode {
         resource: String,
@@ -301,7 +303,10 @@ fn acquire_one(
         let previous = seen
             .as_deref()
             .and_then(|b| serde_json::from_slice::<LockHolder>(b).ok());
-        decide(journal_dir, resource, previous.as_ref(), owner, policy)?;
+        let live = previous
+            .as_ref()
+            .is_some_and(|h| lease::is_live(journal_dir, &h.run_id));
+        decide(resource, previous.as_ref(), live, owner, policy)?;
         // Narrow the window in which a new holder could appear between reading and replacing.
         if fs::read(&path).ok() != seen {
             continue;
@@ -326,10 +331,11 @@ fn acquire_one(
 }
 
 /// `Ok` when `owner` may take over the lock of `holder` (`None`: garbled), else the refusal.
-fn decide(
-    journal_dir: &Path,
+/// `holder_live`: whether the holder's run holds its lease now (wherever leases are kept).
+pub fn decide(
     resource: &str,
     holder: Option<&LockHolder>,
+    holder_live: bool,
     owner: &LockOwner,
     policy: &TakeoverPolicy,
 ) -> Result<(), LockError> {
@@ -355,7 +361,7 @@ fn decide(
     if holder.mode == Mode::DryRun && owner.mode == Mode::Live {
         return Ok(());
     }
-    if lease::is_live(journal_dir, &holder.run_id) {
+    if holder_live {
         return Err(LockError::Held {
             resource: resource.to_owned(),
             holder_run_id: holder.run_id.clone(),
@@ -408,7 +414,8 @@ pub fn lock_file_name(resource: &str) -> String {
     format!("{readable}-{hash}.lock")
 }
 
-fn holder_for(owner: &LockOwner, resource: &str) -> Result<LockHolder, LockError> {
+/// What a lock of `owner` on `resource` says, stamped now.
+pub fn holder_for(owner: &LockOwner, resource: &str) -> Result<LockHolder, LockError> {
     let format =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     let acquired_at = OffsetDateTime::now_utc()

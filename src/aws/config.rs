@@ -10,6 +10,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 
+use super::fence::{Fence, FenceInterceptor};
+
 /// Attempts per API call made by the SDK itself (standard mode: exponential backoff with
 /// jitter, throttling and transient errors only). Step-level `retry` comes on top.
 pub const SDK_MAX_ATTEMPTS: u32 = 3;
@@ -129,6 +131,37 @@ impl Clients {
             s3: signed!(self.s3, aws_sdk_s3),
             kms: signed!(self.kms, aws_sdk_kms),
             // Firebreak's own state, never the assumed role's account.
+            dynamodb: self.dynamodb.clone(),
+        }
+    }
+
+    /// The same clients, each attempt first checking `fence` (a worker's lease on its run).
+    /// The table's own client is left alone: the lease's renewals and the journal's
+    /// conditional appends are how the fence learns, and they refuse a stale writer themselves.
+    pub fn fenced(&self, fence: &Fence) -> Clients {
+        macro_rules! fenced {
+            ($client:expr, $krate:ident) => {
+                $krate::Client::from_conf(
+                    $client
+                        .config()
+                        .to_builder()
+                        .interceptor(FenceInterceptor(fence.clone()))
+                        .build(),
+                )
+            };
+        }
+        Clients {
+            ec2: fenced!(self.ec2, aws_sdk_ec2),
+            iam: fenced!(self.iam, aws_sdk_iam),
+            ssm: fenced!(self.ssm, aws_sdk_ssm),
+            cloudformation: fenced!(self.cloudformation, aws_sdk_cloudformation),
+            sts: fenced!(self.sts, aws_sdk_sts),
+            autoscaling: fenced!(self.autoscaling, aws_sdk_autoscaling),
+            sns: fenced!(self.sns, aws_sdk_sns),
+            securityhub: fenced!(self.securityhub, aws_sdk_securityhub),
+            guardduty: fenced!(self.guardduty, aws_sdk_guardduty),
+            s3: fenced!(self.s3, aws_sdk_s3),
+            kms: fenced!(self.kms, aws_sdk_kms),
             dynamodb: self.dynamodb.clone(),
         }
     }

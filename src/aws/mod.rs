@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod config;
 pub mod error;
+pub mod fence;
 pub mod resend;
 
 pub use config::{AwsOptions, Clients, load_sdk_config};

@@ -4,7 +4,8 @@
 //! `FIREBREAK_SEAL` (required: the function's disk is `/tmp`, not evidence),
 //! `FIREBREAK_SIGN_KEY`, `FIREBREAK_JOURNAL_KEY_PARAMETER` (an SSM SecureString, read once per
 //! container; `FIREBREAK_JOURNAL_KEY` itself is refused), `FIREBREAK_RUNBOOKS` (default
-//! `$LAMBDA_TASK_ROOT/runbooks`), `FIREBREAK_STOP_MARGIN_SECONDS` (default 60).
+//! `$LAMBDA_TASK_ROOT/runbooks`), `FIREBREAK_STOP_MARGIN_SECONDS` (default 60), `FIREBREAK_JOURNAL`
+//! (`dynamodb://TABLE`: runs, their leases and claims in the shared table).
 
 #![recursion_limit = "256"]
 
@@ -53,11 +54,24 @@ async fn handler() -> Result<Handler, String> {
             Some(firebreak::worker::journal_key::from_parameter(&clients.ssm, &name).await?)
         }
     };
+    // A Lambda's /tmp lasts one execution environment: runs live in the shared table.
+    let shared = match env("FIREBREAK_JOURNAL") {
+        None => None,
+        Some(text) => {
+            let table = firebreak::table::TableLocation::parse(&text)
+                .map_err(|e| format!("FIREBREAK_JOURNAL: {e}"))?;
+            Some(firebreak::table::Shared::new(
+                clients.dynamodb.clone(),
+                table,
+            ))
+        }
+    };
     Ok(Handler {
         runbooks: Arc::new(runbooks),
         settings: Settings {
             clients: Some(clients),
             journal_key,
+            shared,
             custody: Some(Custody {
                 seal,
                 owner: String::new(),

@@ -363,6 +363,10 @@ pub fn timeline(records: &[Record]) -> String {
                 e.from.join(", "),
                 e.to.join(" → ")
             ),
+            Event::LeaseTaken(e) => format!(
+                "run taken up by worker {} (lease generation {})",
+                e.holder, e.generation
+            ),
             Event::LockTakenOver(e) => format!(
                 "lock on {} taken over from run {}",
                 e.resource,

@@ -495,6 +495,16 @@ pub struct ServeArgs {
     /// worker never takes the key from its environment (FIREBREAK_JOURNAL_KEY is refused)
     #[arg(long, value_name = "NAME", env = "FIREBREAK_JOURNAL_KEY_PARAMETER")]
     pub journal_key_parameter: Option<String>,
+    /// Keep runs in a DynamoDB table shared by every worker (deploy/firebreak.yaml's Table):
+    /// each journal line is stored there before the worker's local copy, and run leases and
+    /// finding claims live there, so workers need no shared disk and a dead worker's runs are
+    /// taken up by another. Without it, workers must share --journal-dir
+    #[arg(long, value_name = "dynamodb://TABLE", env = "FIREBREAK_JOURNAL")]
+    pub journal: Option<String>,
+    /// How long a worker's lease on a run lasts without renewal (renewed every third of it);
+    /// a dead worker's run is taken up this long after its last renewal
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(3..=3600))]
+    pub lease_seconds: u32,
     #[command(flatten)]
     pub unattended: UnattendedArgs,
 }

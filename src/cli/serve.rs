@@ -27,6 +27,33 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
         );
         return Exit::Invalid;
     }
+    let table = match args
+        .journal
+        .as_deref()
+        .map(crate::table::TableLocation::parse)
+    {
+        None => None,
+        Some(Ok(table)) if table.run_id.is_none() => Some(table),
+        Some(Ok(_)) => {
+            eprintln!("error: --journal: give the table alone (dynamodb://TABLE), not a run");
+            return Exit::Invalid;
+        }
+        Some(Err(e)) => {
+            eprintln!("error: --journal: {e}");
+            return Exit::Invalid;
+        }
+    };
+    // A dead worker's message must come back only after its run's lease has run out, or the
+    // next delivery would find the run still live and leave it: the message stays invisible
+    // at least half its timeout past the worker's last renewal of it.
+    if table.is_some() && args.visibility_timeout <= 2 * args.lease_seconds {
+        eprintln!(
+            "error: --visibility-timeout ({}) must be more than twice --lease-seconds ({}): a \
+             dead worker's message would come back while its run still looked live",
+            args.visibility_timeout, args.lease_seconds
+        );
+        return Exit::Invalid;
+    }
     let (runbooks, settings) =
         match super::dispatch::unattended(global, &args.runbooks, &args.unattended, true) {
             Ok(loaded) => loaded,
@@ -54,9 +81,14 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
             None => None,
         };
         // One set of clients for every run of this worker.
+        let shared = table.map(|table| crate::table::Shared {
+            lease: Duration::from_secs(u64::from(args.lease_seconds)),
+            ..crate::table::Shared::new(clients.dynamodb.clone(), table)
+        });
         let settings = crate::engine::Settings {
             clients: Some(clients),
             journal_key,
+            shared,
             ..settings
         };
         let queue = Queue {

@@ -15,9 +15,11 @@ use super::decisions::{self, DecisionRequest, Ledger};
 use super::finding;
 use super::identity;
 use super::interlocks;
+use super::live::RunHold;
 use super::notify;
 use super::observe::Progress;
 use super::recheck::Recheck;
+use super::run_locks::RunLocks;
 use super::seal;
 use super::state::RunState;
 use super::steps::{self, Admitted};
@@ -34,8 +36,7 @@ use crate::journal::event::{
     RunbookRef,
 };
 use crate::journal::{Event, FileJournal, JournalSink, TornTail};
-use crate::lease::RunLease;
-use crate::lock::{self, LockOwner, LockSet, TakeoverPolicy};
+use crate::lock;
 use crate::runbook::model::NotifyEvent;
 use crate::runbook::params::{self, ParamValues};
 use crate::template::Templates;
@@ -57,13 +58,13 @@ pub async fn start(
 #[derive(Debug)]
 pub struct Reservation {
     run_id: String,
-    lease: RunLease,
+    lease: RunHold,
 }
 
 impl Reservation {
-    pub fn new(journal_dir: &Path) -> Result<Reservation, EngineError> {
+    pub async fn new(settings: &Settings) -> Result<Reservation, EngineError> {
         let run_id = run_id::new_run_id(OffsetDateTime::now_utc());
-        let lease = RunLease::acquire(journal_dir, &run_id)?;
+        let lease = RunHold::take(settings, &run_id).await?;
         Ok(Reservation { run_id, lease })
     }
 
@@ -72,8 +73,8 @@ impl Reservation {
     }
 
     /// Gives the reservation up unused (the finding was a duplicate).
-    pub fn discard(self) {
-        self.lease.discard();
+    pub async fn discard(self) {
+        self.lease.discard().await;
     }
 }
 
@@ -138,7 +139,7 @@ pub(super) struct Admission<'a> {
     pub(super) run: Value,
     pub(super) kind: Kind,
     /// The lease, when the caller already holds it (a reservation).
-    pub(super) lease: Option<RunLease>,
+    pub(super) lease: Option<RunHold>,
     /// A recheck of a finished case: the settings' on a new run, the journal's on a resume.
     pub(super) recheck: Option<Recheck>,
     /// Note the run on its Security Hub finding: the settings' on a new run, the journal's on
@@ -186,8 +187,9 @@ pub(super) async fn admit(
     // One process per run: the lease is held until the run ends or the process dies.
     let lease = match lease {
         Some(lease) => lease,
-        None => RunLease::acquire(&settings.journal_dir, &run_id)?,
+        None => RunHold::take(settings, &run_id).await?,
     };
+    let fence = lease.fence();
     let region = account::region(event.as_ref(), settings).map_err(EngineError::Refused)?;
 
     let base = match &settings.clients {
@@ -197,6 +199,11 @@ pub(super) async fn admit(
             options.region = region.clone().or(options.region);
             Clients::new(&load_sdk_config(&options).await)
         }
+    };
+    // A worker's run calls AWS only while its lease in the shared table is its own.
+    let base = match &fence {
+        Some(fence) => base.fenced(fence),
+        None => base,
     };
     let home = match &region {
         Some(region) if base.region().as_deref() != Some(region.as_str()) => base.in_region(region),
@@ -273,7 +280,7 @@ pub(super) async fn admit(
                 run_id.clone(),
                 settings.journal_key.clone().map(ChainKey::from),
             )?;
-            (Arc::new(journal), None)
+            (Arc::new(mirrored(journal, settings, &run_id, &fence)), None)
         }
         Kind::Resume {
             journal,
@@ -424,7 +431,7 @@ pub(super) async fn admit(
     context["run"]["account"] = json!(account_id.clone().unwrap_or_default());
     // Whether instances can upload to a seal (`ssm.run_command`'s `uploads`).
     context["run"]["sealed"] = json!(run_context.collection.get().is_some());
-    let admitted = |locks: LockSet, refusal, failure| Admitted {
+    let admitted = |locks: RunLocks, refusal, failure| Admitted {
         state: state.clone(),
         run: run_context.clone(),
         locks,
@@ -436,7 +443,7 @@ pub(super) async fn admit(
     if let Some(reason) = failure {
         return Ok(Admitted {
             lease: Some(lease),
-            ..admitted(LockSet::default(), None, Some(reason))
+            ..admitted(RunLocks::default(), None, Some(reason))
         });
     }
     if let Some((kind, reason)) = refusal {
@@ -448,7 +455,7 @@ pub(super) async fn admit(
         }))?;
         return Ok(Admitted {
             lease: Some(lease),
-            ..admitted(LockSet::default(), Some((kind, reason)), None)
+            ..admitted(RunLocks::default(), Some((kind, reason)), None)
         });
     }
 
@@ -459,7 +466,7 @@ pub(super) async fn admit(
             Ok(Some(refusal)) => {
                 return Ok(Admitted {
                     lease: Some(lease),
-                    ..admitted(LockSet::default(), Some(refusal), None)
+                    ..admitted(RunLocks::default(), Some(refusal), None)
                 });
             }
             Err(error) => return Err(EngineError::Interlock(error)),
@@ -478,7 +485,7 @@ pub(super) async fn admit(
             return Ok(Admitted {
                 lease: Some(lease),
                 ..admitted(
-                    LockSet::default(),
+                    RunLocks::default(),
                     Some((Refusal::Unavailable, reason)),
                     None,
                 )
@@ -498,7 +505,7 @@ pub(super) async fn admit(
     // `Alice` and `alice` are one IAM user: one key.
     keys.sort();
     keys.dedup();
-    let locks = match acquire_locks(settings, &keys, &run_id, mode, resuming) {
+    let locks = match RunLocks::acquire(settings, &keys, &run_id, mode, resuming).await {
         Ok(locks) => locks,
         Err(error) if error.is_held() => {
             let reason = error.to_string();
@@ -510,7 +517,7 @@ pub(super) async fn admit(
             }))?;
             return Ok(Admitted {
                 lease: Some(lease),
-                ..admitted(LockSet::default(), Some((Refusal::Lock, reason)), None)
+                ..admitted(RunLocks::default(), Some((Refusal::Lock, reason)), None)
             });
         }
         Err(error) => return Err(EngineError::Lock(error)),
@@ -560,6 +567,20 @@ pub(super) async fn admit(
     })
 }
 
+/// A worker's journal file with every line stored in the shared table first, fenced by the
+/// run's lease; the file alone otherwise.
+fn mirrored(
+    journal: FileJournal,
+    settings: &Settings,
+    run_id: &str,
+    fence: &Option<crate::aws::fence::Fence>,
+) -> FileJournal {
+    match &settings.shared {
+        Some(shared) => journal.with_replica(shared.replica(run_id, fence.clone())),
+        None => journal,
+    }
+}
+
 fn runbook_dir(path: &Path) -> PathBuf {
     std::path::absolute(path)
         .unwrap_or_else(|_| path.to_path_buf())
@@ -573,19 +594,4 @@ fn absolute(path: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
-}
-
-fn acquire_locks(
-    settings: &Settings,
-    keys: &[String],
-    run_id: &str,
-    mode: Mode,
-    resuming: bool,
-) -> Result<LockSet, crate::lock::LockError> {
-    let owner = LockOwner::new(run_id, mode);
-    let policy = TakeoverPolicy {
-        resume_of: resuming.then(|| run_id.to_owned()),
-        force: settings.force_unlock,
-    };
-    lock::acquire(&settings.journal_dir, keys, &owner, policy)
 }

@@ -22,6 +22,7 @@ mod group;
 mod identity;
 mod interlocks;
 mod isolated;
+pub mod live;
 mod notify;
 pub mod observe;
 mod preflight;
@@ -30,6 +31,7 @@ mod replay;
 mod resume;
 mod retry;
 pub mod run_id;
+mod run_locks;
 mod scope;
 mod seal;
 mod state;
@@ -135,6 +137,9 @@ pub struct Settings {
     /// A resume that only reminds (`firebreak remind`): the run parks again at its approval and
     /// its `awaiting_approval` notification is marked a reminder.
     pub reminder: bool,
+    /// Workers' shared state (`--journal dynamodb://TABLE`): journals mirrored into the table,
+    /// run leases and finding claims there; `None` keeps everything in `journal_dir`.
+    pub shared: Option<crate::table::Shared>,
     /// Seal the journal and evidence in S3 Object Lock (`--seal`, `--sign-key`); an empty
     /// `owner` means the caller's own account.
     pub custody: Option<crate::journal::event::Custody>,
@@ -166,6 +171,7 @@ impl Settings {
             update_finding: false,
             reminder: false,
             custody: None,
+            shared: None,
         }
     }
 }
@@ -188,9 +194,12 @@ pub enum EngineError {
     /// A safety interlock could not be evaluated (an AWS call it needs failed).
     #[error("failed to check the safety interlocks: {0}")]
     Interlock(#[source] ActionError),
-    /// Another process runs this run (its lease is held).
+    /// Another process (or worker) runs this run: its lease is held.
     #[error("refused: {0}")]
-    Live(#[from] crate::lease::LeaseError),
+    Live(String),
+    /// The workers' shared table could not be read or written (`--journal dynamodb://…`).
+    #[error("failed to use the shared table: {0}")]
+    Table(String),
     /// A bug: something that must not happen did (a panicked task). Exit 70.
     #[error("internal error: {0}")]
     Internal(String),

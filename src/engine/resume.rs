@@ -8,13 +8,16 @@ use serde_json::json;
 
 use super::admit::{Admission, Kind, admit};
 use super::decisions::{self, Ledger};
+use super::live::RunHold;
 use super::observe::Progress;
 use super::replay::Replay;
 use super::{EngineError, RunOutcome, RunStatus, Settings, journal_path, run_id, steps};
 use crate::check::{self, LoadedRunbook};
-use crate::journal::FileJournal;
 use crate::journal::chain::ChainKey;
+use crate::journal::event::LeaseTaken;
+use crate::journal::{Event, FileJournal, JournalSink};
 use crate::runbook::params::{self, ParamValues};
+use crate::table::replica::Materialized;
 
 /// Resumes a run from its journal (by run id in the journal directory, or by path). The
 /// runbook is the one the journal names, or `runbook` when given (a journal moved to another
@@ -26,9 +29,45 @@ pub async fn resume(
     runbook: Option<&Path>,
     settings: &Settings,
 ) -> Result<RunOutcome, EngineError> {
+    // A worker resumes from the shared table: its run lease first, then the journal as the
+    // table holds it, then — before any AWS call — a `lease_taken` record, whose conditional
+    // append fences off whichever worker held the run before.
+    let hold = match &settings.shared {
+        Some(shared) => {
+            let run_id = run_id_of(target)?;
+            let hold = RunHold::take(settings, &run_id).await?;
+            let path = journal_path(&settings.journal_dir, &run_id);
+            if shared.materialize(&run_id, &path).await? == Materialized::Absent && !path.exists() {
+                hold.release().await;
+                return Err(EngineError::Invalid(format!(
+                    "no journal for run {run_id} in {} nor in {}",
+                    shared.table,
+                    settings.journal_dir.display()
+                )));
+            }
+            Some(hold)
+        }
+        None => None,
+    };
     let path = journal_for(target, &settings.journal_dir)?;
     let (journal, resumed) =
         FileJournal::open_for_resume(&path, settings.journal_key.clone().map(ChainKey::from))?;
+    let journal = match (&settings.shared, &hold) {
+        (Some(shared), Some(hold)) => {
+            let journal = journal.with_replica(shared.replica(&run_id_of(target)?, hold.fence()));
+            if let RunHold::Table(keeper) = hold {
+                let lease = keeper
+                    .lease()
+                    .ok_or_else(|| EngineError::Internal("the run's lease is unreadable".into()))?;
+                journal.append(&Event::LeaseTaken(LeaseTaken {
+                    holder: lease.holder,
+                    generation: lease.generation,
+                }))?;
+            }
+            journal
+        }
+        _ => journal,
+    };
     let replay = Replay::from_records(&resumed.records)
         .map_err(|e| EngineError::Invalid(format!("cannot resume {}: {e}", path.display())))?;
     if !run_id::is_valid(&replay.run_id) {
@@ -117,7 +156,7 @@ pub async fn resume(
         recheck: replay.recheck.clone(),
         update_finding: replay.update_finding,
         custody: settings.custody.clone().or(replay.custody.clone()),
-        lease: None,
+        lease: hold,
     };
     let admitted = admit(admission, settings).await?;
     steps::finish(
@@ -127,6 +166,21 @@ pub async fn resume(
         settings.interrupted.clone(),
     )
     .await
+}
+
+/// The run a resume names: a run id, or a journal file named after its run.
+fn run_id_of(target: &str) -> Result<String, EngineError> {
+    let name = Path::new(target)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(target);
+    if run_id::is_valid(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(EngineError::Invalid(format!(
+            "no run `{target}`: give a run id like 20261128T100127Z-3f9a2c"
+        )))
+    }
 }
 
 /// The journal a resume means: an existing path, or a run id in the journal directory.

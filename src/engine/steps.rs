@@ -12,8 +12,10 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::group::{self, ItemPipeline};
+use super::live::RunHold;
 use super::observe::Progress;
 use super::replay::Replay;
+use super::run_locks::RunLocks;
 use super::scope;
 use super::state::RunState;
 use super::unit::{Unit, continues, step_timeout};
@@ -25,8 +27,6 @@ use crate::journal::event::{
     Refusal, RunFinished, RunInterrupted, StepCounts, StepFailed, StepSkipped, StepStarted,
     StepSucceeded,
 };
-use crate::lease::RunLease;
-use crate::lock::LockSet;
 use crate::runbook::model::{DEFAULT_CONCURRENCY, GROUP_ACTION, NotifyEvent};
 use crate::runbook::{Runbook, Step};
 use crate::template;
@@ -39,7 +39,7 @@ type ItemResult = Option<Result<Value, ActionError>>;
 pub(super) struct Admitted {
     pub state: Arc<RunState>,
     pub run: Arc<RunContext>,
-    pub locks: LockSet,
+    pub locks: RunLocks,
     /// Refused before any change, and by what.
     pub refusal: Option<(Refusal, String)>,
     /// Could not start (the account could not be confirmed): ends `failed`, resumable.
@@ -47,7 +47,7 @@ pub(super) struct Admitted {
     /// The template context the steps start from.
     pub context: Value,
     /// Held until the run ends: no other process acts for this run meanwhile.
-    pub lease: Option<RunLease>,
+    pub lease: Option<RunHold>,
 }
 
 /// Runs the steps (unless refused) and ends the run.
@@ -64,7 +64,7 @@ pub(super) async fn finish(
         refusal,
         failure,
         context,
-        lease: _lease,
+        lease,
     } = admitted;
     let mut execution = Execution {
         state: state.clone(),
@@ -184,12 +184,16 @@ pub(super) async fn finish(
     });
     // A run that waits for a person keeps its locks (parked) until it is resumed.
     let released = if status == RunStatus::AwaitingApproval {
-        locks.park()
+        locks.park().await
     } else {
-        locks.release()
+        locks.release().await
     };
     if let Err(e) = released {
         tracing::warn!("failed to release or park locks: {e}");
+    }
+    // Last: the run is ended and sealed, so another worker may take it up at once.
+    if let Some(lease) = lease {
+        lease.release().await;
     }
     let drill = (state.mode == Mode::DryRun).then(|| {
         let records = crate::journal::read(&path).unwrap_or_default();

@@ -184,6 +184,17 @@ pub struct LockTakenOver {
     pub previous: Value,
 }
 
+/// A worker took a run's lease in the shared table (`--journal dynamodb://…`): the first record
+/// of a resume there, written before any AWS call. Its conditional append is the fence — a
+/// worker that held the run before can no longer append the record it would write next.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseTaken {
+    /// The worker now holding the run (host and process).
+    pub holder: String,
+    /// The lease's generation: it grows with every change of holder.
+    pub generation: u64,
+}
+
 /// A drill's permission preflight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preflight {
@@ -706,6 +717,7 @@ macro_rules! vocabulary {
 vocabulary! {
     RunStarted(RunStarted) = "run_started";
     LockTakenOver(LockTakenOver) = "lock_taken_over";
+    LeaseTaken(LeaseTaken) = "lease_taken";
     Preflight(Preflight) = "preflight";
     Interlock(Interlock) = "interlock";
     StepStarted(StepStarted) = "step_started";

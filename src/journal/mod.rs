@@ -45,7 +45,7 @@ pub use read::{Problem, Record, Verification, read, read_from_bytes, verify, ver
 pub use record::RESERVED;
 pub use resume::{Resumed, TornTail};
 pub use scan::{ProblemKind, RUN_FINISHED};
-pub use writer::FileJournal;
+pub use writer::{FileJournal, Replica};
 
 /// Where each record's `ts` comes from: RFC 3339 UTC with milliseconds.
 pub type Clock = Arc<dyn Fn() -> String + Send + Sync>;

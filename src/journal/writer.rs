@@ -15,6 +15,15 @@ use super::error::JournalError;
 use super::lines::{Tail, chain_records};
 use super::{AppendedRecord, Clock, JournalSink};
 
+/// A second home for every line, written before the file: the shared table a worker's local
+/// journal mirrors (`--journal dynamodb://TABLE`). The lines are stored first so that the file
+/// never holds a record the shared copy refused — a refusal (another worker took the run over)
+/// breaks this journal before anything it describes is done.
+pub trait Replica: Send + Sync {
+    /// Stores `lines` (whole lines, newlines included) as records `first_seq..`.
+    fn store(&self, first_seq: u64, lines: &[u8]) -> Result<(), JournalError>;
+}
+
 /// A journal file. Appends from several threads are serialized, so seqs stay consecutive and
 /// every record chains to the one written just before it.
 pub struct FileJournal {
@@ -23,6 +32,8 @@ pub struct FileJournal {
     key: Option<ChainKey>,
     /// Stamps each record's `ts`; the wall clock unless a test fixes it.
     clock: Option<Clock>,
+    /// Where each line goes before the file, if anywhere.
+    replica: Option<Arc<dyn Replica>>,
     state: Mutex<State>,
     /// Signalled when a group commit ends.
     synced: Condvar,
@@ -110,6 +121,7 @@ impl FileJournal {
             run_id,
             key,
             clock: None,
+            replica: None,
             state: Mutex::new(state),
             synced: Condvar::new(),
         }
@@ -118,6 +130,12 @@ impl FileJournal {
     /// Stamps records with `clock` instead of the wall clock (tests that compare bytes).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Stores every line in `replica` before the file (see [`Replica`]).
+    pub fn with_replica(mut self, replica: Arc<dyn Replica>) -> Self {
+        self.replica = Some(replica);
         self
     }
 
@@ -199,6 +217,15 @@ impl FileJournal {
             let first = state.durable + 1;
             let file = state.file.clone();
             drop(state);
+            if let Some(replica) = &self.replica
+                && let Err(refused) = replica.store(first, &lines)
+            {
+                state = self.lock()?;
+                state.syncing = false;
+                state.broken = true;
+                self.synced.notify_all();
+                return Err(refused);
+            }
             let written = (&*file).write_all(&lines).and_then(|()| file.sync_data());
             state = self.lock()?;
             state.syncing = false;

@@ -282,6 +282,13 @@ pub fn build(path: &std::path::Path, key: Option<&[u8]>) -> Result<Report, journ
                     e.torn_line, e.truncated_bytes
                 ),
             )),
+            Event::LeaseTaken(e) => events.push((
+                record.ts.clone(),
+                format!(
+                    "run taken up by worker {} (lease generation {})",
+                    e.holder, e.generation
+                ),
+            )),
             Event::LockTakenOver(e) => events.push((
                 record.ts.clone(),
                 format!(

@@ -154,31 +154,7 @@ impl JournalSink for TableJournal {
             return Ok(chained.appended);
         };
         let first = state.tail.next_seq;
-        let mut lines = Vec::with_capacity(chained.lines.len());
-        for (i, mut line) in chained.lines.into_iter().enumerate() {
-            line.pop(); // the newline: export puts it back
-            if line.len() > MAX_LINE {
-                return Err(JournalError::Store {
-                    location: self.location.to_string(),
-                    seq: first + i as u64,
-                    message: format!(
-                        "the record is {} bytes, more than a DynamoDB item holds (400 KB)",
-                        line.len()
-                    ),
-                });
-            }
-            lines.push(String::from_utf8(line).expect("records are JSON text"));
-        }
-        let put = records::put(
-            &self.client,
-            &self.location.table,
-            &self.run_id,
-            first,
-            &lines,
-        );
-        let written =
-            wait_for(put).unwrap_or_else(|message| Err(WriteError::Failed(first, message)));
-        match written {
+        match store(&self.client, &self.location, first, chained.lines.concat()) {
             Ok(()) => {
                 state.head = Some(last.hash.clone());
                 state.tail = chained.tail;
@@ -187,17 +163,7 @@ impl JournalSink for TableJournal {
             Err(error) => {
                 // The tail is now unknown (or someone else's): nothing more from this writer.
                 state.broken = true;
-                Err(match error {
-                    WriteError::Taken(seq) => JournalError::Taken {
-                        location: self.location.to_string(),
-                        seq,
-                    },
-                    WriteError::Failed(seq, message) => JournalError::Store {
-                        location: self.location.to_string(),
-                        seq,
-                        message,
-                    },
-                })
+                Err(error)
             }
         }
     }
@@ -208,6 +174,46 @@ impl JournalSink for TableJournal {
 
     fn head(&self) -> Option<String> {
         self.state.lock().ok().and_then(|s| s.head.clone())
+    }
+}
+
+/// Stores whole lines (newline-terminated, as a journal file holds them) as records `first..`
+/// of the run `location` names, blocking until DynamoDB has them.
+pub(super) fn store(
+    client: &aws_sdk_dynamodb::Client,
+    location: &TableLocation,
+    first: u64,
+    bytes: Vec<u8>,
+) -> Result<(), JournalError> {
+    let failed = |seq, message| JournalError::Store {
+        location: location.to_string(),
+        seq,
+        message,
+    };
+    let run_id = location.run().map_err(|message| failed(first, message))?;
+    let mut lines = Vec::new();
+    for (i, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        // The newline: export puts it back.
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        if line.len() > MAX_LINE {
+            return Err(failed(
+                first + i as u64,
+                format!(
+                    "the record is {} bytes, more than a DynamoDB item holds (400 KB)",
+                    line.len()
+                ),
+            ));
+        }
+        lines.push(String::from_utf8_lossy(line).into_owned());
+    }
+    let put = records::put(client, &location.table, run_id, first, &lines);
+    match wait_for(put).unwrap_or_else(|message| Err(WriteError::Failed(first, message))) {
+        Ok(()) => Ok(()),
+        Err(WriteError::Taken(seq)) => Err(JournalError::Taken {
+            location: location.to_string(),
+            seq,
+        }),
+        Err(WriteError::Failed(seq, message)) => Err(failed(seq, message)),
     }
 }
 

@@ -13,13 +13,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use crate::aws::error::AwsError;
+use crate::aws::fence::Fence;
 
 /// Where leases live: the table, and the account and region whose resources they guard.
 #[derive(Debug, Clone)]
@@ -219,6 +219,15 @@ impl Leases {
         }
     }
 
+    /// Whether somebody holds `name` now (an unexpired lease). A read that fails says nothing,
+    /// and is an error: the caller must treat doubt as held.
+    pub async fn is_held(&self, name: &str) -> Result<bool, LeaseError> {
+        Ok(self
+            .read(name)
+            .await?
+            .is_some_and(|item| number(&item, "expires_at") >= now_ms()))
+    }
+
     async fn read(
         &self,
         name: &str,
@@ -242,38 +251,84 @@ impl Leases {
     }
 }
 
-/// Renews a lease in the background (every third of its duration) until dropped; raises
-/// [`Keeper::lost`] the moment a renewal fails, and stops renewing.
+/// Renews a lease in the background (every third of its duration) until released or dropped,
+/// keeping its [`Fence`] up to date: a renewal extends it, a refused or failed one — or a
+/// keeper that wakes to find the lease already past (its process was paused) — takes it down
+/// for good.
 pub struct Keeper {
-    lost: Arc<AtomicBool>,
+    fence: Fence,
     task: tokio::task::JoinHandle<()>,
+    leases: Leases,
+    lease: Arc<std::sync::Mutex<Lease>>,
 }
 
 impl Keeper {
-    pub fn start(leases: Leases, mut lease: Lease, duration: Duration) -> Keeper {
-        let lost = Arc::new(AtomicBool::new(false));
-        let flag = lost.clone();
+    /// Keeps `lease`, taken at `taken` for `duration`.
+    pub fn start(leases: Leases, lease: Lease, duration: Duration) -> Keeper {
+        let fence = Fence::new(lease.name.clone(), duration);
+        let shared = Arc::new(std::sync::Mutex::new(lease));
+        let (keeping, watching) = (shared.clone(), fence.clone());
+        let renewing = leases.clone();
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(duration / 3).await;
-                if leases.renew(&mut lease, duration).await.is_err() {
-                    // Unknown is lost: a holder that cannot show it still holds must stop.
-                    flag.store(true, Ordering::SeqCst);
+                // Past the promise: another worker may hold it now, so never revive it.
+                if !watching.holds() {
+                    watching.lose();
                     return;
+                }
+                let Ok(mut lease) = keeping.lock().map(|l| l.clone()) else {
+                    watching.lose();
+                    return;
+                };
+                let started = std::time::Instant::now();
+                match renewing.renew(&mut lease, duration).await {
+                    Ok(()) => {
+                        watching.extend(started, duration);
+                        if let Ok(mut kept) = keeping.lock() {
+                            *kept = lease;
+                        }
+                    }
+                    // Unknown is lost: a holder that cannot show it still holds must stop.
+                    Err(_) => {
+                        watching.lose();
+                        return;
+                    }
                 }
             }
         });
-        Keeper { lost, task }
+        Keeper {
+            fence,
+            task,
+            leases,
+            lease: shared,
+        }
     }
 
     /// The lease can no longer be shown to be held: stop acting.
     pub fn lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+        !self.fence.holds()
     }
 
-    /// The flag itself, for whoever checks it between steps.
-    pub fn flag(&self) -> Arc<AtomicBool> {
-        self.lost.clone()
+    /// The fence the clients and the journal check before each call and append.
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
+    }
+
+    /// The lease as last renewed.
+    pub fn lease(&self) -> Option<Lease> {
+        self.lease.lock().ok().map(|l| l.clone())
+    }
+
+    /// Stops renewing and gives the lease up (if it is still ours), so another worker may take
+    /// the run at once instead of waiting for it to expire.
+    pub async fn release(self) -> Result<(), LeaseError> {
+        self.task.abort();
+        self.fence.lose();
+        match self.lease() {
+            Some(lease) => self.leases.release(&lease).await,
+            None => Ok(()),
+        }
     }
 }
 

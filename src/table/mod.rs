@@ -4,12 +4,17 @@
 //!
 //! Files: `location` (`dynamodb://TABLE[/RUN_ID]`), `records` (the items and their conditional
 //! writes), `journal` (the journal sink over them), `lease` (leases with a fencing generation,
-//! and their keeper).
+//! and their keeper), `replica` (a worker's local journal mirrored into the table), `shared`
+//! (what the engine and dispatch keep there: journals, run leases, finding claims).
 
 pub mod journal;
 pub mod lease;
 pub mod location;
+pub mod locks;
 mod records;
+pub mod replica;
+pub mod shared;
 
 pub use journal::TableJournal;
 pub use location::TableLocation;
+pub use shared::{Claimed, Shared};

@@ -104,7 +104,7 @@ pub(super) async fn handle(finding: NewFinding<'_>) -> Result<Outcome, EngineErr
                 .append(joined("joined", &status, None))
                 .map_err(failed)?;
             drop(index);
-            finding.reservation.discard();
+            finding.reservation.discard().await;
             repoint(dir, &finding.finding, &holder)?;
             Ok(Outcome::Joined {
                 case_key: finding.case_key,
@@ -126,7 +126,7 @@ pub(super) async fn handle(finding: NewFinding<'_>) -> Result<Outcome, EngineErr
                 .append(joined("resumed", "unfinished", None))
                 .map_err(failed)?;
             drop(index);
-            finding.reservation.discard();
+            finding.reservation.discard().await;
             repoint(dir, &finding.finding, &holder)?;
             let journal = engine::journal_path(dir, &holder).display().to_string();
             match engine::resume(&journal, &[], None, settings).await {
@@ -139,7 +139,7 @@ pub(super) async fn handle(finding: NewFinding<'_>) -> Result<Outcome, EngineErr
             }
         }
         RunState::Unreadable(kind) => {
-            finding.reservation.discard();
+            finding.reservation.discard().await;
             Ok(Outcome::Refused {
                 reason: format!(
                     "the finding's case is held by run {holder}, whose journal has a `{kind}` \

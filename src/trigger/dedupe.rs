@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::journal::{Event, RunStatus};
+use crate::table::replica::Materialized;
+use crate::table::{Claimed, Shared};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claim {
@@ -57,6 +59,8 @@ pub enum ClaimError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("the shared table: {0}")]
+    Table(String),
     #[error("the claim {} names journal {}, which is not that run's journal in this directory", .path.display(), .journal.display())]
     Foreign { path: PathBuf, journal: PathBuf },
 }
@@ -234,6 +238,72 @@ pub fn decide(journal_dir: &Path, key: &str, new_claim: Claim) -> Result<Decisio
                 Err(e) => {
                     let _ = std::fs::remove_file(&aside);
                     return Err(io("take over the claim", &mark)(e));
+                }
+            }
+        }
+    })
+}
+
+/// [`decide`] for workers that share no disk: the claim is an item in the shared table, the
+/// claimed run's liveness its lease there, and its state read from its journal as the table
+/// holds it (copied into this worker's journal directory first).
+pub async fn decide_shared(
+    shared: &Shared,
+    journal_dir: &Path,
+    key: &str,
+    new_claim: Claim,
+) -> Result<Decision, ClaimError> {
+    let run_id = match shared
+        .claim(key, &new_claim.run_id)
+        .await
+        .map_err(ClaimError::Table)?
+    {
+        Claimed::Ours => return Ok(Decision::Start(new_claim)),
+        Claimed::Theirs { run_id } => run_id,
+    };
+    let existing = Claim {
+        run_id: run_id.clone(),
+        journal: crate::engine::journal_path(journal_dir, &run_id),
+        ..new_claim.clone()
+    };
+    if shared.run_is_live(&run_id).await {
+        return Ok(Decision::Duplicate {
+            claim: existing,
+            status: "running".into(),
+        });
+    }
+    let materialized = shared
+        .materialize(&run_id, &existing.journal)
+        .await
+        .map_err(|e| ClaimError::Table(e.to_string()))?;
+    let state = if materialized == Materialized::Absent && !existing.journal.exists() {
+        RunState::NotBegun
+    } else {
+        run_state_of(journal_dir, &run_id)
+    };
+    Ok(match state {
+        RunState::Settled(status) => Decision::Duplicate {
+            claim: existing,
+            status,
+        },
+        RunState::Unfinished => Decision::Resume(existing),
+        RunState::Unreadable(kind) => Decision::Unreadable {
+            claim: existing,
+            kind,
+        },
+        // The claiming worker died before the run's first record: of the deliveries that find
+        // it so, the one whose conditional update lands takes the claim.
+        RunState::NotBegun => {
+            if shared
+                .take_claim(key, &run_id, &new_claim.run_id)
+                .await
+                .map_err(ClaimError::Table)?
+            {
+                Decision::Start(new_claim)
+            } else {
+                Decision::Duplicate {
+                    claim: existing,
+                    status: "starting".into(),
                 }
             }
         }

@@ -211,7 +211,7 @@ async fn handle(
     };
     // The run is live (its lease held) before its claim exists: a second delivery never finds
     // a claim whose run looks abandoned while it is only starting.
-    let reservation = match engine::Reservation::new(&settings.journal_dir) {
+    let reservation = match engine::Reservation::new(settings).await {
         Ok(reservation) => reservation,
         Err(error) => {
             return Outcome::Failed {
@@ -228,10 +228,14 @@ async fn handle(
         host: crate::host::host(),
         claimed_at: engine::run_id::rfc3339(time::OffsetDateTime::now_utc()),
     };
-    let decision = match dedupe::decide(&settings.journal_dir, &key, claim) {
+    let decided = match &settings.shared {
+        Some(shared) => dedupe::decide_shared(shared, &settings.journal_dir, &key, claim).await,
+        None => dedupe::decide(&settings.journal_dir, &key, claim),
+    };
+    let decision = match decided {
         Ok(decision) => decision,
         Err(e) => {
-            reservation.discard();
+            reservation.discard().await;
             return Outcome::Failed {
                 reason: format!("cannot record the finding's claim: {e}"),
             };
@@ -263,7 +267,7 @@ async fn handle(
         .await
         .map(|run| Outcome::Ran { run }),
         Decision::Duplicate { claim, status } => {
-            reservation.discard();
+            reservation.discard().await;
             return Outcome::Duplicate {
                 run_id: claim.run_id,
                 status,
@@ -271,7 +275,7 @@ async fn handle(
             };
         }
         Decision::Unreadable { claim, kind } => {
-            reservation.discard();
+            reservation.discard().await;
             return Outcome::Refused {
                 reason: format!(
                     "the finding was handled by run {}, whose journal has a `{kind}` record this \
@@ -281,7 +285,7 @@ async fn handle(
             };
         }
         Decision::Resume(claim) => {
-            reservation.discard();
+            reservation.discard().await;
             settings.observer.on(&Progress::Notice {
                 text: &format!(
                     "finding {key} was handled by run {} which did not finish; resuming it",

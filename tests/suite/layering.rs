@@ -22,7 +22,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
     ("runbook", 2, &["diagnostic", "redact", "template"]),
     ("report", 2, &["journal"]),
     ("custody", 2, &["aws", "journal"]),
-    ("table", 2, &["aws", "journal"]),
+    ("table", 2, &["aws", "host", "journal", "lock"]),
     (
         "actions",
         3,
@@ -40,7 +40,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
         5,
         &[
             "actions", "aws", "check", "custody", "host", "journal", "lease", "lock", "redact",
-            "runbook", "template",
+            "runbook", "table", "template",
         ],
     ),
     ("plan", 5, &["actions", "check", "runbook", "template"]),
@@ -49,7 +49,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
         "trigger",
         6,
         &[
-            "check", "engine", "host", "journal", "lease", "runbook", "template",
+            "check", "engine", "host", "journal", "lease", "runbook", "table", "template",
         ],
     ),
     (

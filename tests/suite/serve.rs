@@ -1,9 +1,11 @@
 //! `firebreak serve` as an EventBridge-fed deployment runs it, against moto (SQS with a
-//! redrive policy, S3 Object Lock for the seal) through the test proxy: two workers on one
-//! queue, 50 messages for 40 instances in two VPCs — some delivered twice, one malformed —
-//! contain each instance once (isolated, snapshotted, parked at the stop decision), every
-//! journal verifies, the malformed message ends in the dead-letter queue without its body
-//! reaching a log, and both workers exit 0 on SIGTERM.
+//! redrive policy, S3 Object Lock for the seal, the DynamoDB table) through the test proxy:
+//! two workers that share no disk, only the table, on one queue; 50 messages for 40 instances
+//! in two VPCs — some delivered twice, one malformed — contain each instance once (isolated,
+//! snapshotted, parked at the stop decision), every journal in the table verifies and equals
+//! its worker's local copy, the malformed message ends in the dead-letter queue without its
+//! body reaching a log, and both workers exit 0 on SIGTERM. The other tests here run workers
+//! on one journal directory (the mode without a table).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +19,7 @@ use super::custody::seed_evidence;
 use crate::support::{firebreak, journal, moto, output, proxy, sandbox};
 
 /// A queue with a dead-letter queue after `max_receives` receives; (queue URL, DLQ URL).
-async fn queues(sqs: &aws_sdk_sqs::Client, max_receives: u32) -> (String, String) {
+pub(crate) async fn queues(sqs: &aws_sdk_sqs::Client, max_receives: u32) -> (String, String) {
     let create = async |name: &str, redrive: Option<String>| {
         sqs.create_queue()
             .queue_name(name)
@@ -47,7 +49,7 @@ async fn queues(sqs: &aws_sdk_sqs::Client, max_receives: u32) -> (String, String
 }
 
 /// A GuardDuty finding about `instance`, with its own event and finding ids.
-fn finding(instance: &str, n: usize) -> String {
+pub(crate) fn finding(instance: &str, n: usize) -> String {
     std::fs::read_to_string("tests/fixtures/events/guardduty-ec2.json")
         .unwrap()
         .replace("INSTANCE_ID", instance)
@@ -59,7 +61,7 @@ fn finding(instance: &str, n: usize) -> String {
 }
 
 /// Messages visible and in flight.
-async fn pending(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
+pub(crate) async fn pending(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) {
     let attributes = sqs
         .get_queue_attributes()
         .queue_url(url)
@@ -90,14 +92,12 @@ fn worker_with(queue: &str, seal: &str, journal_dir: &Path, log: &Path, extra: &
         .envs(moto::env())
         .env("FIREBREAK_JOURNAL_DIR", journal_dir)
         .args(["serve", "--queue-url", queue, "--runbooks", "runbooks"])
-        .args([
-            "--seal",
-            seal,
-            "--concurrency",
-            "4",
-            "--visibility-timeout",
-            "4",
-        ])
+        .args(["--seal", seal, "--concurrency", "4"])
+        .args(if extra.contains(&"--visibility-timeout") {
+            &[][..]
+        } else {
+            &["--visibility-timeout", "4"][..]
+        })
         .args(["--wait-seconds", "1", "--health-every", "2"])
         .args(extra)
         .stdout(Stdio::null())
@@ -107,7 +107,7 @@ fn worker_with(queue: &str, seal: &str, journal_dir: &Path, log: &Path, extra: &
 }
 
 /// SIGTERM, then its exit code (at most `within`).
-fn terminate(child: &mut Child, within: Duration) -> Option<i32> {
+pub(crate) fn terminate(child: &mut Child, within: Duration) -> Option<i32> {
     // SAFETY: kill(2) on a child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let deadline = Instant::now() + within;
@@ -124,6 +124,7 @@ fn terminate(child: &mut Child, within: Duration) -> Option<i32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
     let _moto = moto::exclusive().await;
+    let (table_client, table) = super::journal_table::table().await;
     let fleet = sandbox::seed_fleet(40, 2);
     let evidence = seed_evidence(&[]);
     let sqs = aws_sdk_sqs::Client::new(&moto::direct_config().await);
@@ -151,14 +152,24 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
     proxy::reset();
 
     let dir = tempfile::tempdir().unwrap();
-    let journals = dir.path().join("runs");
+    // Each worker its own disk: only the table is shared.
+    let journals = [dir.path().join("runs-1"), dir.path().join("runs-2")];
     let logs = [
         dir.path().join("worker-1.log"),
         dir.path().join("worker-2.log"),
     ];
+    let shared = [
+        "--journal",
+        "dynamodb://firebreak-state",
+        "--lease-seconds",
+        "4",
+        "--visibility-timeout",
+        "10",
+    ];
     let mut workers: Vec<Child> = logs
         .iter()
-        .map(|log| worker(&queue, &evidence.seal, &journals, log))
+        .zip(&journals)
+        .map(|(log, journals)| worker_with(&queue, &evidence.seal, journals, log, &shared))
         .collect();
 
     // Until the queue is empty and the malformed message is in the dead-letter queue.
@@ -189,18 +200,39 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
     // Each instance: one run, which isolated it and snapshotted its volumes, and waits for the
     // stop decision; every journal verifies.
     let mut runs: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for entry in std::fs::read_dir(&journals).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "jsonl") {
+    let files = journals
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"));
+    // A worker that saw a duplicate copied its run from the table: one run, two copies.
+    let mut seen = std::collections::BTreeSet::new();
+    for path in files {
+        let run = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        if !seen.insert(run.clone()) {
+            let copies: Vec<String> = journals
+                .iter()
+                .filter_map(|dir| std::fs::read_to_string(dir.join(format!("{run}.jsonl"))).ok())
+                .collect();
+            assert!(
+                copies
+                    .windows(2)
+                    .all(|w| w[1].starts_with(&w[0]) || w[0].starts_with(&w[1]))
+            );
             continue;
         }
-        let verification = firebreak::journal::verify(&path, None).unwrap();
-        assert!(
-            verification.is_intact(),
-            "{}: {verification}",
-            path.display()
-        );
+        // The run as the table holds it: verified, and the worker's copy byte for byte.
+        let exported = firebreak::table::journal::export(&table_client, &table.with_run(&run))
+            .await
+            .unwrap();
+        let verification = firebreak::journal::verify_bytes(&exported, None);
+        assert!(verification.is_intact(), "{run}: {verification}");
         let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.as_bytes(),
+            &exported[..],
+            "{run}: table and local copy differ"
+        );
         let records: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -270,23 +302,33 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
         "{all}"
     );
     assert!(all.contains("\"log\":\"health\""), "{all}");
-    // Every SQS call the workers made is one `policy --worker` grants.
+    // Every SQS and DynamoDB call the workers made is one `policy --worker` grants.
     let declared: Vec<&str> = firebreak::actions::WORKER_CALLS
         .iter()
         .map(|c| c.call)
         .collect();
-    let sqs_calls: std::collections::BTreeSet<String> = proxy::calls()
+    let worker_calls: std::collections::BTreeSet<String> = proxy::calls()
         .iter()
-        .filter(|c| c.service == "sqs")
+        .filter(|c| c.service == "sqs" || c.service == "dynamodb")
         .map(|c| c.name())
         .collect();
-    for call in &sqs_calls {
+    for call in &worker_calls {
         assert!(
             declared.contains(&call.as_str()),
             "{call} is not a declared worker call"
         );
     }
-    assert!(sqs_calls.contains("sqs:ReceiveMessage") && sqs_calls.contains("sqs:DeleteMessage"));
+    for call in [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ] {
+        assert!(
+            worker_calls.contains(call),
+            "{call} never made: {worker_calls:?}"
+        );
+    }
     // Both workers took messages.
     for (log, text) in logs.iter().zip(&logged) {
         assert!(
@@ -299,7 +341,7 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
 
 /// One instance (the sandbox's web-1), the evidence bucket, and a queue holding one finding
 /// about the instance: (instance, evidence, SQS client, queue URL).
-async fn one_finding(
+pub(crate) async fn one_finding(
     n: usize,
 ) -> (
     String,
@@ -322,7 +364,7 @@ async fn one_finding(
 }
 
 /// Waits until `done` holds, polling every 200 ms, at most `within`.
-async fn until(within: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(within: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !done().await {
         assert!(Instant::now() < deadline, "{what}: not within {within:?}");

@@ -26,6 +26,9 @@ pub struct WireCall {
     pub target_ids: Vec<String>,
     pub status: Option<u16>,
     pub fault: Option<String>,
+    /// The SigV4 access key the call was signed with (tells two workers apart).
+    #[serde(default)]
+    pub access_key: Option<String>,
 }
 
 impl WireCall {

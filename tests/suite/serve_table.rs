@@ -1,0 +1,257 @@
+//! `serve` workers that share no disk, only the DynamoDB table (`--journal dynamodb://TABLE`),
+//! against moto through the test proxy. Each worker has its own journal directory and its own
+//! access key (so the wire tells them apart). A worker stops itself at a precise point of a
+//! run (`FIREBREAK_PAUSE`, the fault-injection build): then it is killed with SIGKILL, or left
+//! paused past its lease and continued after another worker took the run over.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::journal_table::table;
+use super::serve::{one_finding, pending, terminate, until};
+use crate::support::{firebreak, moto, proxy};
+
+const KEY_A: &str = "AKIAWORKERAAAAAAAAAA";
+const KEY_B: &str = "AKIAWORKERBBBBBBBBBB";
+/// Where worker A stops: isolation done and journaled, the snapshot not yet begun.
+const PAUSE_AT: &str = "after-step-finished:isolate";
+
+fn worker(
+    queue: &str,
+    seal: &str,
+    journal_dir: &Path,
+    log: &Path,
+    key: &str,
+    pause: Option<&str>,
+) -> Child {
+    let mut command = firebreak();
+    command
+        .envs(moto::env())
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("FIREBREAK_JOURNAL_DIR", journal_dir)
+        .args(["serve", "--queue-url", queue, "--runbooks", "runbooks"])
+        .args(["--seal", seal, "--journal", "dynamodb://firebreak-state"])
+        // A lease of 4 s (renewed every 1.3 s); a message comes back 10 s after its last
+        // renewal, by when a dead worker's lease has run out.
+        .args(["--lease-seconds", "4", "--visibility-timeout", "10"])
+        .args(["--wait-seconds", "1", "--health-every", "2"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    if let Some(point) = pause {
+        command.env("FIREBREAK_PAUSE", point);
+    }
+    command.spawn().expect("the firebreak binary starts")
+}
+
+/// Whether the process is stopped (SIGSTOP): state `T` in /proc.
+fn is_stopped(child: &Child) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+        .ok()
+        .and_then(|stat| {
+            // `pid (comm) state …`: the state follows the last parenthesis.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next().map(str::to_owned))
+        })
+        .is_some_and(|state| state == "T")
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on a child this test started.
+    unsafe { libc::kill(child.id() as i32, signal) };
+}
+
+/// The one run in `dir`: its id and its local journal.
+fn the_run(dir: &Path) -> (String, PathBuf) {
+    let path = crate::support::journal::only_journal(dir);
+    let run = path.file_stem().unwrap().to_str().unwrap().to_owned();
+    (run, path)
+}
+
+/// Record types of a JSON Lines journal, in order.
+fn kinds(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn counted(kinds: &[String], kind: &str) -> usize {
+    kinds.iter().filter(|k| *k == kind).count()
+}
+
+/// The wire calls signed with `key`, from recorded call `from` on, as `service:Operation`.
+fn calls_by(key: &str, from: usize) -> Vec<String> {
+    proxy::calls()
+        .into_iter()
+        .skip(from)
+        .filter(|c| c.access_key.as_deref() == Some(key))
+        .map(|c| c.name())
+        .collect()
+}
+
+/// Worker A takes the finding and stops itself between isolation and snapshot; returns A,
+/// its journal directory and the run id. The queue's message is then A's, invisible.
+async fn a_paused_mid_run(
+    queue: &str,
+    seal: &str,
+    dir: &Path,
+) -> (Child, PathBuf, String, PathBuf) {
+    let journals = dir.join("worker-a");
+    let log = dir.join("worker-a.log");
+    let a = worker(queue, seal, &journals, &log, KEY_A, Some(PAUSE_AT));
+    until(Duration::from_secs(90), "worker A to pause", async || {
+        is_stopped(&a)
+    })
+    .await;
+    let (run, _) = the_run(&journals);
+    (a, journals, run, log)
+}
+
+/// Worker B (its own directory, its own key) until the queue is empty; then SIGTERM.
+async fn b_takes_over(sqs: &aws_sdk_sqs::Client, queue: &str, seal: &str, dir: &Path) -> PathBuf {
+    let journals = dir.join("worker-b");
+    let log = dir.join("worker-b.log");
+    let mut b = worker(queue, seal, &journals, &log, KEY_B, None);
+    until(
+        Duration::from_secs(180),
+        "worker B to empty the queue",
+        async || pending(sqs, queue).await == (0, 0),
+    )
+    .await;
+    let code = terminate(&mut b, Duration::from_secs(30));
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    journals
+}
+
+/// The run as the table holds it, checked: it verifies, the local copy of the worker that
+/// finished it holds the same bytes, A isolated and B snapshotted — each once.
+async fn taken_over_once(
+    client: &aws_sdk_dynamodb::Client,
+    table: &firebreak::table::TableLocation,
+    run: &str,
+    b_journals: &Path,
+) -> Vec<String> {
+    let exported = firebreak::table::journal::export(client, &table.with_run(run))
+        .await
+        .unwrap();
+    let verification = firebreak::journal::verify_bytes(&exported, None);
+    assert!(verification.is_intact(), "{verification}");
+    // One record stream, two backends: the table and B's working copy, byte for byte.
+    let local = std::fs::read(b_journals.join(format!("{run}.jsonl"))).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&local),
+        String::from_utf8_lossy(&exported),
+        "B's local journal and the table differ"
+    );
+    let kinds = kinds(&exported);
+    assert_eq!(counted(&kinds, "run_started"), 1, "{kinds:?}");
+    assert_eq!(counted(&kinds, "lease_taken"), 1, "{kinds:?}");
+    let taken = kinds.iter().position(|k| k == "lease_taken").unwrap();
+    let isolated = kinds
+        .iter()
+        .position(|k| k == "step_succeeded")
+        .expect("isolation succeeded");
+    assert!(isolated < taken, "A isolated before B took over: {kinds:?}");
+    assert!(
+        String::from_utf8_lossy(&exported).contains("\"status\":\"awaiting_approval\""),
+        "the run went on to the stop decision"
+    );
+    // At the wire: A isolated, B did not isolate again; B snapshotted, once.
+    let a = calls_by(KEY_A, 0);
+    let b = calls_by(KEY_B, 0);
+    assert!(
+        a.iter().any(|c| c == "ec2:ModifyNetworkInterfaceAttribute"),
+        "{a:?}"
+    );
+    assert!(
+        !b.iter().any(|c| c == "ec2:ModifyNetworkInterfaceAttribute"),
+        "B isolated again: {b:?}"
+    );
+    assert_eq!(proxy::count("ec2:CreateSnapshots"), 1);
+    assert!(b.iter().any(|c| c == "ec2:CreateSnapshots"), "{b:?}");
+    kinds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_run_is_taken_up_by_another_through_the_fence() {
+    let _moto = moto::exclusive().await;
+    let (client, table) = table().await;
+    let (_instance, evidence, sqs, queue) = one_finding(21).await;
+    proxy::reset();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, _, run, _) = a_paused_mid_run(&queue, &evidence.seal, dir.path()).await;
+    // SIGKILL: no cleanup, no release — its lease runs out, its message comes back.
+    signal(&a, libc::SIGKILL);
+    a.wait().unwrap();
+    let b_journals = b_takes_over(&sqs, &queue, &evidence.seal, dir.path()).await;
+    taken_over_once(&client, &table, &run, &b_journals).await;
+    // The CLI reads the run where the workers left it.
+    let verify = firebreak()
+        .envs(moto::env())
+        .args([
+            "journal",
+            "verify",
+            &format!("dynamodb://firebreak-state/{run}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_paused_past_its_lease_makes_no_call_once_continued() {
+    let _moto = moto::exclusive().await;
+    let (client, table) = table().await;
+    let (_instance, evidence, sqs, queue) = one_finding(22).await;
+    proxy::reset();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, _, run, a_log) = a_paused_mid_run(&queue, &evidence.seal, dir.path()).await;
+    let b_journals = b_takes_over(&sqs, &queue, &evidence.seal, dir.path()).await;
+    let before = kinds(
+        &firebreak::table::journal::export(&client, &table.with_run(&run))
+            .await
+            .unwrap(),
+    );
+
+    // A wakes where it stopped — about to snapshot — long after its lease ran out.
+    let mark = proxy::calls().len();
+    signal(&a, libc::SIGCONT);
+    until(
+        Duration::from_secs(60),
+        "worker A to give the run up",
+        async || {
+            std::fs::read_to_string(&a_log)
+                .unwrap_or_default()
+                .contains("\"log\":\"message\"")
+        },
+    )
+    .await;
+    let code = terminate(&mut a, Duration::from_secs(30));
+    let said = std::fs::read_to_string(&a_log).unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("no longer this worker's"), "{said}");
+    // Nothing after SIGCONT but its own queue's polling: no EC2, no S3, no KMS, not even a
+    // DynamoDB write the table would refuse.
+    let after: Vec<String> = calls_by(KEY_A, mark)
+        .into_iter()
+        .filter(|c| !c.starts_with("sqs:"))
+        .collect();
+    assert_eq!(after, Vec::<String>::new(), "calls after the takeover");
+    // The table holds what B wrote, and nothing of A's after it.
+    let kinds = taken_over_once(&client, &table, &run, &b_journals).await;
+    assert_eq!(kinds, before);
+}
