@@ -28,6 +28,10 @@ pub struct EngineScope<'a> {
     pub worker: Option<WorkerScope<'a>>,
 }
 
+/// Parameter Store's path to a Secrets Manager secret (GetParameter with decryption returns the
+/// secret's value).
+pub const SECRETS_MANAGER_REFERENCE: &str = "/aws/reference/secretsmanager/";
+
 /// What a `serve` worker works on: its queue, and the table and key parameter when it uses
 /// them.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +53,12 @@ impl WorkerScope<'_> {
             "{key}" => self
                 .journal_key_parameter
                 .map(|p| format!("arn:aws:ssm:*:*:parameter/{}", p.trim_start_matches('/'))),
+            // A key kept in Secrets Manager is read through Parameter Store's reference path,
+            // which needs the secret's own permission too.
+            "{secret}" => self
+                .journal_key_parameter
+                .and_then(|p| p.strip_prefix(SECRETS_MANAGER_REFERENCE))
+                .map(|name| format!("arn:aws:secretsmanager:*:*:secret:{name}-*")),
             _ => None,
         }
     }

@@ -219,6 +219,12 @@ pub const WORKER_CALLS: &[WorkerCall] = &[
         permission: "ssm:GetParameter",
         resource: "{key}",
     },
+    // Made by Parameter Store for the worker when the key is a Secrets Manager secret.
+    WorkerCall {
+        call: "secretsmanager:GetSecretValue",
+        permission: "secretsmanager:GetSecretValue",
+        resource: "{secret}",
+    },
 ];
 
 /// Every AWS call the engine makes outside steps (journaled under the pseudo-steps

@@ -491,8 +491,9 @@ pub struct ServeArgs {
     /// Seconds between health lines
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
     pub health_every: u32,
-    /// The SSM parameter (SecureString) holding the journal's HMAC key, read once at start. A
-    /// worker never takes the key from its environment (FIREBREAK_JOURNAL_KEY is refused)
+    /// The SSM parameter (SecureString) holding the journal's HMAC key, read once at start; a
+    /// Secrets Manager secret through /aws/reference/secretsmanager/NAME. A worker never takes
+    /// the key from its environment (FIREBREAK_JOURNAL_KEY is refused)
     #[arg(long, value_name = "NAME", env = "FIREBREAK_JOURNAL_KEY_PARAMETER")]
     pub journal_key_parameter: Option<String>,
     /// Keep runs in a DynamoDB table shared by every worker (deploy/firebreak.yaml's Table):

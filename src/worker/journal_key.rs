@@ -1,5 +1,7 @@
 //! The journal's HMAC key for workers: from Parameter Store, never from the environment (a
 //! task definition or a function's configuration shows its variables to whoever reads them).
+//! A key kept in Secrets Manager is read the same way, through Parameter Store's reference
+//! path: `/aws/reference/secretsmanager/SECRET_NAME` (the answer is then a SecureString).
 
 /// The journal's HMAC key from an SSM parameter (a SecureString, decrypted); the error names
 /// the parameter, never a value.

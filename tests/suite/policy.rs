@@ -402,4 +402,37 @@ fn a_worker_policy_adds_the_workers_own_calls_on_its_resources() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--queue-arn"));
+    // A key kept in Secrets Manager, read through Parameter Store's reference path: both
+    // permissions, each on its own resource.
+    let referenced = json(&[
+        "policy",
+        runbook.to_str().unwrap(),
+        "--worker",
+        "--queue-arn",
+        queue,
+        "--journal-key-parameter",
+        "/aws/reference/secretsmanager/firebreak/journal-key",
+        "--output",
+        "json",
+    ]);
+    let text = referenced.to_string();
+    assert!(
+        text.contains(
+            "arn:aws:ssm:*:*:parameter/aws/reference/secretsmanager/firebreak/journal-key"
+        ),
+        "{text}"
+    );
+    let grants_secret = referenced["Statement"].as_array().unwrap().iter().any(|s| {
+        s["Action"]
+            .to_string()
+            .contains("secretsmanager:GetSecretValue")
+            && s["Resource"]
+                .to_string()
+                .contains("arn:aws:secretsmanager:*:*:secret:firebreak/journal-key-*")
+    });
+    assert!(grants_secret, "{text}");
+    assert!(
+        !policy.to_string().contains("secretsmanager:"),
+        "a parameter key needs no secret"
+    );
 }

@@ -538,6 +538,25 @@ async fn a_worker_needs_a_seal_and_reads_its_journal_key_from_parameter_store() 
         "an HMAC chain verified without its key"
     );
     assert!(!std::fs::read_to_string(&run).unwrap().contains(key));
+
+    // A key kept in Secrets Manager is read through Parameter Store's reference path.
+    let made = std::process::Command::new(moto::python())
+        .args(["-c", "import boto3,sys; boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing').create_secret(Name='firebreak/journal-key', SecretString=sys.argv[2])"])
+        .args([moto::upstream(), key])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let from_secret = firebreak::worker::journal_key::from_parameter(
+        &ssm,
+        "/aws/reference/secretsmanager/firebreak/journal-key",
+    )
+    .await
+    .unwrap();
+    assert_eq!(from_secret, key.as_bytes());
 }
 
 /// The SOC loop with a deployed worker: the run it parked at the stop decision lives on the
