@@ -59,6 +59,7 @@ impl WorkerScope<'_> {
                 .journal_key_parameter
                 .and_then(|p| p.strip_prefix(SECRETS_MANAGER_REFERENCE))
                 .map(|name| format!("arn:aws:secretsmanager:*:*:secret:{name}-*")),
+            literal if !literal.starts_with('{') => Some(literal.to_owned()),
             _ => None,
         }
     }

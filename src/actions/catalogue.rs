@@ -219,6 +219,17 @@ pub const WORKER_CALLS: &[WorkerCall] = &[
         permission: "ssm:GetParameter",
         resource: "{key}",
     },
+    // A decision through the queue: is its named sender the one SQS says sent it?
+    WorkerCall {
+        call: "iam:GetUser",
+        permission: "iam:GetUser",
+        resource: "arn:aws:iam::*:user/*",
+    },
+    WorkerCall {
+        call: "iam:GetRole",
+        permission: "iam:GetRole",
+        resource: "arn:aws:iam::*:role/*",
+    },
     // Made by Parameter Store for the worker when the key is a Secrets Manager secret.
     WorkerCall {
         call: "secretsmanager:GetSecretValue",

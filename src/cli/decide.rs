@@ -11,6 +11,15 @@ use super::run::{report, runtime, settings, watch_interrupts};
 use super::{DecideArgs, Exit, GlobalArgs};
 
 pub fn run(args: &DecideArgs, verdict: Verdict, global: &GlobalArgs) -> Exit {
+    if let Some(queue) = &args.via_queue {
+        let request = super::via_queue::Request::Decision {
+            run_id: &args.run,
+            verdict,
+            step: args.step.as_deref(),
+            reason: &args.reason,
+        };
+        return super::via_queue::send(queue, request, args.output, global);
+    }
     let base = settings(global, args.journal_dir.as_ref(), false, false, true);
     if let Some(seal) = &args.from_seal
         && let Err(error) = from_seal(args, seal, &base.journal_dir, global)
@@ -25,6 +34,7 @@ pub fn run(args: &DecideArgs, verdict: Verdict, global: &GlobalArgs) -> Exit {
             verdict,
             reason: args.reason.clone(),
             channel: "cli".into(),
+            sender: None,
         }),
         ..base
     };

@@ -20,6 +20,7 @@ mod serve;
 mod triggers;
 mod validate;
 mod verify_seal;
+mod via_queue;
 mod waiting;
 
 use std::path::PathBuf;
@@ -588,6 +589,10 @@ pub struct ResumeArgs {
     pub journal_dir: Option<PathBuf>,
     #[arg(long)]
     pub force_unlock: bool,
+    /// Ask the workers to resume the run instead (a run a worker holds in the table): a resume
+    /// request goes to their queue, and every interlock is checked again there
+    #[arg(long, value_name = "QUEUE_URL", conflicts_with_all = ["params", "runbook", "yes", "override_protection", "force_unlock"])]
+    pub via_queue: Option<String>,
     /// (Without --seal a resume seals where the run started sealing.)
     #[command(flatten)]
     pub custody: CustodyArgs,
@@ -648,6 +653,11 @@ pub struct DecideArgs {
     /// The account that must own the seal's bucket (default: the caller's own account)
     #[arg(long, value_name = "ACCOUNT", requires = "from_seal")]
     pub bucket_owner: Option<String>,
+    /// Send the decision to the workers' queue (a run a worker holds in the table): a worker
+    /// records it as yours once SQS confirms you sent it (the message's SenderId), then carries
+    /// the run on. Sent with your credentials; needs sqs:SendMessage on the queue
+    #[arg(long, value_name = "QUEUE_URL", conflicts_with_all = ["from_seal", "params", "runbook"])]
+    pub via_queue: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

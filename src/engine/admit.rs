@@ -210,7 +210,11 @@ pub(super) async fn admit(
         _ => base,
     };
     let caller = identity::caller(&home).await;
-    let decider = decisions::decider(&caller);
+    // A decision through the queue is the verified sender's, not the worker's.
+    let decider = match settings.decision.as_ref().and_then(|d| d.sender.clone()) {
+        Some(sender) => sender,
+        None => decisions::decider(&caller),
+    };
     // A decision from someone the step does not name is refused before anything is written.
     let (mut ledger, decision) = match &kind {
         Kind::Start => (Ledger::default(), None),

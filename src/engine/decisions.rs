@@ -79,14 +79,17 @@ impl Ledger {
 
 /// A decision a person brings to a waiting run (`firebreak approve` / `deny`, or another channel
 /// through the library).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecisionRequest {
     /// The step decided; `None`: the one the run waits at.
     pub step: Option<String>,
     pub verdict: Verdict,
     pub reason: String,
-    /// Through what: `cli`, …
+    /// Through what: `cli`, `queue`, …
     pub channel: String,
+    /// Who decided, when it is not the identity running the resume: a decision that came
+    /// through the queue, whose sender SQS vouched for (`SenderId`) and IAM confirmed.
+    pub sender: Option<Decider>,
 }
 
 /// The step a decision is for, checked before anything is written: the run must wait at an

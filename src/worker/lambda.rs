@@ -13,12 +13,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::log::{RunLog, Sink};
-use super::message::{self, Message};
-use super::serve::{Disposition, disposition};
+use super::handle::{Incoming, handle};
+use super::log::Sink;
+use super::serve::Disposition;
 use crate::check::LoadedRunbook;
 use crate::engine::{Mode, Settings};
-use crate::trigger::dispatch;
 
 /// What every invocation shares.
 #[derive(Clone)]
@@ -56,8 +55,12 @@ impl Handler {
                 let mut failures = Vec::new();
                 for record in records {
                     let id = record["messageId"].as_str().unwrap_or_default().to_owned();
-                    let body = record["body"].as_str().unwrap_or_default();
-                    if let Disposition::Keep(why) = self.handle(&id, body, &settings).await {
+                    let incoming = Incoming {
+                        id: &id,
+                        body: record["body"].as_str().unwrap_or_default(),
+                        sender_id: record["attributes"]["SenderId"].as_str(),
+                    };
+                    if let Disposition::Keep(why) = self.handle(incoming, &settings).await {
                         (self.log)(
                             json!({"log": "message", "message_id": id, "disposition": "retried", "why": why}),
                         );
@@ -72,7 +75,13 @@ impl Handler {
             }
             None => {
                 let id = payload["id"].as_str().unwrap_or("event").to_owned();
-                match self.handle(&id, &payload.to_string(), &settings).await {
+                let body = payload.to_string();
+                let incoming = Incoming {
+                    id: &id,
+                    body: &body,
+                    sender_id: None,
+                };
+                match self.handle(incoming, &settings).await {
                     Disposition::Delete => Ok(json!({})),
                     Disposition::Keep(why) => Err(format!("event {id}: {why}; retry")),
                 }
@@ -82,18 +91,9 @@ impl Handler {
         answer
     }
 
-    async fn handle(&self, id: &str, body: &str, settings: &Settings) -> Disposition {
-        match message::parse(body) {
-            Message::Malformed(why) => Disposition::Keep(format!("malformed: {why}")),
-            Message::Event(event) => {
-                let settings = Settings {
-                    observer: Arc::new(RunLog::new(self.log.clone(), id)),
-                    ..settings.clone()
-                };
-                let reports =
-                    dispatch::dispatch(&[event], &self.runbooks, self.mode, &settings).await;
-                disposition(&reports)
-            }
-        }
+    async fn handle(&self, incoming: Incoming<'_>, settings: &Settings) -> Disposition {
+        handle(incoming, &self.runbooks, self.mode, settings, &self.log)
+            .await
+            .0
     }
 }

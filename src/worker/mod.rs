@@ -4,14 +4,18 @@
 //! message whose run failed comes back, and the queue's redrive policy moves what never
 //! succeeds to a dead-letter queue.
 //!
-//! Files: `queue` (the SQS calls), `message` (what a message is), `serve` (the loop),
-//! `health` (counters and the health line), `log` (one JSON line per run event), `lambda` (the
-//! Lambda handler's logic: the same messages, within an invocation's deadline).
+//! Files: `queue` (the SQS calls), `message` (what a message is: an event, a decision, a
+//! resume), `sender` (checking who sent a decision), `handle` (one message, for serve and
+//! Lambda), `serve` (the loop), `health` (counters and the health line), `log` (one JSON line
+//! per run event), `lambda` (the Lambda handler's logic: the same messages, within an
+//! invocation's deadline), `journal_key` (the HMAC key from Parameter Store).
 
+pub mod handle;
 pub mod health;
 pub mod journal_key;
 pub mod lambda;
 pub mod log;
 pub mod message;
 pub mod queue;
+pub mod sender;
 pub mod serve;

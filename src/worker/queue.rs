@@ -19,6 +19,8 @@ pub struct Received {
     pub receive_count: u32,
     /// When it was sent (SQS's clock), as seconds since the epoch.
     pub sent_at: Option<u64>,
+    /// Who sent it, as SQS saw it: an IAM user's id, or a role's id and session name.
+    pub sender_id: Option<String>,
 }
 
 impl Received {
@@ -53,6 +55,7 @@ impl Queue {
             .visibility_timeout(visibility.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_system_attribute_names(MessageSystemAttributeName::SenderId)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("sqs", "ReceiveMessage", e).to_string())?;
@@ -73,6 +76,7 @@ impl Queue {
                     sent_at: attribute(MessageSystemAttributeName::SentTimestamp)
                         .and_then(|ms| ms.parse::<u64>().ok())
                         .map(|ms| ms / 1000),
+                    sender_id: attribute(MessageSystemAttributeName::SenderId),
                 })
             })
             .collect())

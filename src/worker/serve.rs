@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::handle::{Incoming, handle};
 use super::health::{Counts, Health};
-use super::log::{RunLog, Sink};
-use super::message::{self, Message};
+use super::log::Sink;
 use super::queue::{MAX_INVISIBLE, Queue, Received};
 use crate::check::LoadedRunbook;
 use crate::engine::{Mode, Settings};
 use crate::journal::RunStatus;
-use crate::trigger::dispatch::{self, EventReport, Outcome};
+use crate::trigger::dispatch::{EventReport, Outcome};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -159,22 +159,22 @@ impl Job {
             self.log.clone(),
             id.clone(),
         ));
-        let (disposition, outcomes) = match message::parse(&received.body) {
-            Message::Malformed(why) => {
-                self.health.count(|c| c.malformed += 1);
-                (Disposition::Keep(format!("malformed: {why}")), Value::Null)
-            }
-            Message::Event(event) => {
-                let settings = Settings {
-                    observer: Arc::new(RunLog::new(self.log.clone(), &id)),
-                    ..self.settings.clone()
-                };
-                let reports =
-                    dispatch::dispatch(&[event], &self.runbooks, self.mode, &settings).await;
-                let outcomes = serde_json::to_value(&reports).unwrap_or(Value::Null);
-                (disposition(&reports), outcomes)
-            }
+        let incoming = Incoming {
+            id: &id,
+            body: &received.body,
+            sender_id: received.sender_id.as_deref(),
         };
+        let (disposition, outcomes) = handle(
+            incoming,
+            &self.runbooks,
+            self.mode,
+            &self.settings,
+            &self.log,
+        )
+        .await;
+        if matches!(&disposition, Disposition::Keep(why) if why.starts_with("malformed")) {
+            self.health.count(|c| c.malformed += 1);
+        }
         keeper.abort();
         let done = match &disposition {
             Disposition::Delete => match self.queue.delete(&received.receipt).await {

@@ -255,3 +255,124 @@ async fn a_worker_paused_past_its_lease_makes_no_call_once_continued() {
     let kinds = taken_over_once(&client, &table, &run, &b_journals).await;
     assert_eq!(kinds, before);
 }
+
+/// A person decides a run a worker parked by sending the decision to the workers' queue
+/// (`approve --via-queue`). The worker believes the decider the message names only when SQS
+/// says that identity sent it: a message naming the responder but sent with another key is
+/// refused and changes nothing; the responder's own is journaled as theirs and the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_through_the_queue_counts_only_from_the_person_it_names() {
+    let _moto = moto::exclusive().await;
+    let (client, table) = table().await;
+    let (_instance, evidence, sqs, queue) = one_finding(23).await;
+    proxy::reset();
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("worker");
+    let log = dir.path().join("worker.log");
+    let mut w = worker(&queue, &evidence.seal, &journals, &log, KEY_B, None);
+    until(Duration::from_secs(120), "the run to park", async || {
+        pending(&sqs, &queue).await == (0, 0)
+    })
+    .await;
+    let (run, _) = the_run(&journals);
+    let exported = async || {
+        String::from_utf8(
+            firebreak::table::journal::export(&client, &table.with_run(&run))
+                .await
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert!(
+        exported()
+            .await
+            .contains("\"status\":\"awaiting_approval\"")
+    );
+
+    // The responder: an IAM user with an access key; IAM says who is behind the key.
+    let iam = aws_sdk_iam::Client::new(&moto::direct_config().await);
+    let user = iam
+        .create_user()
+        .user_name("responder")
+        .send()
+        .await
+        .unwrap();
+    let user = user.user().unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("responder")
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    proxy::principals(serde_json::json!({ key.access_key_id(): user.user_id() }));
+
+    // Someone else sends a decision naming the responder: refused, nothing changes.
+    let forged = firebreak::worker::message::QueuedDecision {
+        run_id: run.clone(),
+        verdict: firebreak::journal::event::Verdict::Approve,
+        step: None,
+        reason: "looks fine to me".into(),
+        decider: user.arn().to_owned(),
+    };
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(forged.body())
+        .send()
+        .await
+        .unwrap();
+    until(
+        Duration::from_secs(60),
+        "the forged decision to be refused",
+        async || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("decision_refused")
+        },
+    )
+    .await;
+    let after_forgery = exported().await;
+    assert!(
+        !after_forgery.contains("\"type\":\"decision\""),
+        "{after_forgery}"
+    );
+    assert_eq!(proxy::count("ec2:StopInstances"), 0);
+
+    // The responder approves through the queue with their own credentials.
+    let sent = firebreak()
+        .envs(moto::env())
+        .env("AWS_ACCESS_KEY_ID", key.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", key.secret_access_key())
+        .args(["approve", &run, "--via-queue", &queue])
+        .args(["--reason", "owner confirmed the instance is compromised"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&sent.stdout);
+    assert_eq!(
+        sent.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(said.contains(user.arn()), "{said}");
+    until(
+        Duration::from_secs(120),
+        "the approved run to finish",
+        async || exported().await.contains("\"status\":\"succeeded\""),
+    )
+    .await;
+    let text = exported().await;
+    let decision: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["type"] == "decision")
+        .expect("a decision record");
+    assert_eq!(decision["verdict"], "approve");
+    assert_eq!(decision["channel"], "queue");
+    assert_eq!(decision["decided_by"]["arn"], user.arn());
+    assert_eq!(decision["decided_by"]["user_id"], user.user_id());
+    assert_eq!(proxy::count("ec2:StopInstances"), 1);
+    assert!(firebreak::journal::verify_bytes(text.as_bytes(), None).is_intact());
+    let code = terminate(&mut w, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{}", std::fs::read_to_string(&log).unwrap());
+}

@@ -21,7 +21,9 @@ Control API (same port; never forwarded, never recorded; JSON in and out):
                                          "faults": {"throttle": n}}
     GET  /__proxy/faults             -> {"seed": s, "rules": [...], "injected": [n per rule]}
     POST /__proxy/faults             <- {"seed": 42, "rules": [rule, ...]}  -> {}
-    POST /__proxy/reset              -> {}  (clears calls, seq, attempt counters, fault rules)
+    POST /__proxy/reset              -> {}  (clears calls, seq, attempt counters, fault rules,
+                                        principals)
+    POST /__proxy/principals         <- {"ACCESS_KEY": "PRINCIPAL_ID", ...}  -> {}: see SenderId
     GET  /__proxy/requests           -> [{seq, method, path, headers, body (base64)}, ...]: with
                                         --keep-requests, each recorded call's request as sent
                                         (scripts/bench replays them for its floor)
@@ -52,6 +54,13 @@ this proxy, recorded like any call — before the SendCommand's answer is relaye
 ``simulated NAME from INSTANCE\n`` repeated: once for a single PUT, two and a half parts' worth for
 a multipart upload. What the functions print (and a failure) is added to that command's
 GetCommandInvocation answers, as the agent would report it. Needs bash, curl and coreutils.
+
+SQS's SenderId, as far as moto cannot stamp it: SQS stamps each message with the principal id
+of whoever sent it (an IAM user's id, or a role's id and session name); moto (5.2.5) stamps a
+constant. Given the principal behind an access key (POST /__proxy/principals, what IAM says
+that key's principal is), this proxy remembers the key each SendMessage was signed with and
+sets SenderId in ReceiveMessage answers to that key's principal id, as SQS would. Messages sent
+with keys it was not told about keep moto's constant.
 
 One answer of moto's is renamed, not changed: ListParts' root element, which moto (5.2.5) calls
 ListPartsResponse where S3 says ListPartsResult (the Rust SDK refuses the former).
@@ -573,6 +582,9 @@ class Proxy:
         self.seed: object = 0
         self.rules: list[dict] = []
         self.injected: list[int] = []
+        # SQS's SenderId: access key -> principal id, and message id -> the key that sent it.
+        self.principals: dict[str, str] = {}
+        self.senders: dict[str, str] = {}
 
     # -- control ---------------------------------------------------------------------------
 
@@ -583,6 +595,40 @@ class Proxy:
             self.seq = 0
             self.attempts = {}
             self.seed, self.rules, self.injected = 0, [], []
+            self.principals, self.senders = {}, {}
+
+    def set_principals(self, document) -> None:
+        if not isinstance(document, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in document.items()):
+            raise ValueError("principals must be an object of access key -> principal id")
+        with self.lock:
+            self.principals.update(document)
+
+    def sent(self, access_key: str | None, answer: bytes) -> None:
+        """Remembers which key sent the message a SendMessage answer names."""
+        try:
+            message_id = json.loads(answer).get("MessageId")
+        except ValueError:
+            return
+        if message_id and access_key:
+            with self.lock:
+                self.senders[message_id] = access_key
+
+    def stamp_senders(self, answer: bytes) -> bytes:
+        """A ReceiveMessage answer with each message's SenderId as SQS would stamp it."""
+        try:
+            document = json.loads(answer)
+        except ValueError:
+            return answer
+        changed = False
+        with self.lock:
+            for message in document.get("Messages") or []:
+                key = self.senders.get(message.get("MessageId"))
+                principal = self.principals.get(key) if key else None
+                if principal:
+                    message.setdefault("Attributes", {})["SenderId"] = principal
+                    changed = True
+        return json.dumps(document).encode() if changed else answer
 
     def set_faults(self, document) -> None:
         seed, rules = validate_rules(document)
@@ -931,6 +977,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if route == ("POST", "reset"):
             self.proxy.reset()
             return self.respond_json(200, {})
+        if route == ("POST", "principals"):
+            try:
+                self.proxy.set_principals(json.loads(body or b"{}"))
+            except ValueError as error:
+                return self.respond_json(400, {"error": str(error)})
+            return self.respond_json(200, {})
         if route == ("POST", "faults"):
             try:
                 self.proxy.set_faults(json.loads(body or b"{}"))
@@ -984,6 +1036,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 response = (*response[:3], agent_invocation(body, response[3]))
             if info.service == "s3" and info.operation == "ListParts" and response[0] == 200:
                 response = (*response[:3], list_parts_result(response[3]))
+            if info.service == "sqs" and response[0] == 200:
+                if info.operation == "SendMessage":
+                    self.proxy.sent(info.access_key, response[3])
+                elif info.operation == "ReceiveMessage":
+                    response = (*response[:3], self.proxy.stamp_senders(response[3]))
             self.proxy.complete(call, started, status=response[0], **done)
             self.relay(*response)
 

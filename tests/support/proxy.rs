@@ -86,6 +86,12 @@ fn control(method: &str, path: &str, body: &str) -> String {
         .unwrap_or_else(|e| panic!("the test proxy at {url} refused {method} {path}: {e}"))
 }
 
+/// Tells the proxy which principal is behind each access key, so SQS messages sent with that
+/// key carry its principal id as their SenderId (as SQS stamps it; moto stamps a constant).
+pub fn principals(map: Value) {
+    control("POST", "/__proxy/principals", &map.to_string());
+}
+
 /// Forgets every recorded call and fault rule.
 pub fn reset() {
     control("POST", "/__proxy/reset", "");

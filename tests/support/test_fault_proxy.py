@@ -625,6 +625,23 @@ class ClassifyTest(unittest.TestCase):
 class AgentTest(unittest.TestCase):
     """The SSM agent's stand-in and the one moto answer renamed."""
 
+    def test_sender_ids_are_stamped_for_known_keys_only(self):
+        proxy = fault_proxy.Proxy("http://127.0.0.1:1", 5.0, False)
+        proxy.set_principals({"AKIARESPONDER": "AIDARESPONDER"})
+        proxy.sent("AKIARESPONDER", json.dumps({"MessageId": "m1"}).encode())
+        proxy.sent("AKIAOTHER", json.dumps({"MessageId": "m2"}).encode())
+        answer = json.dumps({"Messages": [
+            {"MessageId": "m1", "Attributes": {"SenderId": "AIDAIT2UOQQY3AUEKVGXU"}},
+            {"MessageId": "m2", "Attributes": {"SenderId": "AIDAIT2UOQQY3AUEKVGXU"}},
+        ]}).encode()
+        stamped = json.loads(proxy.stamp_senders(answer))["Messages"]
+        self.assertEqual(stamped[0]["Attributes"]["SenderId"], "AIDARESPONDER")
+        self.assertEqual(stamped[1]["Attributes"]["SenderId"], "AIDAIT2UOQQY3AUEKVGXU")
+        with self.assertRaises(ValueError):
+            proxy.set_principals(["not", "a", "map"])
+        proxy.reset()
+        self.assertEqual(proxy.stamp_senders(answer), answer)
+
     def test_list_parts_root_is_renamed_and_nothing_else(self):
         moto = (b'<?xml version="1.0"?><ListPartsResponse xmlns="x"><Part><ETag>"e"</ETag>'
                 b'</Part></ListPartsResponse>')
