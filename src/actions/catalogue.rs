@@ -173,6 +173,12 @@ pub const WORKER_CALLS: &[WorkerCall] = &[
         permission: "sqs:ReceiveMessage",
         resource: "{queue}",
     },
+    // A run carried on later: its resume request (a Lambda's deadline, a message held 12 h).
+    WorkerCall {
+        call: "sqs:SendMessage",
+        permission: "sqs:SendMessage",
+        resource: "{queue}",
+    },
     WorkerCall {
         call: "sqs:DeleteMessage",
         permission: "sqs:DeleteMessage",

@@ -5,7 +5,9 @@
 //! `FIREBREAK_SIGN_KEY`, `FIREBREAK_JOURNAL_KEY_PARAMETER` (an SSM SecureString, read once per
 //! container; `FIREBREAK_JOURNAL_KEY` itself is refused), `FIREBREAK_RUNBOOKS` (default
 //! `$LAMBDA_TASK_ROOT/runbooks`), `FIREBREAK_STOP_MARGIN_SECONDS` (default 60), `FIREBREAK_JOURNAL`
-//! (`dynamodb://TABLE`: runs, their leases and claims in the shared table).
+//! (`dynamodb://TABLE`: runs, their leases and claims in the shared table), `FIREBREAK_QUEUE_URL`
+//! (where a run stopped at the deadline is carried on as a resume request, delivered after
+//! `FIREBREAK_RESUME_DELAY_SECONDS`, default 60, at most 900).
 
 #![recursion_limit = "256"]
 
@@ -83,6 +85,15 @@ async fn handler() -> Result<Handler, String> {
         mode: Mode::Live,
         log: Arc::new(|line: Value| eprintln!("{line}")),
         margin: Duration::from_secs(margin),
+        queue: env("FIREBREAK_QUEUE_URL").map(|url| firebreak::worker::queue::Queue {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            url,
+        }),
+        resume_delay: Duration::from_secs(
+            env("FIREBREAK_RESUME_DELAY_SECONDS")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(60),
+        ),
     })
 }
 

@@ -503,6 +503,13 @@ pub struct ServeArgs {
     /// taken up by another. Without it, workers must share --journal-dir
     #[arg(long, value_name = "dynamodb://TABLE", env = "FIREBREAK_JOURNAL")]
     pub journal: Option<String>,
+    /// How long one message is held before its runs stop at their next step boundary and are
+    /// carried on by resume requests on the queue (SQS keeps a message invisible 12 h at most)
+    #[arg(long, value_name = "SECONDS", default_value_t = 42_600, value_parser = clap::value_parser!(u32).range(2..=43_200))]
+    pub hold_limit: u32,
+    /// How long a resume request waits in the queue before a worker takes it
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=900))]
+    pub resume_delay: u32,
     /// How long a worker's lease on a run lasts without renewal (renewed every third of it);
     /// a dead worker's run is taken up this long after its last renewal
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(3..=3600))]

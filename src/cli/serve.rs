@@ -64,6 +64,8 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
         visibility: Duration::from_secs(u64::from(args.visibility_timeout)),
         wait: Duration::from_secs(u64::from(args.wait_seconds)),
         health_every: Duration::from_secs(u64::from(args.health_every)),
+        hold: Duration::from_secs(u64::from(args.hold_limit)),
+        resume_delay: Duration::from_secs(u64::from(args.resume_delay)),
     };
     let counts = super::run::runtime().block_on(async {
         let sdk = crate::aws::load_sdk_config(&global.aws_options()).await;

@@ -3,17 +3,19 @@
 //! decides; a resume request resumes its run. Each answers what becomes of the message.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::log::{RunLog, Sink};
 use super::message::{self, Message};
+use super::queue::Queue;
 use super::sender;
 use super::serve::{Disposition, disposition};
 use crate::check::LoadedRunbook;
 use crate::engine::decisions::DecisionRequest;
 use crate::engine::{self, EngineError, Mode, RunOutcome, RunStatus, Settings};
-use crate::trigger::dispatch;
+use crate::trigger::dispatch::{self, EventReport, Outcome};
 
 /// A message as received.
 pub struct Incoming<'a> {
@@ -23,6 +25,17 @@ pub struct Incoming<'a> {
     pub sender_id: Option<&'a str>,
 }
 
+/// What became of a message.
+pub struct Handled {
+    pub disposition: Disposition,
+    /// What to log about it (never its body).
+    pub outcomes: Value,
+    /// Runs that stopped at a step boundary because they were told to (a deadline, a stop)
+    /// and nothing else went wrong: a resume request carries each on, and the message itself
+    /// is then done. Empty when the message must come back as it is.
+    pub carry_on: Vec<String>,
+}
+
 /// What to do with the message, and what to log about it (never its body).
 pub async fn handle(
     incoming: Incoming<'_>,
@@ -30,17 +43,36 @@ pub async fn handle(
     mode: Mode,
     settings: &Settings,
     log: &Sink,
-) -> (Disposition, Value) {
+) -> Handled {
+    let (disposition, outcomes, carry_on) = handled(incoming, runbooks, mode, settings, log).await;
+    Handled {
+        disposition,
+        outcomes,
+        carry_on,
+    }
+}
+
+async fn handled(
+    incoming: Incoming<'_>,
+    runbooks: &[LoadedRunbook],
+    mode: Mode,
+    settings: &Settings,
+    log: &Sink,
+) -> (Disposition, Value, Vec<String>) {
     let settings = Settings {
         observer: Arc::new(RunLog::new(log.clone(), incoming.id)),
         ..settings.clone()
     };
     match message::parse(incoming.body) {
-        Message::Malformed(why) => (Disposition::Keep(format!("malformed: {why}")), Value::Null),
+        Message::Malformed(why) => (
+            Disposition::Keep(format!("malformed: {why}")),
+            Value::Null,
+            Vec::new(),
+        ),
         Message::Event(event) => {
             let reports = dispatch::dispatch(&[event], runbooks, mode, &settings).await;
             let outcomes = serde_json::to_value(&reports).unwrap_or(Value::Null);
-            (disposition(&reports), outcomes)
+            (disposition(&reports), outcomes, carry_on(&reports))
         }
         Message::Resume { run_id } => resumed(&run_id, &settings).await,
         Message::Decision(decision) => {
@@ -48,6 +80,7 @@ pub async fn handle(
                 return (
                     Disposition::Keep("no AWS clients to check the sender with".into()),
                     Value::Null,
+                    Vec::new(),
                 );
             };
             match sender::verify(&clients.iam, &decision.decider, incoming.sender_id).await {
@@ -55,6 +88,7 @@ pub async fn handle(
                 Err(why) => (
                     Disposition::Delete,
                     json!({"run_id": decision.run_id, "decision_refused": why}),
+                    Vec::new(),
                 ),
                 Ok(decider) => {
                     let settings = Settings {
@@ -77,12 +111,56 @@ pub async fn handle(
 /// Resumes `run_id` (with the settings' decision, if any) and says what becomes of the
 /// message: kept while the run failed, was interrupted or is live elsewhere; deleted once it
 /// went as far as it can, or when the request can never succeed (refused, invalid).
-async fn resumed(run_id: &str, settings: &Settings) -> (Disposition, Value) {
+async fn resumed(run_id: &str, settings: &Settings) -> (Disposition, Value, Vec<String>) {
     let result = engine::resume(run_id, &[], None, settings).await;
+    let carry_on = match &result {
+        Ok(run) if run.status == RunStatus::Interrupted => vec![run_id.to_owned()],
+        _ => Vec::new(),
+    };
     (
         resume_disposition(run_id, &result),
         outcome(run_id, &result),
+        carry_on,
     )
+}
+
+/// The runs an event's message may hand on as resume requests: those interrupted, provided
+/// nothing else about the message needs it to come back.
+fn carry_on(reports: &[EventReport]) -> Vec<String> {
+    let mut interrupted = Vec::new();
+    for matched in reports.iter().flat_map(|r| &r.matched) {
+        match &matched.outcome {
+            Outcome::Ran { run } | Outcome::Resumed { run } | Outcome::Rechecked { run, .. } => {
+                match run.status {
+                    RunStatus::Interrupted => interrupted.push(run.run_id.clone()),
+                    RunStatus::Failed => return Vec::new(),
+                    _ => {}
+                }
+            }
+            Outcome::Invalid { .. } | Outcome::Failed { .. } => return Vec::new(),
+            Outcome::Duplicate { .. } | Outcome::Joined { .. } | Outcome::Refused { .. } => {}
+        }
+    }
+    interrupted
+}
+
+/// Sends a resume request for each run, delivered after `delay`; whether all were sent (only
+/// then may the message that started them go).
+pub async fn send_resumes(queue: &Queue, runs: &[String], delay: Duration, log: &Sink) -> bool {
+    let mut all = true;
+    for run_id in runs {
+        match queue.send(&message::resume_body(run_id), delay).await {
+            Ok(message_id) => log(json!({
+                "log": "carried_on", "run_id": run_id, "resume_message_id": message_id,
+                "delay_seconds": delay.min(Queue::MAX_DELAY).as_secs(),
+            })),
+            Err(error) => {
+                all = false;
+                log(json!({"log": "carry_on_failed", "run_id": run_id, "error": error}));
+            }
+        }
+    }
+    all
 }
 
 fn resume_disposition(run_id: &str, result: &Result<RunOutcome, EngineError>) -> Disposition {

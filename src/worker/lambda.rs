@@ -13,8 +13,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::handle::{Incoming, handle};
+use super::handle::{Incoming, handle, send_resumes};
 use super::log::Sink;
+use super::queue::Queue;
 use super::serve::Disposition;
 use crate::check::LoadedRunbook;
 use crate::engine::{Mode, Settings};
@@ -29,6 +30,11 @@ pub struct Handler {
     /// How long before the deadline runs are told to stop: enough for the step in flight to end
     /// and its records (and seal) to be written.
     pub margin: Duration,
+    /// Where a run stopped at the deadline is carried on: a resume request on this queue
+    /// (`FIREBREAK_QUEUE_URL`), delivered after `resume_delay`. Without one, the message
+    /// itself is retried (a batch item failure; an EventBridge event's invocation fails).
+    pub queue: Option<Queue>,
+    pub resume_delay: Duration,
 }
 
 impl Handler {
@@ -91,9 +97,19 @@ impl Handler {
         answer
     }
 
+    /// The message's fate; a run stopped at the deadline is handed on as a resume request
+    /// when there is a queue, and the message is then done.
     async fn handle(&self, incoming: Incoming<'_>, settings: &Settings) -> Disposition {
-        handle(incoming, &self.runbooks, self.mode, settings, &self.log)
-            .await
-            .0
+        let handled = handle(incoming, &self.runbooks, self.mode, settings, &self.log).await;
+        match &self.queue {
+            Some(queue)
+                if !handled.carry_on.is_empty()
+                    && send_resumes(queue, &handled.carry_on, self.resume_delay, &self.log)
+                        .await =>
+            {
+                Disposition::Delete
+            }
+            _ => handled.disposition,
+        }
     }
 }

@@ -82,6 +82,22 @@ impl Queue {
             .collect())
     }
 
+    /// The longest delay SQS allows on one message.
+    pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+    /// Puts a message on the queue, delivered after `delay` (at most [`Self::MAX_DELAY`]).
+    pub async fn send(&self, body: &str, delay: Duration) -> Result<String, String> {
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay.min(Self::MAX_DELAY).as_secs() as i32)
+            .send()
+            .await
+            .map(|answer| answer.message_id().unwrap_or_default().to_owned())
+            .map_err(|e| AwsError::from_sdk("sqs", "SendMessage", e).to_string())
+    }
+
     /// Done with it: it never comes back.
     pub async fn delete(&self, receipt: &str) -> Result<(), String> {
         self.sqs

@@ -5,14 +5,14 @@
 //! first), their messages are made visible again for another worker, and the loop returns.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::handle::{Incoming, handle};
+use super::handle::{Incoming, handle, send_resumes};
 use super::health::{Counts, Health};
 use super::log::Sink;
 use super::queue::{MAX_INVISIBLE, Queue, Received};
@@ -31,6 +31,11 @@ pub struct ServeConfig {
     /// Long-poll wait (at most 20 s).
     pub wait: Duration,
     pub health_every: Duration,
+    /// How long one message is held before its runs are stopped at their next step boundary
+    /// and carried on by resume requests (SQS keeps a message invisible 12 hours at most).
+    pub hold: Duration,
+    /// How long a resume request waits in the queue before a worker takes it (SQS: ≤ 15 min).
+    pub resume_delay: Duration,
 }
 
 /// What becomes of a message once its runs ended.
@@ -164,18 +169,40 @@ impl Job {
             body: &received.body,
             sender_id: received.sender_id.as_deref(),
         };
-        let (disposition, outcomes) = handle(
-            incoming,
-            &self.runbooks,
-            self.mode,
-            &self.settings,
-            &self.log,
-        )
-        .await;
+        // This message's runs stop at their next step boundary when the worker stops, or when
+        // the message has been held as long as SQS lets it stay invisible.
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let watcher = tokio::spawn(stop_after(
+            self.stop.clone(),
+            self.config.hold,
+            interrupted.clone(),
+        ));
+        let settings = Settings {
+            interrupted,
+            ..self.settings.clone()
+        };
+        let handled = handle(incoming, &self.runbooks, self.mode, &settings, &self.log).await;
+        watcher.abort();
+        let (disposition, outcomes) = (handled.disposition, handled.outcomes);
         if matches!(&disposition, Disposition::Keep(why) if why.starts_with("malformed")) {
             self.health.count(|c| c.malformed += 1);
         }
         keeper.abort();
+        // Held too long: its runs go on from resume requests, and the message is done.
+        let carried_on = !*self.stop.borrow()
+            && !handled.carry_on.is_empty()
+            && send_resumes(
+                &self.queue,
+                &handled.carry_on,
+                self.config.resume_delay,
+                &self.log,
+            )
+            .await;
+        let disposition = if carried_on {
+            Disposition::Delete
+        } else {
+            disposition
+        };
         let done = match &disposition {
             Disposition::Delete => match self.queue.delete(&received.receipt).await {
                 Ok(()) => {
@@ -209,6 +236,22 @@ impl Job {
         }));
         self.health.ended(&id);
     }
+}
+
+/// Raises `interrupted` when the worker stops or after `hold`, whichever comes first.
+async fn stop_after(mut stop: watch::Receiver<bool>, hold: Duration, interrupted: Arc<AtomicBool>) {
+    let stopped = async {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = stopped => {}
+        () = tokio::time::sleep(hold) => {}
+    }
+    interrupted.store(true, Ordering::SeqCst);
 }
 
 /// Renews a message's invisibility at half its timeout while its runs live, up to SQS's 12

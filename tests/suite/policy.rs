@@ -365,7 +365,8 @@ fn a_worker_policy_adds_the_workers_own_calls_on_its_resources() {
         [
             "sqs:ChangeMessageVisibility",
             "sqs:DeleteMessage",
-            "sqs:ReceiveMessage"
+            "sqs:ReceiveMessage",
+            "sqs:SendMessage"
         ]
         .map(String::from)
         .into()

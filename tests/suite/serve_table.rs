@@ -376,3 +376,77 @@ async fn a_decision_through_the_queue_counts_only_from_the_person_it_names() {
     let code = terminate(&mut w, Duration::from_secs(30));
     assert_eq!(code, Some(0), "{}", std::fs::read_to_string(&log).unwrap());
 }
+
+/// A message is held only so long (SQS keeps one invisible 12 hours at most; here 2 s): its
+/// run stops at the next step boundary, a resume request carries it on, the finding's message
+/// is deleted, and the worker itself takes the request up and finishes the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_held_past_the_limit_goes_on_from_a_resume_request() {
+    let _moto = moto::exclusive().await;
+    let (client, table) = table().await;
+    let (_instance, evidence, sqs, queue) = one_finding(24).await;
+    proxy::reset();
+    // The snapshot request takes 4 s, longer than the message may be held.
+    proxy::faults(
+        9,
+        serde_json::json!([{"service": "ec2", "operation": "CreateSnapshots", "fault": "delay", "delay_ms": 4000, "max": 1}]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("worker");
+    let log = dir.path().join("worker.log");
+    let mut w = firebreak()
+        .envs(moto::env())
+        .env("FIREBREAK_JOURNAL_DIR", &journals)
+        .args(["serve", "--queue-url", &queue, "--runbooks", "runbooks"])
+        .args([
+            "--seal",
+            &evidence.seal,
+            "--journal",
+            "dynamodb://firebreak-state",
+        ])
+        .args(["--lease-seconds", "4", "--visibility-timeout", "10"])
+        .args(["--hold-limit", "2", "--resume-delay", "1"])
+        .args(["--wait-seconds", "1", "--health-every", "2"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    until(Duration::from_secs(60), "the run's journal", async || {
+        std::fs::read_dir(&journals).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        })
+    })
+    .await;
+    let (run, _) = the_run(&journals);
+    let exported = async || {
+        String::from_utf8(
+            firebreak::table::journal::export(&client, &table.with_run(&run))
+                .await
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    until(Duration::from_secs(120), "the run to park", async || {
+        exported()
+            .await
+            .contains("\"status\":\"awaiting_approval\"")
+            && pending(&sqs, &queue).await == (0, 0)
+    })
+    .await;
+    let code = terminate(&mut w, Duration::from_secs(30));
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("\"log\":\"carried_on\""), "{said}");
+    let text = exported().await;
+    let kinds = kinds(text.as_bytes());
+    let interrupted = kinds.iter().position(|k| k == "run_interrupted");
+    let resumed = kinds.iter().position(|k| k == "run_resumed");
+    assert!(
+        matches!((interrupted, resumed), (Some(i), Some(r)) if i < r),
+        "{kinds:?}"
+    );
+    assert_eq!(proxy::count("ec2:CreateSnapshots"), 1);
+    assert!(firebreak::journal::verify_bytes(text.as_bytes(), None).is_intact());
+}
