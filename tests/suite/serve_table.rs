@@ -450,3 +450,92 @@ async fn a_run_held_past_the_limit_goes_on_from_a_resume_request() {
     assert_eq!(proxy::count("ec2:CreateSnapshots"), 1);
     assert!(firebreak::journal::verify_bytes(text.as_bytes(), None).is_intact());
 }
+
+/// A message whose run keeps failing reaches the dead-letter queue after the redrive policy's
+/// receives; once the cause is gone, redriving it (moved back to the queue, as the console's
+/// redrive does — moto lacks StartMessageMoveTask, so the test moves it) resumes the same run,
+/// which finishes with each effect once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redriven_message_resumes_its_failed_run() {
+    let _moto = moto::exclusive().await;
+    let (client, table) = table().await;
+    let ids = crate::support::sandbox::seed("web-1");
+    let instance = ids["instance_id"].as_str().unwrap().to_owned();
+    let evidence = super::custody::seed_evidence(&[]);
+    let sqs = aws_sdk_sqs::Client::new(&moto::direct_config().await);
+    let (queue, dlq) = super::serve::queues(&sqs, 2).await;
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(super::serve::finding(&instance, 25))
+        .send()
+        .await
+        .unwrap();
+    proxy::reset();
+    // EC2 refuses every snapshot: the run fails at that step, every time.
+    proxy::faults(
+        11,
+        serde_json::json!([{"service": "ec2", "operation": "CreateSnapshots", "fault": "error500"}]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let journals = dir.path().join("worker");
+    let log = dir.path().join("worker.log");
+    let mut w = worker(&queue, &evidence.seal, &journals, &log, KEY_B, None);
+    until(
+        Duration::from_secs(180),
+        "the message to reach the DLQ",
+        async || pending(&sqs, &dlq).await.0 == 1 && pending(&sqs, &queue).await == (0, 0),
+    )
+    .await;
+    let (run, _) = the_run(&journals);
+    let exported = async || {
+        String::from_utf8(
+            firebreak::table::journal::export(&client, &table.with_run(&run))
+                .await
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let failed = exported().await;
+    assert!(failed.contains("\"status\":\"failed\""), "{failed}");
+    assert!(!failed.contains("\"status\":\"awaiting_approval\""));
+
+    // The cause is gone; the message is redriven.
+    proxy::faults(11, serde_json::json!([]));
+    let dead = sqs.receive_message().queue_url(&dlq).send().await.unwrap();
+    let dead = &dead.messages()[0];
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(dead.body().unwrap())
+        .send()
+        .await
+        .unwrap();
+    sqs.delete_message()
+        .queue_url(&dlq)
+        .receipt_handle(dead.receipt_handle().unwrap())
+        .send()
+        .await
+        .unwrap();
+    until(
+        Duration::from_secs(120),
+        "the redriven run to park",
+        async || {
+            exported()
+                .await
+                .contains("\"status\":\"awaiting_approval\"")
+                && pending(&sqs, &queue).await == (0, 0)
+        },
+    )
+    .await;
+    let code = terminate(&mut w, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{}", std::fs::read_to_string(&log).unwrap());
+    // The same run, resumed; one snapshot request got through; no second run.
+    let text = exported().await;
+    assert!(text.contains("\"type\":\"run_resumed\""), "{text}");
+    assert_eq!(the_run(&journals).0, run);
+    let made = proxy::calls()
+        .iter()
+        .filter(|c| c.name() == "ec2:CreateSnapshots" && c.fault.is_none() && c.status == Some(200))
+        .count();
+    assert_eq!(made, 1);
+    assert!(firebreak::journal::verify_bytes(text.as_bytes(), None).is_intact());
+}
