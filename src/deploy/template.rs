@@ -129,7 +129,27 @@ pub fn worker_template(runbooks: &[&Runbook], options: &DeployOptions) -> Result
         .and_then(|t| t.pointer_mut("/Properties/ContainerDefinitions/0"))
         .and_then(Value::as_object_mut)
         .ok_or("deploy/firebreak.yaml has no TaskDefinition container")?;
+    // The function: the same, and where its runs live and carry on (a task passes these on
+    // its command line).
+    let mut variables: serde_json::Map<String, Value> = environment
+        .iter()
+        .filter_map(|pair| Some((pair["Name"].as_str()?.to_owned(), pair["Value"].clone())))
+        .collect();
+    variables.insert(
+        "FIREBREAK_JOURNAL".into(),
+        json!({"Fn::Sub": "dynamodb://${StateTable}"}),
+    );
+    variables.insert(
+        "FIREBREAK_QUEUE_URL".into(),
+        json!({"Ref": "FindingsQueue"}),
+    );
     container.insert("Environment".into(), Value::Array(environment));
+    let function = resources
+        .get_mut("Function")
+        .and_then(|f| f.pointer_mut("/Properties/Environment"))
+        .and_then(Value::as_object_mut)
+        .ok_or("deploy/firebreak.yaml has no Function environment")?;
+    function.insert("Variables".into(), Value::Object(variables));
     Ok(template)
 }
 

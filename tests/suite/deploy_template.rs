@@ -122,7 +122,8 @@ async fn the_generated_stack_lints_admits_only_its_rules_and_grants_the_worker_i
         [
             "sqs:ChangeMessageVisibility",
             "sqs:DeleteMessage",
-            "sqs:ReceiveMessage"
+            "sqs:ReceiveMessage",
+            "sqs:SendMessage"
         ]
     );
     assert_eq!(
@@ -161,6 +162,36 @@ async fn the_generated_stack_lints_admits_only_its_rules_and_grants_the_worker_i
             {"Name": "FIREBREAK_JOURNAL_KEY_PARAMETER", "Value": "/firebreak/journal-key"},
         ])
     );
+    // The task keeps its runs in the table; the Lambda option gets the same settings, plus
+    // where its runs live and carry on, and reads the queue reporting partial failures.
+    let command =
+        resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Command"].to_string();
+    assert!(
+        command.contains("\"--journal\",{\"Fn::Sub\":\"dynamodb://${StateTable}\"}"),
+        "{command}"
+    );
+    let variables = &resources["Function"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(variables["FIREBREAK_SEAL"], SEAL);
+    assert_eq!(
+        variables["FIREBREAK_JOURNAL_KEY_PARAMETER"],
+        "/firebreak/journal-key"
+    );
+    assert_eq!(
+        variables["FIREBREAK_JOURNAL"],
+        json!({"Fn::Sub": "dynamodb://${StateTable}"})
+    );
+    assert_eq!(
+        variables["FIREBREAK_QUEUE_URL"],
+        json!({"Ref": "FindingsQueue"})
+    );
+    assert_eq!(resources["Function"]["Condition"], "OnLambda");
+    assert_eq!(resources["Service"]["Condition"], "OnFargate");
+    let mapping = &resources["FunctionQueue"]["Properties"];
+    assert_eq!(
+        mapping["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(mapping["BatchSize"], 1);
     let table = &resources["StateTable"]["Properties"];
     assert_eq!(
         table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
