@@ -62,10 +62,19 @@ async fn handler() -> Result<Handler, String> {
         Some(text) => {
             let table = firebreak::table::TableLocation::parse(&text)
                 .map_err(|e| format!("FIREBREAK_JOURNAL: {e}"))?;
-            Some(firebreak::table::Shared::new(
-                clients.dynamodb.clone(),
-                table,
-            ))
+            // Records too large for an item go to the seal bucket.
+            let spill = firebreak::custody::SealTarget::parse(&seal)
+                .ok()
+                .map(|target| firebreak::table::spill::Spill {
+                    s3: clients.s3.clone(),
+                    bucket: target.bucket,
+                    prefix: target.prefix,
+                    owner: None,
+                });
+            Some(firebreak::table::Shared {
+                spill,
+                ..firebreak::table::Shared::new(clients.dynamodb.clone(), table)
+            })
         }
     };
     Ok(Handler {

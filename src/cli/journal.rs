@@ -119,7 +119,9 @@ fn journal_bytes(target: &str, global: &GlobalArgs) -> Result<Vec<u8>, String> {
     super::run::runtime().block_on(async {
         let config = crate::aws::load_sdk_config(&global.aws_options()).await;
         let client = aws_sdk_dynamodb::Client::new(&config);
-        let bytes = table::journal::export(&client, &location)
+        // A record too large for an item is in the seal bucket: fetched, its hash checked.
+        let s3 = crate::aws::Clients::new(&config).s3;
+        let bytes = table::journal::export_with(&client, Some(&s3), &location)
             .await
             .map_err(|e| e.to_string())?;
         if bytes.is_empty() {

@@ -83,8 +83,22 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs) -> Exit {
             None => None,
         };
         // One set of clients for every run of this worker.
+        // Records too large for an item go to the seal, beside the runs' sealed journals.
+        let spill = args
+            .unattended
+            .custody
+            .seal
+            .as_deref()
+            .and_then(|seal| crate::custody::SealTarget::parse(seal).ok())
+            .map(|seal| crate::table::spill::Spill {
+                s3: clients.s3.clone(),
+                bucket: seal.bucket,
+                prefix: seal.prefix,
+                owner: args.unattended.custody.seal_owner.clone(),
+            });
         let shared = table.map(|table| crate::table::Shared {
             lease: Duration::from_secs(u64::from(args.lease_seconds)),
+            spill,
             ..crate::table::Shared::new(clients.dynamodb.clone(), table)
         });
         let settings = crate::engine::Settings {

@@ -16,7 +16,8 @@ use std::sync::Mutex;
 use serde_json::{Map, Value};
 
 use super::location::TableLocation;
-use super::records::{self, MAX_LINE, WriteError};
+use super::records::{self, MAX_LINE, Stored, WriteError};
+use super::spill::Spill;
 use crate::journal::lines::{Tail, chain_records};
 use crate::journal::{AppendedRecord, ChainKey, Clock, JournalError, JournalSink, chain};
 
@@ -154,7 +155,13 @@ impl JournalSink for TableJournal {
             return Ok(chained.appended);
         };
         let first = state.tail.next_seq;
-        match store(&self.client, &self.location, first, chained.lines.concat()) {
+        match store(
+            &self.client,
+            &self.location,
+            first,
+            chained.lines.concat(),
+            None,
+        ) {
             Ok(()) => {
                 state.head = Some(last.hash.clone());
                 state.tail = chained.tail;
@@ -184,6 +191,7 @@ pub(super) fn store(
     location: &TableLocation,
     first: u64,
     bytes: Vec<u8>,
+    spill: Option<&Spill>,
 ) -> Result<(), JournalError> {
     let failed = |seq, message| JournalError::Store {
         location: location.to_string(),
@@ -195,16 +203,28 @@ pub(super) fn store(
     for (i, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
         // The newline: export puts it back.
         let line = line.strip_suffix(b"\n").unwrap_or(line);
-        if line.len() > MAX_LINE {
+        let seq = first + i as u64;
+        if line.len() <= MAX_LINE {
+            lines.push(Stored::Line(String::from_utf8_lossy(line).into_owned()));
+            continue;
+        }
+        let Some(spill) = spill else {
             return Err(failed(
-                first + i as u64,
+                seq,
                 format!(
-                    "the record is {} bytes, more than a DynamoDB item holds (400 KB)",
+                    "the record is {} bytes, more than a DynamoDB item holds (400 KB), and there \
+                     is no seal to spill it to",
                     line.len()
                 ),
             ));
-        }
-        lines.push(String::from_utf8_lossy(line).into_owned());
+        };
+        // Spilled before its item exists: an item never names an object that is not there.
+        let placed = wait_for(spill.put(run_id, seq, line))
+            .and_then(|placed| placed)
+            .map_err(|message| {
+                failed(seq, format!("spilling the record to the seal: {message}"))
+            })?;
+        lines.push(Stored::Spilled(placed));
     }
     let put = records::put(client, &location.table, run_id, first, &lines);
     match wait_for(put).unwrap_or_else(|message| Err(WriteError::Failed(first, message))) {
@@ -235,8 +255,19 @@ fn wait_for<F: std::future::Future>(future: F) -> Result<F::Output, String> {
 }
 
 /// A run's journal as the file would hold it: every record's line and a newline, in seq order.
+/// A record spilled to the seal is an error here: [`export_with`] fetches it.
 pub async fn export(
     client: &aws_sdk_dynamodb::Client,
+    location: &TableLocation,
+) -> Result<Vec<u8>, JournalError> {
+    export_with(client, None, location).await
+}
+
+/// [`export`], fetching records spilled to the seal bucket with `s3` (each checked against the
+/// SHA-256 its item holds).
+pub async fn export_with(
+    client: &aws_sdk_dynamodb::Client,
+    s3: Option<&aws_sdk_s3::Client>,
     location: &TableLocation,
 ) -> Result<Vec<u8>, JournalError> {
     let read_error = |message: String| JournalError::StoreRead {
@@ -249,8 +280,21 @@ pub async fn export(
         .map_err(read_error)?;
     // As stored: a gap (an item deleted) shows as a broken chain when verified.
     let mut bytes = Vec::new();
-    for (_, line) in &records {
-        bytes.extend_from_slice(line.as_bytes());
+    for (seq, stored) in &records {
+        match stored {
+            Stored::Line(line) => bytes.extend_from_slice(line.as_bytes()),
+            Stored::Spilled(place) => {
+                let s3 = s3.ok_or_else(|| {
+                    read_error(format!(
+                        "record {seq} is spilled to {place}, and this reader has no S3 client"
+                    ))
+                })?;
+                let line = super::spill::get(s3, place)
+                    .await
+                    .map_err(|e| read_error(format!("record {seq}: {e}")))?;
+                bytes.extend_from_slice(&line);
+            }
+        }
         bytes.push(b'\n');
     }
     Ok(bytes)

@@ -14,6 +14,7 @@ pub mod locks;
 mod records;
 pub mod replica;
 pub mod shared;
+pub mod spill;
 
 pub use journal::TableJournal;
 pub use location::TableLocation;

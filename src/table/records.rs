@@ -1,7 +1,8 @@
-//! The journal's items: `pk = run#<RUN_ID>`, `sk = rec#<seq, 12 digits>`, `line` (the record's
-//! bytes as the file holds them, without the newline), `seq`. A write is conditional on the
-//! item not being there, so two writers can never both write record N; several records go in
-//! one transaction. No item of the journal ever has a TTL.
+//! The journal's items: `pk = run#<RUN_ID>`, `sk = rec#<seq, 12 digits>`, `seq`, and either
+//! `line` (the record's bytes as the file holds them, without the newline) or, for a record
+//! larger than an item holds, `spill` (where in the seal bucket its line is, and its SHA-256).
+//! A write is conditional on the item not being there, so two writers can never both write
+//! record N; several records go in one transaction. No item of the journal ever has a TTL.
 
 use std::collections::HashMap;
 
@@ -33,12 +34,25 @@ fn sk(seq: u64) -> AttributeValue {
     AttributeValue::S(format!("rec#{seq:012}"))
 }
 
-fn item(run_id: &str, seq: u64, line: &str) -> HashMap<String, AttributeValue> {
+/// What an item holds of its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// The line itself.
+    Line(String),
+    /// `s3://BUCKET/KEY#SHA256`: the line, too large for an item, in the seal bucket.
+    Spilled(String),
+}
+
+fn item(run_id: &str, seq: u64, stored: &Stored) -> HashMap<String, AttributeValue> {
+    let (name, value) = match stored {
+        Stored::Line(line) => ("line", line),
+        Stored::Spilled(url) => ("spill", url),
+    };
     HashMap::from([
         ("pk".to_owned(), pk(run_id)),
         ("sk".to_owned(), sk(seq)),
         ("seq".to_owned(), AttributeValue::N(seq.to_string())),
-        ("line".to_owned(), AttributeValue::S(line.to_owned())),
+        (name.to_owned(), AttributeValue::S(value.clone())),
     ])
 }
 
@@ -53,7 +67,7 @@ pub async fn put(
     table: &str,
     run_id: &str,
     first: u64,
-    lines: &[String],
+    lines: &[Stored],
 ) -> Result<(), WriteError> {
     for (index, chunk) in lines.chunks(MAX_TRANSACTION).enumerate() {
         let start = first + (index * MAX_TRANSACTION) as u64;
@@ -121,12 +135,12 @@ pub async fn put(
             let there = read_range(client, table, run_id, start, start + chunk.len() as u64 - 1)
                 .await
                 .map_err(|e| WriteError::Failed(start, e))?;
-            let there: HashMap<u64, String> = there.into_iter().collect();
-            let ours = |i: usize| (start + i as u64, chunk[i].as_str());
+            let there: HashMap<u64, Stored> = there.into_iter().collect();
+            let ours = |i: usize| (start + i as u64, &chunk[i]);
             // Someone else's record at one of these seqs: the run is theirs now.
             if let Some((seq, _)) = (0..chunk.len())
                 .map(ours)
-                .find(|(seq, line)| there.get(seq).is_some_and(|t| t != line))
+                .find(|(seq, line)| there.get(seq).is_some_and(|t| t != *line))
             {
                 return Err(WriteError::Taken(seq));
             }
@@ -149,7 +163,7 @@ pub async fn read_all(
     client: &Client,
     table: &str,
     run_id: &str,
-) -> Result<Vec<(u64, String)>, String> {
+) -> Result<Vec<(u64, Stored)>, String> {
     read_range(client, table, run_id, 1, u64::MAX / 2).await
 }
 
@@ -159,7 +173,7 @@ async fn read_range(
     run_id: &str,
     from: u64,
     to: u64,
-) -> Result<Vec<(u64, String)>, String> {
+) -> Result<Vec<(u64, Stored)>, String> {
     let mut records = Vec::new();
     let mut start = None;
     loop {
@@ -180,8 +194,9 @@ async fn read_range(
                 Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
                 _ => None,
             };
-            let line = match item.get("line") {
-                Some(AttributeValue::S(line)) => Some(line.clone()),
+            let line = match (item.get("line"), item.get("spill")) {
+                (Some(AttributeValue::S(line)), None) => Some(Stored::Line(line.clone())),
+                (None, Some(AttributeValue::S(url))) => Some(Stored::Spilled(url.clone())),
                 _ => None,
             };
             match (seq, line) {

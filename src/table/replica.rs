@@ -7,8 +7,9 @@
 
 use std::path::Path;
 
-use super::journal::{export, store};
+use super::journal::{export_with, store};
 use super::location::TableLocation;
+use super::spill::Spill;
 use crate::aws::fence::Fence;
 use crate::journal::{JournalError, Replica};
 
@@ -19,6 +20,8 @@ pub struct TableReplica {
     pub location: TableLocation,
     /// The worker's lease on the run: no line is stored once it is down.
     pub fence: Option<Fence>,
+    /// Where records too large for an item go (the seal).
+    pub spill: Option<Spill>,
 }
 
 impl Replica for TableReplica {
@@ -32,7 +35,13 @@ impl Replica for TableReplica {
                 message: fence.refusal(),
             });
         }
-        store(&self.client, &self.location, first_seq, lines.to_vec())
+        store(
+            &self.client,
+            &self.location,
+            first_seq,
+            lines.to_vec(),
+            self.spill.as_ref(),
+        )
     }
 }
 
@@ -51,10 +60,11 @@ pub enum Materialized {
 /// authority, and a record that only one worker's disk holds was never fenced.
 pub async fn materialize(
     client: &aws_sdk_dynamodb::Client,
+    s3: Option<&aws_sdk_s3::Client>,
     location: &TableLocation,
     path: &Path,
 ) -> Result<Materialized, JournalError> {
-    let shared = export(client, location).await?;
+    let shared = export_with(client, s3, location).await?;
     if shared.is_empty() {
         return Ok(Materialized::Absent);
     }

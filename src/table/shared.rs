@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::lease::{Keeper, LeaseError, Leases};
 use super::location::TableLocation;
 use super::replica::{self, Materialized, TableReplica};
+use super::spill::Spill;
 use crate::aws::error::AwsError;
 use crate::aws::fence::Fence;
 use crate::journal::{JournalError, Replica};
@@ -32,6 +33,8 @@ pub struct Shared {
     pub lease: Duration,
     /// This worker, as lease holders are named (host and process).
     pub holder: String,
+    /// Where records larger than an item go: the seal (a worker always has one).
+    pub spill: Option<Spill>,
 }
 
 /// What became of a claim.
@@ -50,6 +53,7 @@ impl Shared {
             table,
             lease: DEFAULT_LEASE,
             holder: format!("{}#{}", crate::host::host(), std::process::id()),
+            spill: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl Shared {
             client: self.client.clone(),
             location: self.table.with_run(run_id),
             fence,
+            spill: self.spill.clone(),
         })
     }
 
@@ -91,7 +96,8 @@ impl Shared {
         run_id: &str,
         path: &Path,
     ) -> Result<Materialized, JournalError> {
-        replica::materialize(&self.client, &self.table.with_run(run_id), path).await
+        let s3 = self.spill.as_ref().map(|spill| &spill.s3);
+        replica::materialize(&self.client, s3, &self.table.with_run(run_id), path).await
     }
 
     fn claim_key(key: &str) -> HashMap<String, AttributeValue> {

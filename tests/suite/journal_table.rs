@@ -287,3 +287,90 @@ async fn a_batch_is_one_transaction_and_a_lost_answer_is_recognised() {
         .unwrap_err();
     assert!(refused.to_string().contains("400 KB"), "{refused}");
 }
+
+/// A worker's journal (the local file mirrored into the table) with a record larger than an
+/// item holds: the record goes to the seal bucket, the item names it with its SHA-256, and the
+/// table's export — the object fetched and checked — is the file byte for byte; a reader
+/// without S3 is told where the record is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_larger_than_an_item_spills_to_the_seal_and_exports_whole() {
+    let _moto = moto::exclusive().await;
+    let (client, table) = table().await;
+    let evidence = super::custody::seed_evidence(&[]);
+    let s3 = moto::clients().await.s3;
+    let spill = firebreak::table::spill::Spill {
+        s3: s3.clone(),
+        bucket: evidence.bucket.clone(),
+        prefix: "cases".into(),
+        owner: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run-big.jsonl");
+    let journal = firebreak::journal::FileJournal::create(&path, "run-big", None)
+        .unwrap()
+        .with_replica(Arc::new(firebreak::table::replica::TableReplica {
+            client: client.clone(),
+            location: table.with_run("run-big"),
+            fence: None,
+            spill: Some(spill),
+        }));
+    journal
+        .append_fields("run_started", payload(json!({"chain": "sha256"})))
+        .unwrap();
+    let big = "y".repeat(600 * 1024);
+    journal
+        .append_fields("note", payload(json!({"text": big})))
+        .unwrap();
+    journal
+        .append_fields("note", payload(json!({"text": "after"})))
+        .unwrap();
+    let file = std::fs::read(&path).unwrap();
+    let run = table.with_run("run-big");
+    let exported = firebreak::table::journal::export_with(&client, Some(&s3), &run)
+        .await
+        .unwrap();
+    assert_eq!(exported, file);
+    assert!(firebreak::journal::verify_bytes(&exported, None).is_intact());
+    // Record 2's item holds where it went, not the line.
+    let item = client
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S("run#run-big".into()))
+        .key("sk", AttributeValue::S(format!("rec#{:012}", 2)))
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+        .unwrap();
+    assert!(!item.contains_key("line"));
+    let Some(AttributeValue::S(place)) = item.get("spill") else {
+        panic!("no spill attribute: {item:?}")
+    };
+    assert!(
+        place.starts_with(&format!(
+            "s3://{}/cases/run-big/spill/000000000002-",
+            evidence.bucket
+        )),
+        "{place}"
+    );
+    let without = export(&client, &run).await.unwrap_err();
+    assert!(
+        without.to_string().contains("record 2 is spilled to s3://"),
+        "{without}"
+    );
+    // The CLI fetches it: the chain is intact (exit 1 only because this run never finished).
+    let out = firebreak()
+        .envs(moto::env())
+        .args(["journal", "verify", "dynamodb://firebreak-state/run-big"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("3 records"), "{said}");
+}
