@@ -840,7 +840,15 @@ pub fn main() -> std::process::ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Run(args) => run::run(args, &cli.global),
-        Command::Resume(args) => run::resume(args, &cli.global),
+        Command::Resume(args) => match &args.via_queue {
+            Some(queue) => via_queue::send(
+                queue,
+                via_queue::Request::Resume { run_id: &args.run },
+                args.output,
+                &cli.global,
+            ),
+            None => run::resume(args, &cli.global),
+        },
         Command::Approvals(args) => waiting::run(args),
         Command::Cases(args) => cases::run(args),
         Command::Remind(args) => remind::run(args, &cli.global),

@@ -129,10 +129,6 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
 }
 
 pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
-    if let Some(queue) = &args.via_queue {
-        let request = super::via_queue::Request::Resume { run_id: &args.run };
-        return super::via_queue::send(queue, request, args.output, global);
-    }
     let custody = match custody_of(&args.custody) {
         Ok(custody) => custody,
         Err(exit) => return exit,

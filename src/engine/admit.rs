@@ -160,7 +160,7 @@ pub(super) enum Kind {
         /// What the journal holds about approvals.
         ledger: Box<Ledger>,
         /// A person's decision on the approval it waits at, and that step.
-        decision: Option<(DecisionRequest, String)>,
+        decision: Option<Box<(DecisionRequest, String)>>,
     },
 }
 
@@ -221,7 +221,7 @@ pub(super) async fn admit(
         Kind::Resume {
             ledger, decision, ..
         } => {
-            let record = match decision {
+            let record = match decision.as_deref() {
                 Some((request, step)) => {
                     let approvers = decisions::approvers_of(runbook, step);
                     if !decisions::may_decide(&approvers, decider.arn.as_deref()) {

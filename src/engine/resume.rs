@@ -126,7 +126,7 @@ pub async fn resume(
                 .filter(|_| replay.final_status == Some(RunStatus::AwaitingApproval));
             let step = decisions::step_decided(&replay.run_id, waiting, request)
                 .map_err(EngineError::Invalid)?;
-            Some((request.clone(), step))
+            Some(Box::new((request.clone(), step)))
         }
         None => None,
     };

@@ -23,9 +23,17 @@ const LOCK_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3
 pub struct TableLockSet {
     shared: Shared,
     run_id: String,
-    /// Each lock taken: its resource, its holder record, and the item it replaced.
-    held: Vec<(String, LockHolder, Option<HashMap<String, AttributeValue>>)>,
+    held: Vec<Held>,
     taken_over: Vec<TakenOver>,
+}
+
+/// A lock taken: its resource, its holder record, and the item it replaced (put back if the
+/// acquisition is rolled back).
+#[derive(Debug)]
+struct Held {
+    resource: String,
+    holder: LockHolder,
+    replaced: Option<HashMap<String, AttributeValue>>,
 }
 
 fn key(resource: &str) -> HashMap<String, AttributeValue> {
@@ -119,7 +127,11 @@ impl TableLockSet {
                 .await;
             match put {
                 Ok(_) => {
-                    self.held.push((resource.to_owned(), holder, None));
+                    self.held.push(Held {
+                        resource: resource.to_owned(),
+                        holder,
+                        replaced: None,
+                    });
                     return Ok(());
                 }
                 Err(e) if refused(&e) => {}
@@ -166,7 +178,11 @@ impl TableLockSet {
                 .await;
             match replace {
                 Ok(_) => {
-                    self.held.push((resource.to_owned(), holder, Some(seen)));
+                    self.held.push(Held {
+                        resource: resource.to_owned(),
+                        holder,
+                        replaced: Some(seen),
+                    });
                     self.taken_over.push(TakenOver {
                         resource: resource.to_owned(),
                         previous,
@@ -189,7 +205,7 @@ impl TableLockSet {
 
     /// The locked resource keys, sorted.
     pub fn resources(&self) -> Vec<&str> {
-        self.held.iter().map(|(r, _, _)| r.as_str()).collect()
+        self.held.iter().map(|h| h.resource.as_str()).collect()
     }
 
     /// The locks taken over while acquiring, for the journal.
@@ -200,8 +216,8 @@ impl TableLockSet {
     /// Removes every lock this run still holds. Tries all, returns the first failure.
     pub async fn release(mut self) -> Result<(), LockError> {
         let mut first = None;
-        for (resource, _, _) in std::mem::take(&mut self.held) {
-            if let Err(e) = self.remove_if_ours(&resource).await {
+        for held in std::mem::take(&mut self.held) {
+            if let Err(e) = self.remove_if_ours(&held.resource).await {
                 first.get_or_insert(e);
             }
         }
@@ -212,12 +228,12 @@ impl TableLockSet {
     /// run takes it while nobody holds the run's lease, and the run's own resume takes it back.
     pub async fn park(mut self) -> Result<(), LockError> {
         let mut first = None;
-        for (resource, holder, _) in std::mem::take(&mut self.held) {
+        for held in std::mem::take(&mut self.held) {
             let parked = LockHolder {
                 parked: true,
-                ..holder
+                ..held.holder
             };
-            if let Err(e) = self.put_if_ours(&resource, item(&parked)).await {
+            if let Err(e) = self.put_if_ours(&held.resource, item(&parked)).await {
                 first.get_or_insert(e);
             }
         }
@@ -226,10 +242,10 @@ impl TableLockSet {
 
     /// Undoes a partial acquisition: own locks removed, taken-over ones put back.
     async fn roll_back(&mut self) {
-        for (resource, _, replaced) in std::mem::take(&mut self.held) {
-            let _ = match replaced {
-                Some(previous) => self.put_if_ours(&resource, Ok(previous)).await,
-                None => self.remove_if_ours(&resource).await,
+        for held in std::mem::take(&mut self.held) {
+            let _ = match held.replaced {
+                Some(previous) => self.put_if_ours(&held.resource, Ok(previous)).await,
+                None => self.remove_if_ours(&held.resource).await,
             };
         }
         self.taken_over.clear();

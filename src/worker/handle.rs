@@ -11,11 +11,44 @@ use super::log::{RunLog, Sink};
 use super::message::{self, Message};
 use super::queue::Queue;
 use super::sender;
-use super::serve::{Disposition, disposition};
 use crate::check::LoadedRunbook;
 use crate::engine::decisions::DecisionRequest;
 use crate::engine::{self, EngineError, Mode, RunOutcome, RunStatus, Settings};
 use crate::trigger::dispatch::{self, EventReport, Outcome};
+
+/// What becomes of a message once its runs ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done: every run it started is durable (succeeded, waits for a person, refused), or it
+    /// was a duplicate, or nothing matched.
+    Delete,
+    /// Left to come back (a failed or interrupted run resumes on the next delivery; a
+    /// malformed message reaches the dead-letter queue), and why.
+    Keep(String),
+}
+
+/// What to do with a message from what `dispatch` reported for it.
+pub fn disposition(reports: &[EventReport]) -> Disposition {
+    for matched in reports.iter().flat_map(|r| &r.matched) {
+        let why = match &matched.outcome {
+            Outcome::Ran { run } | Outcome::Resumed { run } | Outcome::Rechecked { run, .. } => {
+                match run.status {
+                    RunStatus::Failed | RunStatus::Interrupted => {
+                        format!("run {} {}", run.run_id, run.status.as_str())
+                    }
+                    _ => continue,
+                }
+            }
+            Outcome::Duplicate { .. } | Outcome::Joined { .. } | Outcome::Refused { .. } => {
+                continue;
+            }
+            Outcome::Invalid { .. } => format!("{}: invalid", matched.runbook),
+            Outcome::Failed { .. } => format!("{}: dispatch failed", matched.runbook),
+        };
+        return Disposition::Keep(why);
+    }
+    Disposition::Delete
+}
 
 /// A message as received.
 pub struct Incoming<'a> {

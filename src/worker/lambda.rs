@@ -13,10 +13,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::handle::{Incoming, handle, send_resumes};
+use super::handle::{Disposition, Incoming, handle, send_resumes};
 use super::log::Sink;
 use super::queue::Queue;
-use super::serve::Disposition;
 use crate::check::LoadedRunbook;
 use crate::engine::{Mode, Settings};
 

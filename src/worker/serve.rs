@@ -12,14 +12,12 @@ use serde_json::json;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::handle::{Incoming, handle, send_resumes};
+use super::handle::{Disposition, Incoming, handle, send_resumes};
 use super::health::{Counts, Health};
 use super::log::Sink;
 use super::queue::{MAX_INVISIBLE, Queue, Received};
 use crate::check::LoadedRunbook;
 use crate::engine::{Mode, Settings};
-use crate::journal::RunStatus;
-use crate::trigger::dispatch::{EventReport, Outcome};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -36,40 +34,6 @@ pub struct ServeConfig {
     pub hold: Duration,
     /// How long a resume request waits in the queue before a worker takes it (SQS: ≤ 15 min).
     pub resume_delay: Duration,
-}
-
-/// What becomes of a message once its runs ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
-    /// Done: every run it started is durable (succeeded, waits for a person, refused), or it
-    /// was a duplicate, or nothing matched.
-    Delete,
-    /// Left to come back (a failed or interrupted run resumes on the next delivery; a
-    /// malformed message reaches the dead-letter queue), and why.
-    Keep(String),
-}
-
-/// What to do with a message from what `dispatch` reported for it.
-pub fn disposition(reports: &[EventReport]) -> Disposition {
-    for matched in reports.iter().flat_map(|r| &r.matched) {
-        let why = match &matched.outcome {
-            Outcome::Ran { run } | Outcome::Resumed { run } | Outcome::Rechecked { run, .. } => {
-                match run.status {
-                    RunStatus::Failed | RunStatus::Interrupted => {
-                        format!("run {} {}", run.run_id, run.status.as_str())
-                    }
-                    _ => continue,
-                }
-            }
-            Outcome::Duplicate { .. } | Outcome::Joined { .. } | Outcome::Refused { .. } => {
-                continue;
-            }
-            Outcome::Invalid { .. } => format!("{}: invalid", matched.runbook),
-            Outcome::Failed { .. } => format!("{}: dispatch failed", matched.runbook),
-        };
-        return Disposition::Keep(why);
-    }
-    Disposition::Delete
 }
 
 /// Serves until `stop` turns true; returns what it did.
