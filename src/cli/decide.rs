@@ -7,7 +7,7 @@ use crate::engine::{self, Settings};
 use crate::journal::Event;
 use crate::journal::event::Verdict;
 
-use super::run::{report, runtime, settings, watch_interrupts};
+use super::run::{report, runtime, settings};
 use super::{DecideArgs, Exit, GlobalArgs};
 
 pub fn run(args: &DecideArgs, verdict: Verdict, global: &GlobalArgs) -> Exit {
@@ -38,10 +38,17 @@ pub fn run(args: &DecideArgs, verdict: Verdict, global: &GlobalArgs) -> Exit {
         }),
         ..base
     };
-    let result = runtime().block_on(async {
-        watch_interrupts(settings.interrupted.clone());
-        engine::resume(&args.run, &args.params, args.runbook.as_deref(), &settings).await
-    });
+    let result = match super::run::resume_in(
+        settings,
+        args.table.journal.as_deref(),
+        &args.run,
+        &args.params,
+        args.runbook.as_deref(),
+        global,
+    ) {
+        Ok(result) => result,
+        Err(exit) => return exit,
+    };
     // An approval past its deadline became a deny: the person asked for something else.
     let expired = match (&result, verdict) {
         (Ok(outcome), Verdict::Approve) => expired_decision(&outcome.journal),

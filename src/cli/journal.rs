@@ -110,7 +110,7 @@ pub fn run(command: &JournalCommand, global: &GlobalArgs) -> Exit {
 }
 
 /// A journal's bytes: the file's, or a table run's records in order.
-fn journal_bytes(target: &str, global: &GlobalArgs) -> Result<Vec<u8>, String> {
+pub(super) fn journal_bytes(target: &str, global: &GlobalArgs) -> Result<Vec<u8>, String> {
     if !TableLocation::is_table(target) {
         return std::fs::read(target).map_err(|e| format!("failed to read journal {target}: {e}"));
     }

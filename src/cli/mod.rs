@@ -17,6 +17,7 @@ mod run;
 mod schema;
 mod seal;
 mod serve;
+mod table_args;
 mod triggers;
 mod validate;
 mod verify_seal;
@@ -334,7 +335,8 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    #[arg(value_name = "JOURNAL_PATH")]
+    /// A journal file, or a run in the workers' table (dynamodb://TABLE/RUN_ID)
+    #[arg(value_name = "JOURNAL_PATH|DYNAMODB_URL")]
     pub journal: PathBuf,
     #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
     pub format: ReportFormat,
@@ -372,6 +374,8 @@ pub struct RunArgs {
     /// Where journals and locks live [default: $FIREBREAK_JOURNAL_DIR, else $XDG_STATE_HOME/firebreak/runs, else ~/.local/state/firebreak/runs]
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub table: TableArgs,
     /// Take over locks left by a crashed run of another id (journaled)
     #[arg(long)]
     pub force_unlock: bool,
@@ -469,6 +473,20 @@ pub struct DeployTemplateArgs {
     /// Write to this file instead of stdout
     #[arg(short = 'o', long = "output-file", value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// Where a run is kept: the workers' DynamoDB table instead of the journal directory alone.
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// Keep the run in the workers' DynamoDB table (dynamodb://TABLE): its journal is stored
+    /// there line by line before the local copy, and its lease, finding claims and locks live
+    /// there, so workers and people share the run
+    #[arg(
+        long = "journal",
+        value_name = "dynamodb://TABLE",
+        env = "FIREBREAK_JOURNAL"
+    )]
+    pub journal: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -594,6 +612,8 @@ pub struct ResumeArgs {
     pub reason: Option<String>,
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub table: TableArgs,
     #[arg(long)]
     pub force_unlock: bool,
     /// Ask the workers to resume the run instead (a run a worker holds in the table): a resume
@@ -653,6 +673,8 @@ pub struct DecideArgs {
     pub runbook: Option<PathBuf>,
     #[arg(long, value_name = "DIR")]
     pub journal_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub table: TableArgs,
     /// When the run's journal is not in the journal directory (a worker parked it), take the
     /// run's newest sealed journal from this seal (s3://BUCKET/PREFIX), once its chain verifies
     #[arg(long, value_name = "S3_URL")]
@@ -860,7 +882,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Triggers(args) => triggers::run(args),
         Command::Journal(command) => journal::run(command, &cli.global),
         Command::Policy(args) => policy::run(args),
-        Command::Report(args) => report::run(args),
+        Command::Report(args) => report::run(args, &cli.global),
         Command::Schema => schema::run(),
     };
     std::process::ExitCode::from(exit as u8)

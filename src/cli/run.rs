@@ -121,11 +121,34 @@ pub fn run(args: &RunArgs, global: &GlobalArgs) -> Exit {
     } else {
         Mode::Live
     };
+    let table = match super::table_args::choose(args.table.journal.as_deref(), "") {
+        Ok(choice) => choice.table,
+        Err(exit) => return exit,
+    };
     let result = runtime().block_on(async {
+        let settings = super::table_args::with_table(settings, table, global).await;
         watch_interrupts(settings.interrupted.clone());
         engine::start(loaded, &args.params, event, mode, &settings).await
     });
     report(result, args.output)
+}
+
+/// Resumes `target` (a run id, a journal, or `dynamodb://TABLE/RUN_ID`) with `settings`, in
+/// the workers' table when `journal` or the target names one; exit 2 on a bad table.
+pub(super) fn resume_in(
+    settings: Settings,
+    journal: Option<&str>,
+    target: &str,
+    params: &[(String, String)],
+    runbook: Option<&std::path::Path>,
+    global: &GlobalArgs,
+) -> Result<Result<engine::RunOutcome, engine::EngineError>, Exit> {
+    let choice = super::table_args::choose(journal, target)?;
+    Ok(runtime().block_on(async {
+        let settings = super::table_args::with_table(settings, choice.table, global).await;
+        watch_interrupts(settings.interrupted.clone());
+        engine::resume(&choice.target, params, runbook, &settings).await
+    }))
 }
 
 pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
@@ -151,10 +174,17 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs) -> Exit {
         custody,
         ..settings
     };
-    let result = runtime().block_on(async {
-        watch_interrupts(settings.interrupted.clone());
-        engine::resume(&args.run, &args.params, args.runbook.as_deref(), &settings).await
-    });
+    let result = match resume_in(
+        settings,
+        args.table.journal.as_deref(),
+        &args.run,
+        &args.params,
+        args.runbook.as_deref(),
+        global,
+    ) {
+        Ok(result) => result,
+        Err(exit) => return exit,
+    };
     report(result, args.output)
 }
 

@@ -262,9 +262,18 @@ pub struct Keeper {
     lease: Arc<std::sync::Mutex<Lease>>,
 }
 
+/// Leases this process keeps now (for a worker's health line).
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many leases this process's keepers hold now.
+pub fn held() -> usize {
+    HELD.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 impl Keeper {
     /// Keeps `lease`, taken at `taken` for `duration`.
     pub fn start(leases: Leases, lease: Lease, duration: Duration) -> Keeper {
+        HELD.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let fence = Fence::new(lease.name.clone(), duration);
         let shared = Arc::new(std::sync::Mutex::new(lease));
         let (keeping, watching) = (shared.clone(), fence.clone());
@@ -334,6 +343,7 @@ impl Keeper {
 
 impl Drop for Keeper {
     fn drop(&mut self) {
+        HELD.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         self.task.abort();
     }
 }

@@ -71,6 +71,8 @@ impl Health {
             "log": "health",
             "messages": self.counts(),
             "in_flight": in_flight,
+            // Runs' leases in the shared table (none without --journal dynamodb://…).
+            "leases_held": crate::table::lease::held(),
             "oldest_message_age_s": oldest,
         })
     }

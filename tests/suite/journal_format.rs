@@ -62,6 +62,7 @@ fn every_record_kind_is_in_the_fixtures_and_reads_as_its_type() {
         "sealed",
         "seal_failed",
         "signed",
+        "lease_taken",
     ];
     kinds.extend(ADDED_SINCE.iter().map(|k| k.to_string()));
     let known: std::collections::BTreeSet<String> = firebreak::journal::event::KINDS

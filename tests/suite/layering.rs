@@ -55,7 +55,7 @@ const FLOORS: &[(&str, u32, &[&str])] = &[
     (
         "worker",
         6,
-        &["aws", "check", "engine", "journal", "trigger"],
+        &["aws", "check", "engine", "journal", "table", "trigger"],
     ),
     (
         "cli",

@@ -129,6 +129,7 @@ async fn b_takes_over(sqs: &aws_sdk_sqs::Client, queue: &str, seal: &str, dir: &
     let code = terminate(&mut b, Duration::from_secs(30));
     let said = std::fs::read_to_string(&log).unwrap();
     assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("\"leases_held\":"), "{said}");
     journals
 }
 
@@ -209,6 +210,55 @@ async fn a_killed_workers_run_is_taken_up_by_another_through_the_fence() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&verify.stderr)
+    );
+    // A person at a terminal (an empty journal directory) reports on it and denies the stop:
+    // the run is taken up from the table, decided, and ends there.
+    let laptop = dir.path().join("laptop");
+    let report = firebreak()
+        .envs(moto::env())
+        .args(["report", &format!("dynamodb://firebreak-state/{run}")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert_eq!(
+        report.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(text.contains("run taken up by worker"), "{text}");
+    let denied = firebreak()
+        .envs(moto::env())
+        .env("FIREBREAK_JOURNAL_DIR", &laptop)
+        .args(["deny", &format!("dynamodb://firebreak-state/{run}")])
+        .args(["--reason", "keep it running for the memory capture"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        denied.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&denied.stdout),
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    let exported = firebreak::table::journal::export(&client, &table.with_run(&run))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&exported);
+    assert!(firebreak::journal::verify_bytes(&exported, None).is_intact());
+    assert_eq!(counted(&kinds(&exported), "lease_taken"), 2, "{text}");
+    assert!(text.contains("\"verdict\":\"deny\""), "{text}");
+    let finished = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"type\":\"run_finished\""))
+        .unwrap();
+    assert!(finished.contains("\"status\":\"succeeded\""), "{finished}");
+    assert_eq!(proxy::count("ec2:StopInstances"), 0);
+    assert_eq!(
+        std::fs::read(laptop.join(format!("{run}.jsonl"))).unwrap(),
+        exported,
+        "the laptop's copy is the table's"
     );
 }
 
