@@ -515,10 +515,11 @@ pub struct ServeArgs {
     /// the key from its environment (FIREBREAK_JOURNAL_KEY is refused)
     #[arg(long, value_name = "NAME", env = "FIREBREAK_JOURNAL_KEY_PARAMETER")]
     pub journal_key_parameter: Option<String>,
-    /// Keep runs in a DynamoDB table shared by every worker (deploy/firebreak.yaml's Table):
-    /// each journal line is stored there before the worker's local copy, and run leases and
-    /// finding claims live there, so workers need no shared disk and a dead worker's runs are
-    /// taken up by another. Without it, workers must share --journal-dir
+    /// Keep runs in a DynamoDB table shared by every worker (deploy/firebreak.yaml's
+    /// StateTable): each journal line is stored there before the worker's local copy, and run
+    /// leases, finding claims and resource locks live there, so workers need no shared disk and
+    /// a dead worker's runs are taken up by another. Without it, workers must share
+    /// --journal-dir
     #[arg(long, value_name = "dynamodb://TABLE", env = "FIREBREAK_JOURNAL")]
     pub journal: Option<String>,
     /// How long one message is held before its runs stop at their next step boundary and are
