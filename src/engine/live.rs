@@ -25,10 +25,8 @@ impl std::fmt::Debug for RunHold {
 
 impl From<LeaseError> for EngineError {
     fn from(error: LeaseError) -> Self {
-        match error {
-            LeaseError::Held { .. } => EngineError::Live(error.to_string()),
-            LeaseError::Io { .. } => EngineError::Internal(error.to_string()),
-        }
+        // As before leases had a second home: a lease file that cannot be taken refuses the run.
+        EngineError::Live(error.to_string())
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn resume(
                     settings.journal_dir.display()
                 )));
             }
-            Some(hold)
+            Some((hold, run_id))
         }
         None => None,
     };
@@ -53,8 +53,8 @@ pub async fn resume(
     let (journal, resumed) =
         FileJournal::open_for_resume(&path, settings.journal_key.clone().map(ChainKey::from))?;
     let journal = match (&settings.shared, &hold) {
-        (Some(shared), Some(hold)) => {
-            let journal = journal.with_replica(shared.replica(&run_id_of(target)?, hold.fence()));
+        (Some(shared), Some((hold, run_id))) => {
+            let journal = journal.with_replica(shared.replica(run_id, hold.fence()));
             if let RunHold::Table(keeper) = hold {
                 let lease = keeper
                     .lease()
@@ -156,7 +156,7 @@ pub async fn resume(
         recheck: replay.recheck.clone(),
         update_finding: replay.update_finding,
         custody: settings.custody.clone().or(replay.custody.clone()),
-        lease: hold,
+        lease: hold.map(|(hold, _)| hold),
     };
     let admitted = admit(admission, settings).await?;
     steps::finish(

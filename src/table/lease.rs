@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+use super::condition::condition_failed;
 use crate::aws::error::AwsError;
 use crate::aws::fence::Fence;
 
@@ -136,10 +137,7 @@ impl Leases {
                     expires_at_ms: expires,
                 })
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 let current = self.read(name).await?;
                 Err(LeaseError::Held {
                     name: name.to_owned(),
@@ -179,14 +177,9 @@ impl Leases {
                 lease.expires_at_ms = expires;
                 Ok(())
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(LeaseError::Lost {
-                    name: lease.name.clone(),
-                })
-            }
+            Err(e) if condition_failed(&e) => Err(LeaseError::Lost {
+                name: lease.name.clone(),
+            }),
             Err(e) => {
                 Err(self.failed(&lease.name, AwsError::from_sdk("dynamodb", "UpdateItem", e)))
             }
@@ -207,12 +200,7 @@ impl Leases {
             .await;
         match released {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => {
                 Err(self.failed(&lease.name, AwsError::from_sdk("dynamodb", "DeleteItem", e)))
             }

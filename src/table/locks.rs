@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::condition::condition_failed;
 use super::shared::Shared;
 use crate::aws::error::AwsError;
 use crate::lock::{self, LockError, LockHolder, LockOwner, TakenOver, TakeoverPolicy};
@@ -69,16 +70,6 @@ fn failed(resource: &str, error: AwsError) -> LockError {
     }
 }
 
-/// Whether a write failed only because its condition did not hold.
-fn refused<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    error: &aws_sdk_dynamodb::error::SdkError<E>,
-) -> bool {
-    error
-        .as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
-}
-
 impl TableLockSet {
     /// Locks every resource for `owner`, or none of them.
     pub async fn acquire(
@@ -134,7 +125,7 @@ impl TableLockSet {
                     });
                     return Ok(());
                 }
-                Err(e) if refused(&e) => {}
+                Err(e) if condition_failed(&e) => {}
                 Err(e) => {
                     return Err(failed(
                         resource,
@@ -189,7 +180,7 @@ impl TableLockSet {
                     });
                     return Ok(());
                 }
-                Err(e) if refused(&e) => continue,
+                Err(e) if condition_failed(&e) => continue,
                 Err(e) => {
                     return Err(failed(
                         resource,
@@ -265,7 +256,7 @@ impl TableLockSet {
         match deleted {
             Ok(_) => Ok(()),
             // Someone took it over since (a forced run): theirs now.
-            Err(e) if refused(&e) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(failed(
                 resource,
                 AwsError::from_sdk("dynamodb", "DeleteItem", e),
@@ -290,7 +281,7 @@ impl TableLockSet {
             .await;
         match put {
             Ok(_) => Ok(()),
-            Err(e) if refused(&e) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(failed(
                 resource,
                 AwsError::from_sdk("dynamodb", "PutItem", e),

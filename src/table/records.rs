@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
+use super::condition::condition_failed;
 use crate::aws::error::AwsError;
 
 /// A DynamoDB item holds at most 400 KB, names and values included; a record must leave room
@@ -81,12 +82,7 @@ pub async fn put(
                 .await;
             match sent {
                 Ok(_) => false,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    true
-                }
+                Err(e) if condition_failed(&e) => true,
                 Err(e) => {
                     let error = AwsError::from_sdk("dynamodb", "PutItem", e);
                     return Err(WriteError::Failed(start, error.to_string()));

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::condition::condition_failed;
 use super::lease::{Keeper, LeaseError, Leases};
 use super::location::TableLocation;
 use super::replica::{self, Materialized, TableReplica};
@@ -128,10 +129,7 @@ impl Shared {
             .await;
         match put {
             Ok(_) => Ok(Claimed::Ours),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_failed(&e) => {
                 let read = self
                     .client
                     .get_item()
@@ -170,12 +168,7 @@ impl Shared {
             .await;
         match taken {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(AwsError::from_sdk("dynamodb", "UpdateItem", e).to_string()),
         }
     }

@@ -136,6 +136,23 @@ pub(super) fn run_state_of(journal_dir: &Path, run_id: &str) -> RunState {
     }
 }
 
+/// What an earlier claim's run state means for a new delivery; the claim of a run that never
+/// began is handed back for the caller to take over its own way.
+fn settled(state: RunState, existing: Claim) -> Result<Decision, Box<Claim>> {
+    match state {
+        RunState::Settled(status) => Ok(Decision::Duplicate {
+            claim: existing,
+            status,
+        }),
+        RunState::Unfinished => Ok(Decision::Resume(existing)),
+        RunState::Unreadable(kind) => Ok(Decision::Unreadable {
+            claim: existing,
+            kind,
+        }),
+        RunState::NotBegun => Err(Box::new(existing)),
+    }
+}
+
 /// Points `key`'s claim at `run_id`: a finding that joined a case is handled by the case's run,
 /// so its later deliveries are duplicates of that run.
 pub fn repoint(journal_dir: &Path, key: &str, run_id: &str) -> Result<(), ClaimError> {
@@ -202,44 +219,35 @@ pub fn decide(journal_dir: &Path, key: &str, new_claim: Claim) -> Result<Decisio
             journal: existing.journal,
         });
     }
-    Ok(match run_state(journal_dir, &existing) {
-        RunState::Settled(status) => Decision::Duplicate {
-            claim: existing,
-            status,
-        },
-        RunState::Unfinished => Decision::Resume(existing),
-        RunState::Unreadable(kind) => Decision::Unreadable {
-            claim: existing,
-            kind,
-        },
-        // The claiming process died before the run's journal existed (its lease is free, so
-        // it is not merely starting): take the claim over with the new run. Of two deliveries
-        // that find it so at once, the one that links the takeover mark first takes it.
-        RunState::NotBegun => {
-            let mark = path.with_extension(format!("taken-from-{}", existing.run_id));
-            let aside = folder.join(format!(
-                ".{}.{:016x}.tmp",
-                new_claim.run_id,
-                fastrand::u64(..)
-            ));
-            std::fs::write(&aside, &text).map_err(io("write a claim", &aside))?;
-            match std::fs::hard_link(&aside, &mark) {
-                Ok(()) => {
-                    std::fs::rename(&aside, &path).map_err(io("take over the claim", &path))?;
-                    Decision::Start(new_claim)
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let _ = std::fs::remove_file(&aside);
-                    Decision::Duplicate {
-                        claim: existing,
-                        status: "starting".into(),
-                    }
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&aside);
-                    return Err(io("take over the claim", &mark)(e));
-                }
+    let existing = match settled(run_state(journal_dir, &existing), existing) {
+        Ok(decision) => return Ok(decision),
+        Err(unbegun) => *unbegun,
+    };
+    // The claiming process died before the run's journal existed (its lease is free, so it is
+    // not merely starting): take the claim over with the new run. Of two deliveries that find
+    // it so at once, the one that links the takeover mark first takes it.
+    let mark = path.with_extension(format!("taken-from-{}", existing.run_id));
+    let aside = folder.join(format!(
+        ".{}.{:016x}.tmp",
+        new_claim.run_id,
+        fastrand::u64(..)
+    ));
+    std::fs::write(&aside, &text).map_err(io("write a claim", &aside))?;
+    Ok(match std::fs::hard_link(&aside, &mark) {
+        Ok(()) => {
+            std::fs::rename(&aside, &path).map_err(io("take over the claim", &path))?;
+            Decision::Start(new_claim)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&aside);
+            Decision::Duplicate {
+                claim: existing,
+                status: "starting".into(),
             }
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&aside);
+            return Err(io("take over the claim", &mark)(e));
         }
     })
 }
@@ -281,33 +289,26 @@ pub async fn decide_shared(
     } else {
         run_state_of(journal_dir, &run_id)
     };
-    Ok(match state {
-        RunState::Settled(status) => Decision::Duplicate {
-            claim: existing,
-            status,
-        },
-        RunState::Unfinished => Decision::Resume(existing),
-        RunState::Unreadable(kind) => Decision::Unreadable {
-            claim: existing,
-            kind,
-        },
-        // The claiming worker died before the run's first record: of the deliveries that find
-        // it so, the one whose conditional update lands takes the claim.
-        RunState::NotBegun => {
-            if shared
-                .take_claim(key, &run_id, &new_claim.run_id)
-                .await
-                .map_err(ClaimError::Table)?
-            {
-                Decision::Start(new_claim)
-            } else {
-                Decision::Duplicate {
-                    claim: existing,
-                    status: "starting".into(),
-                }
+    let existing = match settled(state, existing) {
+        Ok(decision) => return Ok(decision),
+        Err(unbegun) => *unbegun,
+    };
+    // The claiming worker died before the run's first record: of the deliveries that find it
+    // so, the one whose conditional update lands takes the claim.
+    Ok(
+        if shared
+            .take_claim(key, &run_id, &new_claim.run_id)
+            .await
+            .map_err(ClaimError::Table)?
+        {
+            Decision::Start(new_claim)
+        } else {
+            Decision::Duplicate {
+                claim: existing,
+                status: "starting".into(),
             }
-        }
-    })
+        },
+    )
 }
 
 /// The finding's identity for de-duplication: GuardDuty's `detail.id`; a Security Hub copy of a

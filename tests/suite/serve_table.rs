@@ -26,6 +26,7 @@ fn worker(
     log: &Path,
     key: &str,
     pause: Option<&str>,
+    extra: &[&str],
 ) -> Child {
     let mut command = firebreak();
     command
@@ -38,6 +39,7 @@ fn worker(
         // renewal, by when a dead worker's lease has run out.
         .args(["--lease-seconds", "4", "--visibility-timeout", "10"])
         .args(["--wait-seconds", "1", "--health-every", "2"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap());
     if let Some(point) = pause {
@@ -68,6 +70,18 @@ fn the_run(dir: &Path) -> (String, PathBuf) {
     let path = crate::support::journal::only_journal(dir);
     let run = path.file_stem().unwrap().to_str().unwrap().to_owned();
     (run, path)
+}
+
+/// The run's journal as the table holds it.
+async fn table_text(
+    client: &aws_sdk_dynamodb::Client,
+    table: &firebreak::table::TableLocation,
+    run: &str,
+) -> String {
+    let bytes = firebreak::table::journal::export(client, &table.with_run(run))
+        .await
+        .unwrap();
+    String::from_utf8(bytes).unwrap()
 }
 
 /// Record types of a JSON Lines journal, in order.
@@ -106,7 +120,7 @@ async fn a_paused_mid_run(
 ) -> (Child, PathBuf, String, PathBuf) {
     let journals = dir.join("worker-a");
     let log = dir.join("worker-a.log");
-    let a = worker(queue, seal, &journals, &log, KEY_A, Some(PAUSE_AT));
+    let a = worker(queue, seal, &journals, &log, KEY_A, Some(PAUSE_AT), &[]);
     until(Duration::from_secs(90), "worker A to pause", async || {
         is_stopped(&a)
     })
@@ -119,7 +133,7 @@ async fn a_paused_mid_run(
 async fn b_takes_over(sqs: &aws_sdk_sqs::Client, queue: &str, seal: &str, dir: &Path) -> PathBuf {
     let journals = dir.join("worker-b");
     let log = dir.join("worker-b.log");
-    let mut b = worker(queue, seal, &journals, &log, KEY_B, None);
+    let mut b = worker(queue, seal, &journals, &log, KEY_B, None, &[]);
     until(
         Duration::from_secs(180),
         "worker B to empty the queue",
@@ -319,20 +333,13 @@ async fn a_decision_through_the_queue_counts_only_from_the_person_it_names() {
     let dir = tempfile::tempdir().unwrap();
     let journals = dir.path().join("worker");
     let log = dir.path().join("worker.log");
-    let mut w = worker(&queue, &evidence.seal, &journals, &log, KEY_B, None);
+    let mut w = worker(&queue, &evidence.seal, &journals, &log, KEY_B, None, &[]);
     until(Duration::from_secs(120), "the run to park", async || {
         pending(&sqs, &queue).await == (0, 0)
     })
     .await;
     let (run, _) = the_run(&journals);
-    let exported = async || {
-        String::from_utf8(
-            firebreak::table::journal::export(&client, &table.with_run(&run))
-                .await
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let exported = async || table_text(&client, &table, &run).await;
     assert!(
         exported()
             .await
@@ -444,23 +451,15 @@ async fn a_run_held_past_the_limit_goes_on_from_a_resume_request() {
     let dir = tempfile::tempdir().unwrap();
     let journals = dir.path().join("worker");
     let log = dir.path().join("worker.log");
-    let mut w = firebreak()
-        .envs(moto::env())
-        .env("FIREBREAK_JOURNAL_DIR", &journals)
-        .args(["serve", "--queue-url", &queue, "--runbooks", "runbooks"])
-        .args([
-            "--seal",
-            &evidence.seal,
-            "--journal",
-            "dynamodb://firebreak-state",
-        ])
-        .args(["--lease-seconds", "4", "--visibility-timeout", "10"])
-        .args(["--hold-limit", "2", "--resume-delay", "1"])
-        .args(["--wait-seconds", "1", "--health-every", "2"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut w = worker(
+        &queue,
+        &evidence.seal,
+        &journals,
+        &log,
+        KEY_B,
+        None,
+        &["--hold-limit", "2", "--resume-delay", "1"],
+    );
     until(Duration::from_secs(60), "the run's journal", async || {
         std::fs::read_dir(&journals).is_ok_and(|entries| {
             entries
@@ -470,14 +469,7 @@ async fn a_run_held_past_the_limit_goes_on_from_a_resume_request() {
     })
     .await;
     let (run, _) = the_run(&journals);
-    let exported = async || {
-        String::from_utf8(
-            firebreak::table::journal::export(&client, &table.with_run(&run))
-                .await
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let exported = async || table_text(&client, &table, &run).await;
     until(Duration::from_secs(120), "the run to park", async || {
         exported()
             .await
@@ -529,7 +521,7 @@ async fn a_redriven_message_resumes_its_failed_run() {
     let dir = tempfile::tempdir().unwrap();
     let journals = dir.path().join("worker");
     let log = dir.path().join("worker.log");
-    let mut w = worker(&queue, &evidence.seal, &journals, &log, KEY_B, None);
+    let mut w = worker(&queue, &evidence.seal, &journals, &log, KEY_B, None, &[]);
     until(
         Duration::from_secs(180),
         "the message to reach the DLQ",
@@ -537,14 +529,7 @@ async fn a_redriven_message_resumes_its_failed_run() {
     )
     .await;
     let (run, _) = the_run(&journals);
-    let exported = async || {
-        String::from_utf8(
-            firebreak::table::journal::export(&client, &table.with_run(&run))
-                .await
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let exported = async || table_text(&client, &table, &run).await;
     let failed = exported().await;
     assert!(failed.contains("\"status\":\"failed\""), "{failed}");
     assert!(!failed.contains("\"status\":\"awaiting_approval\""));
@@ -588,4 +573,47 @@ async fn a_redriven_message_resumes_its_failed_run() {
         .count();
     assert_eq!(made, 1);
     assert!(firebreak::journal::verify_bytes(text.as_bytes(), None).is_intact());
+}
+
+/// A dead worker's message must come back only once its run's lease has run out, so a worker
+/// with the table refuses a visibility timeout that is not more than twice the lease; and
+/// `--journal` names a table, not a run. Both before any AWS call (exit 2).
+#[test]
+fn a_worker_refuses_a_visibility_its_leases_could_outlive() {
+    let serve = |extra: &[&str]| {
+        let out = firebreak()
+            .args([
+                "serve",
+                "--queue-url",
+                "https://sqs.us-east-1.amazonaws.com/1/q",
+            ])
+            .args(["--seal", "s3://firebreak-evidence/cases"])
+            .args(extra)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, said) = serve(&[
+        "--journal",
+        "dynamodb://firebreak-state",
+        "--visibility-timeout",
+        "8",
+        "--lease-seconds",
+        "4",
+    ]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(
+        said.contains("--visibility-timeout (8)") && said.contains("--lease-seconds (4)"),
+        "{said}"
+    );
+    let (code, said) = serve(&[
+        "--journal",
+        "dynamodb://firebreak-state/20261202T100000Z-3f9a2c",
+    ]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("give the table alone"), "{said}");
 }
