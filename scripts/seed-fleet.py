@@ -28,6 +28,8 @@ def main() -> int:
     parser.add_argument("--vpcs", type=int, default=1)
     parser.add_argument("--second-interface-every", type=int, default=5,
                         help="every Nth instance gets a second interface (0: none)")
+    parser.add_argument("--shared-profile", default="",
+                        help="launch every instance with one instance profile of this name (one role shared by the fleet)")
     args = parser.parse_args()
     host = urlparse(args.endpoint).hostname
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -43,6 +45,15 @@ def main() -> int:
     ec2 = session.client("ec2", endpoint_url=args.endpoint)
     az = f"{args.region}a"
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+
+    profile = None
+    if args.shared_profile:
+        iam = session.client("iam", endpoint_url=args.endpoint)
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                 "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        role = iam.create_role(RoleName=args.shared_profile, AssumeRolePolicyDocument=trust)["Role"]
+        profile = iam.create_instance_profile(InstanceProfileName=args.shared_profile)["InstanceProfile"]
+        iam.add_role_to_instance_profile(InstanceProfileName=args.shared_profile, RoleName=args.shared_profile)
 
     vpcs = []
     for v in range(args.vpcs):
@@ -73,6 +84,12 @@ def main() -> int:
                 instances.append({"instance_id": instance["InstanceId"], "vpc_id": vpcs[v]["vpc_id"], "vpc_index": v})
             made += n
 
+    # One association per instance: moto associates a RunInstances profile with the first
+    # instance of a batch only.
+    if profile:
+        for item in instances:
+            ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile["Arn"]}, InstanceId=item["instance_id"])
+
     if args.second_interface_every > 0:
         for i, item in enumerate(instances):
             if i % args.second_interface_every == 0:
@@ -94,7 +111,11 @@ def main() -> int:
     for item in instances:
         item.pop("vpc_index", None)
 
-    print(json.dumps({"instances": instances, "vpcs": vpcs}, indent=1))
+    seeded = {"instances": instances, "vpcs": vpcs}
+    if profile:
+        seeded["instance_profile_arn"] = profile["Arn"]
+        seeded["role_name"] = role["RoleName"]
+    print(json.dumps(seeded, indent=1))
     return 0
 
 

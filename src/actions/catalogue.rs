@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::action::{Action, ActionInfo, Execute, input_schema};
-use super::{ActionError, StepContext, cloudformation, core, ec2, iam, sns, ssm};
+use super::{ActionError, StepContext, cloudformation, core, ec2, iam, s3, sns, ssm};
 use crate::runbook::Runbook;
 
 macro_rules! catalogue {
@@ -89,6 +89,14 @@ catalogue! {
     IamDeleteLoginProfile => iam::DeleteLoginProfile;
     IamRevokeRoleSessions => iam::RevokeRoleSessions;
     IamRevokeUserSessions => iam::RevokeUserSessions;
+    IamDenyInstanceCredentials => iam::DenyInstanceCredentials;
+    IamReleaseInstanceCredentials => iam::ReleaseInstanceCredentials;
+    S3InventoryBucket => s3::InventoryBucket;
+    S3BlockPublicAccess => s3::BlockPublicAccess;
+    S3EnforceBucketOwner => s3::EnforceBucketOwner;
+    S3RestrictBucketPolicy => s3::RestrictBucketPolicy;
+    S3TagBucket => s3::TagBucket;
+    S3ReleaseBucket => s3::ReleaseBucket;
     IamQuarantinePrincipal => iam::QuarantinePrincipal;
     IamTagPrincipal => iam::TagPrincipal;
 }

@@ -159,3 +159,18 @@ impl ActionError {
         }
     }
 }
+
+/// Whether a failed call failed because the thing does not exist (`NoSuchEntity`,
+/// `NoSuchBucketPolicy`, `ResourceNotFoundException`, …).
+pub(crate) fn is_not_found(error: &ActionError) -> bool {
+    error.aws_class() == Some(ErrorClass::NotFound)
+}
+
+/// `Ok(None)` for a not-found error, the value otherwise.
+pub(crate) fn found<T>(result: Result<T, ActionError>) -> Result<Option<T>, ActionError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if is_not_found(&error) => Ok(None),
+        Err(error) => Err(error),
+    }
+}

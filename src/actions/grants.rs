@@ -77,6 +77,7 @@ pub mod arn {
         "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*";
     pub const IAM_USER: &str = "arn:aws:iam::*:user/{user}";
     pub const IAM_ROLE: &str = "arn:aws:iam::*:role/{role}";
+    pub const INSTANCE_PROFILE: &str = "arn:aws:iam::*:instance-profile/*";
     /// The role of a quarantine instance profile: by convention named `firebreak-quarantine…`
     /// (README), so firebreak can pass it and nothing else to EC2.
     pub const QUARANTINE_ROLE: &str = "arn:aws:iam::*:role/firebreak-quarantine*";

@@ -105,6 +105,10 @@ const NOT_FOUND: &[&str] = &[
     "ResourceNotFound",
     "InvalidInstanceId",
     "StackNotFoundException",
+    // S3: a bucket without ownership controls.
+    "OwnershipControlsNotFoundError",
+    // ELBv2: a target group deleted since it was listed.
+    "TargetGroupNotFound",
 ];
 
 /// Classifies by error code and HTTP status; the one table every decision reads.

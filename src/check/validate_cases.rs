@@ -109,6 +109,19 @@ fn duplicate_step_id() {
     );
 }
 
+/// The engine journals its own calls under a few step names; a runbook step of the same name
+/// would have its calls read as the engine's.
+#[test]
+fn an_engine_step_name_is_refused() {
+    case(
+        "engine name",
+        "steps:\n  - { id: notify, action: core.log, with: { message: x } }\n",
+        4,
+        11,
+        "step id `notify` is the engine's own",
+    );
+}
+
 #[test]
 fn unknown_action_with_suggestion() {
     let text =

@@ -372,6 +372,81 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     )
     .await
     .assert_succeeded();
+    let other = sandbox::seed("web-3");
+    on_moto(
+        &mut coverage,
+        "instance credentials by instance",
+        Run::fixture("iam/instance-credentials.yaml").params(&[
+            ("instance_id", &id(&other, "instance_id")),
+            ("other_instance_id", &instance),
+            ("profile_arn", &id(&other, "instance_profile_arn")),
+        ]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
+    // Buckets: one public with a policy and tags (the release puts them back), one bare (the
+    // release deletes what the containment added, and puts back a partial public access block
+    // and ObjectWriter ownership).
+    let config = moto::direct_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    crate::s3_exposure::seed_public_bucket(&s3, "covered-public", &[("team", "web")]).await;
+    s3.create_bucket()
+        .bucket("covered-bare")
+        .send()
+        .await
+        .unwrap();
+    s3.put_public_access_block()
+        .bucket("covered-bare")
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_ownership_controls()
+        .bucket("covered-bare")
+        .ownership_controls(
+            aws_sdk_s3::types::OwnershipControls::builder()
+                .rules(
+                    aws_sdk_s3::types::OwnershipControlsRule::builder()
+                        .object_ownership(aws_sdk_s3::types::ObjectOwnership::ObjectWriter)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for bucket in ["covered-public", "covered-bare"] {
+        let contained = on_moto(
+            &mut coverage,
+            "s3-bucket-exposure",
+            Run::repo("runbooks/s3-bucket-exposure.yaml")
+                .params(&[("bucket", bucket), ("restrict_policy", "true")]),
+            live(),
+        )
+        .await;
+        contained.assert_succeeded();
+        let journal = contained.run.journal.display().to_string();
+        on_moto(
+            &mut coverage,
+            "s3-release",
+            Run::repo("runbooks/s3-release.yaml")
+                .params(&[("journal", &journal), ("bucket", bucket)]),
+            live(),
+        )
+        .await
+        .assert_succeeded();
+    }
     on_moto(
         &mut coverage,
         "clean room torn down",

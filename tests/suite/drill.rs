@@ -234,6 +234,13 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         .unwrap()
         .to_owned();
     let prefix_list = sandbox::s3_prefix_list().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    crate::s3_exposure::seed_public_bucket(&s3, "drill-exposed", &[("team", "web")]).await;
+    let bucket_before = crate::s3_exposure::describe(&s3, "drill-exposed").await;
 
     let dir = tempfile::tempdir().unwrap();
     let (before, metadata_before) = state(&instance).await;
@@ -263,6 +270,13 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
             vec![
                 ("role_name", "web-1-app".into()),
                 ("instance_id", instance.clone()),
+            ],
+        ),
+        (
+            "runbooks/s3-bucket-exposure.yaml",
+            vec![
+                ("bucket", "drill-exposed".into()),
+                ("restrict_policy", "true".into()),
             ],
         ),
         (
@@ -312,8 +326,37 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         outcome["journal"].as_str().unwrap().to_owned(),
     ));
 
+    // s3-release drills on the bucket containment's drill.
+    let bucket_journal = journals
+        .iter()
+        .find(|(r, _)| *r == "runbooks/s3-bucket-exposure.yaml")
+        .unwrap()
+        .1
+        .clone();
+    let (code, outcome) = drill(
+        dir.path(),
+        "runbooks/s3-release.yaml",
+        &[
+            ("journal", bucket_journal),
+            ("bucket", "drill-exposed".into()),
+        ],
+    );
+    assert!(
+        code == 0 || code == 1,
+        "s3-release: exit {code}: {outcome:#}"
+    );
+    journals.push((
+        "runbooks/s3-release.yaml",
+        outcome["journal"].as_str().unwrap().to_owned(),
+    ));
+
     let (after, metadata_after) = state(&instance).await;
     assert_eq!(before, after, "a drill changed moto's state");
+    assert_eq!(
+        crate::s3_exposure::describe(&s3, "drill-exposed").await,
+        bucket_before,
+        "a drill changed the bucket"
+    );
 
     let mut metadata_applied_by_moto = false;
     for (runbook, journal) in &journals {

@@ -131,6 +131,19 @@ async fn assert_contained(ids: &Value, outcome_journal: &Path) {
     // Profile replaced by the quarantine one.
     let current = sandbox::associated_profile(&ec2, instance).await;
     assert_eq!(current.as_deref(), ids["quarantine_profile_arn"].as_str());
+    // The credentials it was already issued are denied on its original role, for it alone.
+    let role = ids["instance_profile_arn"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    assert_eq!(
+        sandbox::denied_instances(role).await,
+        [format!(
+            "arn:aws:ec2:us-east-1:123456789012:instance/{instance}"
+        )]
+    );
     // Exactly one snapshot per volume, tagged with the case.
     let snapshots = ec2
         .describe_snapshots()

@@ -302,7 +302,8 @@ async fn a_person_may_raise_the_target_limit_up_to_the_hard_cap_and_an_event_nev
 #[tokio::test]
 async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
     let _moto = moto::exclusive().await;
-    let fleet = sandbox::seed_fleet(48, 1);
+    // One role for the whole fleet, as an Auto Scaling group's launch template gives it.
+    let fleet = sandbox::seed_fleet_with(48, 1, &["--shared-profile", "fleet-app"]);
     let dir = tempfile::tempdir().unwrap();
     let instances = ids(&fleet);
     // Real interface moves do not all take the same time: a fifth of them answer 1.5 s late.
@@ -399,6 +400,16 @@ async fn the_fleet_runbook_contains_forty_eight_instances_in_one_vpc() {
         assert_one_snapshot_per_volume(&fleet, Some("outbreak-48")).await,
         96
     );
+    // The credentials already issued to the 48 are denied on their shared role by one
+    // statement listing exactly them (48 items racing on one document lost none).
+    let mut denied = sandbox::denied_instances("fleet-app").await;
+    denied.sort();
+    let mut expected: Vec<String> = instances
+        .iter()
+        .map(|i| format!("arn:aws:ec2:us-east-1:123456789012:instance/{i}"))
+        .collect();
+    expected.sort();
+    assert_eq!(denied, expected);
     let ec2 = sandbox::ec2().await;
     let states = ec2
         .describe_instances()

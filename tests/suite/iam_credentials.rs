@@ -148,26 +148,10 @@ async fn key_statuses(iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, Str
     keys
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
 /// The cutoff in a principal's `AWSRevokeOlderSessions` policy document (URL-encoded, as IAM
 /// returns it).
 fn cutoff_in(document: &str) -> String {
-    let document: Value = serde_json::from_str(&percent_decode(document)).unwrap();
+    let document: Value = serde_json::from_str(&sandbox::percent_decode(document)).unwrap();
     let statement = &document["Statement"][0];
     assert_eq!(statement["Effect"], "Deny", "{document}");
     assert_eq!(statement["Action"], serde_json::json!(["*"]), "{document}");
@@ -610,7 +594,7 @@ async fn a_resumed_revocation_keeps_its_first_cutoff() {
         .await
         .unwrap();
     let document: Value =
-        serde_json::from_str(&percent_decode(quarantine.policy_document())).unwrap();
+        serde_json::from_str(&sandbox::percent_decode(quarantine.policy_document())).unwrap();
     assert_eq!(document["Statement"][0]["Effect"], "Deny");
     assert_eq!(document["Statement"][0]["Action"], serde_json::json!(["*"]));
     let tags = iam

@@ -54,6 +54,7 @@ mod policy;
 mod properties;
 mod report;
 mod run;
+mod s3_exposure;
 mod serve;
 mod serve_table;
 mod ssm;

@@ -30,6 +30,12 @@ pub fn seed_with(name: &str, extra: &[&str]) -> Value {
 /// fifth with a second interface. `{"instances": [{instance_id, vpc_id, network_interface_ids,
 /// volume_ids}], "vpcs": [{vpc_id, ...}]}`.
 pub fn seed_fleet(instances: usize, vpcs: usize) -> Value {
+    seed_fleet_with(instances, vpcs, &[])
+}
+
+/// [`seed_fleet`] with more of seed-fleet.py's options (`--shared-profile NAME`: one role for
+/// every instance; the ids then carry `instance_profile_arn` and `role_name`).
+pub fn seed_fleet_with(instances: usize, vpcs: usize, extra: &[&str]) -> Value {
     let python = super::repo(".venv/bin/python");
     let out = Command::new(&python)
         .arg(super::repo("scripts/seed-fleet.py"))
@@ -40,6 +46,7 @@ pub fn seed_fleet(instances: usize, vpcs: usize) -> Value {
             "--vpcs",
             &vpcs.to_string(),
         ])
+        .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("failed to run {}: {e}; run scripts/venv", python.display()));
     assert!(
@@ -225,4 +232,63 @@ pub fn import_findings(event_text: &str, changes: &[&str]) {
         "import_findings.py failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A policy document as IAM returns it (URL-encoded JSON), decoded.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A role's inline policy `name`, parsed; `None` when the role has none of that name.
+pub async fn role_policy(role: &str, name: &str) -> Option<Value> {
+    let iam = aws_sdk_iam::Client::new(&super::moto::direct_config().await);
+    match iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Some(serde_json::from_str(&percent_decode(out.policy_document())).unwrap()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            None
+        }
+        Err(e) => panic!("GetRolePolicy {role}/{name}: {e:?}"),
+    }
+}
+
+/// The instance ARNs in firebreak's instance-credential deny on `role` (empty: no policy).
+pub async fn denied_instances(role: &str) -> Vec<String> {
+    let Some(policy) = role_policy(role, "firebreak-deny-instance-credentials").await else {
+        return Vec::new();
+    };
+    let statements = policy["Statement"].as_array().expect("a statement list");
+    let ours: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Sid"] == "FirebreakDenyInstanceCredentials")
+        .collect();
+    assert_eq!(ours.len(), 1, "one deny statement: {policy}");
+    assert_eq!(ours[0]["Effect"], "Deny", "{policy}");
+    assert_eq!(ours[0]["Action"], "*", "{policy}");
+    ours[0]["Condition"]["StringEquals"]["ec2:SourceInstanceARN"]
+        .as_array()
+        .expect("a list of instance ARNs")
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
 }

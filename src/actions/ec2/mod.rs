@@ -39,6 +39,7 @@ pub use tag::{MAX_FILTER_VALUES, TagResources, describe_tags_page};
 use aws_sdk_ec2::types::Tag;
 
 use super::{ActionError, StepContext};
+pub(crate) use profile::original_profile;
 pub(crate) use reads::{attached_interfaces, describe_one};
 
 pub(crate) use crate::actions::tags;

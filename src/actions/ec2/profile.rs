@@ -247,6 +247,25 @@ impl Execute for ReplaceInstanceProfile {
     }
 }
 
+/// The instance's own profile, before any firebreak swapped it: the
+/// `firebreak:original-instance-profile` tag when a run recorded one, else the profile
+/// associated now. `(arn, "tag" | "association")`; `None` when it has neither.
+pub(crate) async fn original_profile(
+    ctx: &StepContext,
+    instance_id: &str,
+) -> Result<Option<(String, &'static str)>, ActionError> {
+    let instance = describe_one(ctx, instance_id).await?;
+    if let Some(arn) = tag(instance.tags(), tags::ORIGINAL_PROFILE) {
+        return Ok(Some((arn.to_owned(), "tag")));
+    }
+    Ok(current_associations(ctx, instance_id)
+        .await?
+        .iter()
+        .filter(|a| a.instance_id() == Some(instance_id))
+        .find_map(|a| a.iam_instance_profile().and_then(|p| p.arn()))
+        .map(|arn| (arn.to_owned(), "association")))
+}
+
 /// The original profile as an earlier run recorded it in the instance's
 /// `firebreak:original-instance-profile` tag (its association id is not kept).
 fn recorded_original(recorded: Option<&str>) -> Value {

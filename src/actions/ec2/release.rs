@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use super::{ActionError, tag, tags};
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn};
+use crate::actions::prior::recorded_outputs;
 use crate::actions::{Action, Execute};
-use crate::journal::Event;
 
 /// One interface to restore: as `ec2.isolate_instance` reports it (other fields are ignored).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -135,72 +135,18 @@ fn from_journal(
     step: Option<&str>,
     key: Option<&[u8]>,
 ) -> Result<Vec<IsolatedInterface>, ActionError> {
-    let path = std::path::Path::new(path);
-    let verification = crate::journal::verify(path, key)
-        .map_err(|e| ActionError::Failed(format!("cannot read journal {}: {e}", path.display())))?;
-    if let Some(problem) = &verification.problem {
-        return Err(ActionError::Failed(format!(
-            "journal {} fails verification ({verification}); refusing to restore from it: {}",
-            path.display(),
-            problem.message
-        )));
-    }
-    let records = crate::journal::read(path)
-        .map_err(|e| ActionError::Failed(format!("cannot read journal {}: {e}", path.display())))?;
-    if let Some(other) = records.iter().find_map(|r| match &r.event {
-        Event::Other(other) => Some(other),
-        _ => None,
-    }) {
-        return Err(ActionError::Failed(format!(
-            "journal {} has a `{}` record this firebreak cannot read{}; refusing to restore from it (use the firebreak that wrote it)",
-            path.display(),
-            other.kind,
-            other
-                .malformed
-                .as_deref()
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default()
-        )));
-    }
-    // The steps that ran ec2.isolate_instance (or the one asked for).
-    let steps: Vec<&str> = records
+    let outputs = recorded_outputs(path, <super::IsolateInstance as Action>::NAME, step, key)?;
+    let mut found: Vec<IsolatedInterface> = Vec::new();
+    for eni in outputs
         .iter()
-        .filter_map(|r| match &r.event {
-            Event::StepStarted(started)
-                if started.action == <super::IsolateInstance as Action>::NAME =>
-            {
-                Some(started.step.as_str())
-            }
-            _ => None,
-        })
-        .filter(|s| step.is_none_or(|wanted| wanted == *s))
-        .collect();
-    let mut found = Vec::new();
-    for record in &records {
-        let (step, outputs) = match &record.event {
-            Event::StepSucceeded(e) | Event::ItemSucceeded(e) => (&e.step, Some(&e.outputs)),
-            Event::StepFailed(e) | Event::ItemFailed(e) => (&e.step, e.outputs.as_ref()),
-            _ => continue,
-        };
-        let Some(outputs) = outputs else { continue };
-        if !steps.contains(&step.as_str()) {
-            continue;
-        }
-        // A fan-out step lists per-item outputs; a single step has them directly.
-        let outputs: Vec<&Value> = match outputs {
-            Value::Array(items) => items.iter().map(|i| &i["outputs"]).collect(),
-            other => vec![other],
-        };
-        for output in outputs {
-            for eni in output["interfaces"].as_array().into_iter().flatten() {
-                if let Ok(eni) = serde_json::from_value::<IsolatedInterface>(eni.clone())
-                    && !found.iter().any(|f: &IsolatedInterface| {
-                        f.network_interface_id == eni.network_interface_id
-                    })
-                {
-                    found.push(eni);
-                }
-            }
+        .flat_map(|o| o["interfaces"].as_array().into_iter().flatten())
+    {
+        if let Ok(eni) = serde_json::from_value::<IsolatedInterface>(eni.clone())
+            && !found
+                .iter()
+                .any(|f| f.network_interface_id == eni.network_interface_id)
+        {
+            found.push(eni);
         }
     }
     Ok(found)
@@ -226,29 +172,4 @@ async fn from_tags(
             })
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::journal::{FileJournal, JournalSink};
-
-    /// A journal with a record this engine cannot read (a newer engine's) is refused, naming
-    /// the record's kind, rather than restored from in part.
-    #[test]
-    fn a_journal_with_an_unknown_kind_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("run.jsonl");
-        let journal = FileJournal::create(&path, "r1", None).unwrap();
-        let Value::Object(fields) = json!({"note": "newer"}) else {
-            unreachable!()
-        };
-        journal.append_fields("quorum_reached", fields).unwrap();
-        let error = from_journal(path.to_str().unwrap(), None, None).unwrap_err();
-        let message = error.to_string();
-        assert!(
-            message.contains("`quorum_reached` record this firebreak cannot read"),
-            "{message}"
-        );
-    }
 }

@@ -5,17 +5,22 @@
 //! yet as wanted) and reports the prior state of what it changed.
 
 mod access_key;
+mod deny_instance;
+mod instance_deny;
 mod inventory;
 mod login_profile;
 mod quarantine;
 mod read;
+mod release_instance;
 mod revoke;
 mod tag;
 
 pub use access_key::DisableAccessKey;
+pub use deny_instance::DenyInstanceCredentials;
 pub use inventory::InventoryPrincipal;
 pub use login_profile::DeleteLoginProfile;
 pub use quarantine::QuarantinePrincipal;
+pub use release_instance::ReleaseInstanceCredentials;
 pub use revoke::{RevokeRoleSessions, RevokeUserSessions};
 pub use tag::TagPrincipal;
 
@@ -30,7 +35,6 @@ use serde_json::{Value, json};
 
 use super::ActionError;
 use crate::actions::StepContext;
-use crate::aws::ErrorClass;
 
 /// The policy document version every document firebreak writes declares.
 pub(crate) const POLICY_VERSION: &str = "2012-10-17";
@@ -94,19 +98,7 @@ pub(crate) fn given(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// Whether a failed call failed because the entity does not exist (`NoSuchEntity`).
-pub(crate) fn is_not_found(error: &ActionError) -> bool {
-    error.aws_class() == Some(ErrorClass::NotFound)
-}
-
-/// `Ok(None)` for a not-found error, the value otherwise.
-pub(crate) fn found<T>(result: Result<T, ActionError>) -> Result<Option<T>, ActionError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if is_not_found(&error) => Ok(None),
-        Err(error) => Err(error),
-    }
-}
+pub(crate) use crate::actions::error::{found, is_not_found};
 
 /// RFC 3339, as IAM writes dates.
 pub(crate) fn date(value: &DateTime) -> Value {
