@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::action::{Action, ActionInfo, Execute, input_schema};
-use super::{ActionError, StepContext, cloudformation, core, ec2, iam, s3, sns, ssm};
+use super::{ActionError, StepContext, cloudformation, core, ec2, iam, lambda, s3, sns, ssm};
 use crate::runbook::Runbook;
 
 macro_rules! catalogue {
@@ -97,6 +97,13 @@ catalogue! {
     S3RestrictBucketPolicy => s3::RestrictBucketPolicy;
     S3TagBucket => s3::TagBucket;
     S3ReleaseBucket => s3::ReleaseBucket;
+    LambdaInventoryFunction => lambda::InventoryFunction;
+    LambdaDisableEventSources => lambda::DisableEventSources;
+    LambdaBlockInvocations => lambda::BlockInvocations;
+    LambdaRestrictFunctionUrl => lambda::RestrictFunctionUrl;
+    LambdaRemovePublicStatements => lambda::RemovePublicStatements;
+    LambdaTagFunction => lambda::TagFunction;
+    LambdaReleaseFunction => lambda::ReleaseFunction;
     IamQuarantinePrincipal => iam::QuarantinePrincipal;
     IamTagPrincipal => iam::TagPrincipal;
 }

@@ -78,6 +78,9 @@ pub mod arn {
     pub const IAM_USER: &str = "arn:aws:iam::*:user/{user}";
     pub const IAM_ROLE: &str = "arn:aws:iam::*:role/{role}";
     pub const INSTANCE_PROFILE: &str = "arn:aws:iam::*:instance-profile/*";
+    pub const LAMBDA_FUNCTION: &str = "arn:aws:lambda:*:*:function:{function}";
+    pub const EVENT_SOURCE_MAPPING: &str = "arn:aws:lambda:*:*:event-source-mapping:*";
+    pub const TARGET_GROUP: &str = "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*";
     /// The role of a quarantine instance profile: by convention named `firebreak-quarantine…`
     /// (README), so firebreak can pass it and nothing else to EC2.
     pub const QUARANTINE_ROLE: &str = "arn:aws:iam::*:role/firebreak-quarantine*";

@@ -16,6 +16,7 @@ pub mod ec2;
 mod error;
 pub mod grants;
 pub mod iam;
+pub mod lambda;
 mod once;
 pub(crate) mod prior;
 pub mod reconcile;

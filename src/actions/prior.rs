@@ -73,6 +73,79 @@ pub(crate) fn recorded_outputs(
     Ok(found)
 }
 
+/// Settings by key, as containment moves record them (`before` / `after`).
+pub(crate) type Settings = serde_json::Map<String, Value>;
+
+/// For each setting the moves recorded: its value before the first move that touched it, and
+/// after the last. Drill outputs (`dry_run`) changed nothing and are left out.
+pub(crate) fn before_and_after<'a>(
+    outputs: impl Iterator<Item = &'a Value>,
+) -> (Settings, Settings) {
+    let mut prior = Settings::new();
+    let mut left = Settings::new();
+    for out in outputs.filter(|o| o["dry_run"] != true) {
+        for (setting, value) in out["before"].as_object().into_iter().flatten() {
+            prior
+                .entry(setting.clone())
+                .or_insert_with(|| value.clone());
+        }
+        for (setting, value) in out["after"].as_object().into_iter().flatten() {
+            left.insert(setting.clone(), value.clone());
+        }
+    }
+    (prior, left)
+}
+
+/// Where a setting stands for its release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// As the containment left it: put the recorded value back.
+    Restore,
+    /// Already the recorded value (an earlier release, perhaps interrupted).
+    AlreadyRestored,
+    /// Neither: someone changed it since the containment.
+    ChangedSince,
+}
+
+impl Standing {
+    pub(crate) fn of(
+        live: &Value,
+        before: &Value,
+        after: &Value,
+        same: impl Fn(&Value, &Value) -> bool,
+    ) -> Standing {
+        if same(live, before) {
+            Standing::AlreadyRestored
+        } else if same(live, after) {
+            Standing::Restore
+        } else {
+            Standing::ChangedSince
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Standing::Restore => "restore",
+            Standing::AlreadyRestored => "already-restored",
+            Standing::ChangedSince => "changed-since",
+        }
+    }
+}
+
+/// The refusal of a release whose settings changed since the containment: nothing restored.
+pub(crate) fn changed_since(what: &str, drifted: Vec<Value>) -> ActionError {
+    let names: Vec<&str> = drifted
+        .iter()
+        .filter_map(|d| d["setting"].as_str())
+        .collect();
+    ActionError::Refused(format!(
+        "{what}: {} changed since the containment (see outputs.drifted); nothing was restored. \
+         Look at who changed it; give force: true to restore the recorded settings anyway",
+        names.join(", ")
+    ))
+    .with_outputs(serde_json::json!({ "drifted": drifted }))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

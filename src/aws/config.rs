@@ -70,6 +70,11 @@ pub struct Clients {
     pub kms: aws_sdk_kms::Client,
     /// Shared state of workers (`--journal dynamodb://TABLE`).
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub ssoadmin: aws_sdk_ssoadmin::Client,
+    pub identitystore: aws_sdk_identitystore::Client,
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
 }
 
 impl Clients {
@@ -100,6 +105,11 @@ impl Clients {
             guardduty: moved!(self.guardduty, aws_sdk_guardduty),
             s3: moved!(self.s3, aws_sdk_s3),
             kms: moved!(self.kms, aws_sdk_kms),
+            lambda: moved!(self.lambda, aws_sdk_lambda),
+            elbv2: moved!(self.elbv2, aws_sdk_elasticloadbalancingv2),
+            ssoadmin: moved!(self.ssoadmin, aws_sdk_ssoadmin),
+            identitystore: moved!(self.identitystore, aws_sdk_identitystore),
+            cloudtrail: moved!(self.cloudtrail, aws_sdk_cloudtrail),
             // Firebreak's own state stays where firebreak runs, whatever region it acts in.
             dynamodb: self.dynamodb.clone(),
         }
@@ -130,6 +140,11 @@ impl Clients {
             guardduty: signed!(self.guardduty, aws_sdk_guardduty),
             s3: signed!(self.s3, aws_sdk_s3),
             kms: signed!(self.kms, aws_sdk_kms),
+            lambda: signed!(self.lambda, aws_sdk_lambda),
+            elbv2: signed!(self.elbv2, aws_sdk_elasticloadbalancingv2),
+            ssoadmin: signed!(self.ssoadmin, aws_sdk_ssoadmin),
+            identitystore: signed!(self.identitystore, aws_sdk_identitystore),
+            cloudtrail: signed!(self.cloudtrail, aws_sdk_cloudtrail),
             // Firebreak's own state, never the assumed role's account.
             dynamodb: self.dynamodb.clone(),
         }
@@ -162,6 +177,11 @@ impl Clients {
             guardduty: fenced!(self.guardduty, aws_sdk_guardduty),
             s3: fenced!(self.s3, aws_sdk_s3),
             kms: fenced!(self.kms, aws_sdk_kms),
+            lambda: fenced!(self.lambda, aws_sdk_lambda),
+            elbv2: fenced!(self.elbv2, aws_sdk_elasticloadbalancingv2),
+            ssoadmin: fenced!(self.ssoadmin, aws_sdk_ssoadmin),
+            identitystore: fenced!(self.identitystore, aws_sdk_identitystore),
+            cloudtrail: fenced!(self.cloudtrail, aws_sdk_cloudtrail),
             dynamodb: self.dynamodb.clone(),
         }
     }
@@ -189,6 +209,11 @@ impl Clients {
             guardduty: client!(aws_sdk_guardduty),
             kms: client!(aws_sdk_kms),
             dynamodb: client!(aws_sdk_dynamodb),
+            lambda: client!(aws_sdk_lambda),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2),
+            ssoadmin: client!(aws_sdk_ssoadmin),
+            identitystore: client!(aws_sdk_identitystore),
+            cloudtrail: client!(aws_sdk_cloudtrail),
             s3: s3_client(config, partition),
         }
     }

@@ -426,6 +426,39 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
         .send()
         .await
         .unwrap();
+    // Functions: one with a reserved concurrency and an earlier case's tag (the release puts
+    // both back) and a public statement added after the containment (a forced release removes
+    // it); one with neither (the release removes the concurrency the containment set).
+    for (function, earlier) in [("covered-fn", true), ("covered-fn-bare", false)] {
+        crate::lambda_compromise::seed(function);
+        if earlier {
+            crate::lambda_compromise::script(&["prior-state", function]);
+        }
+        let contained = on_moto(
+            &mut coverage,
+            "lambda-function-compromise",
+            Run::repo("runbooks/lambda-function-compromise.yaml").param("function_name", function),
+            live(),
+        )
+        .await;
+        contained.assert_succeeded();
+        if earlier {
+            crate::lambda_compromise::script(&["late-public", function]);
+        }
+        let journal = contained.run.journal.display().to_string();
+        on_moto(
+            &mut coverage,
+            "lambda-release",
+            Run::repo("runbooks/lambda-release.yaml").params(&[
+                ("journal", &journal),
+                ("function_name", function),
+                ("force", if earlier { "true" } else { "false" }),
+            ]),
+            live(),
+        )
+        .await
+        .assert_succeeded();
+    }
     for bucket in ["covered-public", "covered-bare"] {
         let contained = on_moto(
             &mut coverage,

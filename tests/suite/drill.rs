@@ -241,6 +241,8 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
     );
     crate::s3_exposure::seed_public_bucket(&s3, "drill-exposed", &[("team", "web")]).await;
     let bucket_before = crate::s3_exposure::describe(&s3, "drill-exposed").await;
+    crate::lambda_compromise::seed("drill-fn");
+    let function_before = crate::lambda_compromise::describe("drill-fn");
 
     let dir = tempfile::tempdir().unwrap();
     let (before, metadata_before) = state(&instance).await;
@@ -278,6 +280,10 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
                 ("bucket", "drill-exposed".into()),
                 ("restrict_policy", "true".into()),
             ],
+        ),
+        (
+            "runbooks/lambda-function-compromise.yaml",
+            vec![("function_name", "drill-fn".into())],
         ),
         (
             "runbooks/forensic-clean-room.yaml",
@@ -326,6 +332,29 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         outcome["journal"].as_str().unwrap().to_owned(),
     ));
 
+    // lambda-release drills on the function containment's drill.
+    let function_journal = journals
+        .iter()
+        .find(|(r, _)| *r == "runbooks/lambda-function-compromise.yaml")
+        .unwrap()
+        .1
+        .clone();
+    let (code, outcome) = drill(
+        dir.path(),
+        "runbooks/lambda-release.yaml",
+        &[
+            ("journal", function_journal),
+            ("function_name", "drill-fn".into()),
+        ],
+    );
+    assert!(
+        code == 0 || code == 1,
+        "lambda-release: exit {code}: {outcome:#}"
+    );
+    journals.push((
+        "runbooks/lambda-release.yaml",
+        outcome["journal"].as_str().unwrap().to_owned(),
+    ));
     // s3-release drills on the bucket containment's drill.
     let bucket_journal = journals
         .iter()
@@ -356,6 +385,11 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         crate::s3_exposure::describe(&s3, "drill-exposed").await,
         bucket_before,
         "a drill changed the bucket"
+    );
+    assert_eq!(
+        crate::lambda_compromise::describe("drill-fn"),
+        function_before,
+        "a drill changed the function"
     );
 
     let mut metadata_applied_by_moto = false;

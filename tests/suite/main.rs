@@ -47,6 +47,7 @@ mod interrupts;
 mod journal_format;
 mod journal_table;
 mod lambda;
+mod lambda_compromise;
 mod layering;
 mod lost_responses;
 mod notify;

@@ -2,14 +2,16 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::contain::{BlockPublicAccess, EnforceBucketOwner, RestrictBucketPolicy, TagBucket};
 use super::settings::{self, ALL};
 use super::{ActionError, BUCKET_SCOPE, bucket};
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, ScopeField, arn};
-use crate::actions::prior::recorded_outputs;
+use crate::actions::prior::{
+    Settings, Standing, before_and_after, changed_since, recorded_outputs,
+};
 use crate::actions::{Action, Execute};
 
 /// Put back the bucket settings a containing run changed, as its verified journal recorded them before: public access block, ownership, ACL, policy, tags (a setting the bucket did not have is deleted, not set). Settings the run did not change are not touched. Refuses, changing nothing, when a setting is no longer as the containment left it (someone changed it since) unless `force`.
@@ -75,37 +77,23 @@ impl Execute for ReleaseBucket {
             let (Some(before), Some(after)) = (prior.get(key), left.get(key)) else {
                 continue;
             };
-            if settings::same(*setting, before, after) {
+            let same = |a: &Value, b: &Value| settings::same(*setting, a, b);
+            if same(before, after) {
                 continue; // the containment did not change it
             }
             let live = settings::read(ctx, &bucket, *setting).await?;
-            let state = if settings::same(*setting, &live, before) {
-                "already-restored"
-            } else if settings::same(*setting, &live, after) {
-                "restore"
-            } else {
+            let standing = Standing::of(&live, before, after, same);
+            if standing == Standing::ChangedSince {
                 drifted.push(json!({ "setting": key, "left": after, "now": live }));
-                "changed-since"
-            };
-            plan.push((*setting, before.clone(), live, state));
+            }
+            plan.push((*setting, before.clone(), live, standing));
         }
         if !drifted.is_empty() && !self.force {
-            return Err(ActionError::Refused(format!(
-                "bucket {}: {} changed since the containment ({}); nothing was restored. Look at \
-                 who changed it; give force: true to restore the recorded settings anyway",
-                bucket.name,
-                drifted
-                    .iter()
-                    .map(|d| d["setting"].as_str().unwrap_or_default().to_owned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                "see outputs.drifted"
-            ))
-            .with_outputs(json!({ "bucket": bucket.name, "drifted": drifted })));
+            return Err(changed_since(&format!("bucket {}", bucket.name), drifted));
         }
         let mut restored = Vec::new();
-        for (setting, before, live, state) in plan {
-            let sent = if state == "already-restored" {
+        for (setting, before, live, standing) in plan {
+            let sent = if standing == Standing::AlreadyRestored {
                 false
             } else {
                 settings::write(ctx, &bucket, setting, &before)
@@ -114,7 +102,7 @@ impl Execute for ReleaseBucket {
             };
             restored.push(json!({
                 "setting": setting.key(),
-                "state": state,
+                "state": standing.as_str(),
                 "was": live,
                 "restored_to": before,
                 "changed": sent,
@@ -129,9 +117,6 @@ impl Execute for ReleaseBucket {
         }))
     }
 }
-
-/// Settings by key.
-type Settings = Map<String, Value>;
 
 /// For each setting the containing run's moves recorded on `bucket`: its value before the
 /// first move that touched it, and after the last.
@@ -149,21 +134,7 @@ fn recorded(
     ] {
         outputs.extend(recorded_outputs(path, action, None, key)?);
     }
-    let mut prior = Map::new();
-    let mut left = Map::new();
-    for out in outputs
-        .iter()
-        .filter(|o| o["bucket"] == bucket && o["dry_run"] != true)
-    {
-        for (setting, value) in out["before"].as_object().into_iter().flatten() {
-            prior
-                .entry(setting.clone())
-                .or_insert_with(|| value.clone());
-        }
-        for (setting, value) in out["after"].as_object().into_iter().flatten() {
-            left.insert(setting.clone(), value.clone());
-        }
-    }
+    let (prior, left) = before_and_after(outputs.iter().filter(|o| o["bucket"] == bucket));
     if prior.is_empty() {
         return Err(ActionError::Failed(format!(
             "journal {path} records no containment of bucket {bucket}; nothing to release"
