@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::action::{Action, ActionInfo, Execute, input_schema};
-use super::{ActionError, StepContext, cloudformation, core, ec2, iam, lambda, s3, sns, ssm};
+use super::{
+    ActionError, StepContext, cloudformation, core, ec2, elbv2, iam, lambda, s3, sns, ssm,
+};
 use crate::runbook::Runbook;
 
 macro_rules! catalogue {
@@ -69,6 +71,8 @@ catalogue! {
     Ec2CaptureConsoleOutput => ec2::CaptureConsoleOutput;
     Ec2IsolateInstance => ec2::IsolateInstance, isolates = true;
     Ec2ReleaseIsolation => ec2::ReleaseIsolation;
+    Ec2RestoreInstance => ec2::RestoreInstance;
+    Elbv2DeregisterTargets => elbv2::DeregisterTargets;
     Ec2OpenCollectionPath => ec2::OpenCollectionPath;
     Ec2CloseCollectionPath => ec2::CloseCollectionPath;
     Ec2DisableMetadata => ec2::DisableMetadata;

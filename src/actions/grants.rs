@@ -78,6 +78,8 @@ pub mod arn {
     pub const IAM_USER: &str = "arn:aws:iam::*:user/{user}";
     pub const IAM_ROLE: &str = "arn:aws:iam::*:role/{role}";
     pub const INSTANCE_PROFILE: &str = "arn:aws:iam::*:instance-profile/*";
+    /// Any role: an instance's own profile's role, passed back to EC2 by a release.
+    pub const ANY_ROLE: &str = "arn:aws:iam::*:role/*";
     pub const LAMBDA_FUNCTION: &str = "arn:aws:lambda:*:*:function:{function}";
     pub const EVENT_SOURCE_MAPPING: &str = "arn:aws:lambda:*:*:event-source-mapping:*";
     pub const TARGET_GROUP: &str = "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*";

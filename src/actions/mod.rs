@@ -13,6 +13,7 @@ pub mod cloudformation;
 pub mod context;
 pub mod core;
 pub mod ec2;
+pub mod elbv2;
 mod error;
 pub mod grants;
 pub mod iam;

@@ -31,6 +31,7 @@ mod ec2_metadata;
 mod ec2_mocked;
 mod ec2_profile;
 mod ec2_protect;
+mod ec2_release;
 mod ec2_runbook;
 mod ec2_snapshot;
 mod ec2_stop;

@@ -15,6 +15,7 @@ mod profile;
 mod protect;
 mod reads;
 mod release;
+mod restore;
 mod share;
 mod snapshot;
 mod stop;
@@ -31,6 +32,7 @@ pub use metadata::DisableMetadata;
 pub use profile::ReplaceInstanceProfile;
 pub use protect::ProtectInstance;
 pub use release::ReleaseIsolation;
+pub use restore::RestoreInstance;
 pub use share::ShareSnapshots;
 pub use snapshot::SnapshotVolumes;
 pub use stop::StopInstance;
@@ -39,7 +41,7 @@ pub use tag::{MAX_FILTER_VALUES, TagResources, describe_tags_page};
 use aws_sdk_ec2::types::Tag;
 
 use super::{ActionError, StepContext};
-pub(crate) use profile::original_profile;
+pub(crate) use profile::{current_associations, original_profile};
 pub(crate) use reads::{attached_interfaces, describe_one};
 
 pub(crate) use crate::actions::tags;

@@ -277,7 +277,7 @@ fn recorded_original(recorded: Option<&str>) -> Value {
 
 /// The instance's profile associations, `associating` too (right after a replacement — a rerun
 /// after a crash — the new one is not `associated` yet); read together with concurrent items'.
-async fn current_associations(
+pub(crate) async fn current_associations(
     ctx: &StepContext,
     instance_id: &str,
 ) -> Result<Vec<IamInstanceProfileAssociation>, ActionError> {

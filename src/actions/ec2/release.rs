@@ -74,8 +74,44 @@ impl Execute for ReleaseIsolation {
                 "no isolated interfaces found in the {source}; nothing to release"
             )));
         }
+        // Interfaces already in their original groups (an earlier release) are left alone.
+        let ids: Vec<String> = interfaces
+            .iter()
+            .map(|e| e.network_interface_id.clone())
+            .collect();
+        let targets: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let described = ctx
+            .call("ec2", "DescribeNetworkInterfaces", &targets, || {
+                ctx.clients()
+                    .ec2
+                    .describe_network_interfaces()
+                    .set_network_interface_ids(Some(ids.clone()))
+                    .send()
+            })
+            .await?;
+        let groups_now = |id: &str| -> Option<Vec<String>> {
+            let eni = described
+                .network_interfaces()
+                .iter()
+                .find(|e| e.network_interface_id() == Some(id))?;
+            let mut groups: Vec<String> = eni
+                .groups()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .map(str::to_owned)
+                .collect();
+            groups.sort();
+            Some(groups)
+        };
         let mut restored = Vec::new();
+        let mut already = Vec::new();
         for eni in &interfaces {
+            let mut wanted = eni.original_groups.clone();
+            wanted.sort();
+            if groups_now(&eni.network_interface_id).as_ref() == Some(&wanted) {
+                already.push(json!(eni.network_interface_id));
+                continue;
+            }
             if eni.original_groups.is_empty() {
                 return Err(ActionError::Failed(format!(
                     "no original groups recorded for {}; refusing to leave it without groups",
@@ -125,7 +161,7 @@ impl Execute for ReleaseIsolation {
                 "groups": eni.original_groups,
             }));
         }
-        Ok(json!({ "source": source, "restored": restored }))
+        Ok(json!({ "source": source, "restored": restored, "already_restored": already }))
     }
 }
 

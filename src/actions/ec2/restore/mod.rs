@@ -1,0 +1,233 @@
+//! `ec2.restore_instance`: everything a containing run changed on an instance, other than its
+//! security groups (`ec2.release_isolation`) and the credential deny on its role
+//! (`iam.release_instance_credentials`), put back as the run's verified journal recorded it:
+//! metadata options, instance profile, Elastic IPs, termination protection and the rest of
+//! what preservation changed, Auto Scaling membership, load balancer registrations, and
+//! firebreak's tags (snapshots keep theirs: they are evidence).
+//!
+//! Each piece is first planned — its recorded value before the containment, the value the
+//! containment left, the value now — and only when no piece changed since (or with `force`)
+//! is anything restored; what was done is journaled piece by piece.
+
+mod addresses;
+mod autoscaling;
+mod metadata;
+mod profile;
+mod protection;
+mod tags;
+mod targets;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::ActionError;
+use crate::actions::grants::{Grant, arn, condition};
+use crate::actions::prior::{Standing, changed_since, recorded_outputs};
+use crate::actions::{Action, Execute, StepContext};
+
+/// One thing to put back.
+pub(crate) struct Piece {
+    pub name: String,
+    pub standing: Standing,
+    pub now: Value,
+    pub restore_to: Value,
+    pub op: Op,
+}
+
+/// How a piece is put back.
+pub(crate) enum Op {
+    Metadata(metadata::Wanted),
+    Profile(profile::Wanted),
+    Address(Value),
+    Protection(protection::Wanted),
+    Group(autoscaling::Wanted),
+    Target(Value),
+    Untag(tags::Wanted),
+}
+
+/// Put back what a containing run changed on an instance (other than its security groups and the credential deny), from its verified journal: metadata options, instance profile, Elastic IPs, termination protection, shutdown behaviour and volumes' delete-on-termination, Auto Scaling membership (attach or exit standby), load balancer registrations, firebreak's tags. Refuses, changing nothing, when a piece is no longer as the containment left it unless `force`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreInstance {
+    /// The journal of the run that contained the instance (verified before it is read).
+    pub journal: String,
+    pub instance_id: String,
+    /// Restore even pieces changed since the containment.
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl Action for RestoreInstance {
+    const NAME: &'static str = "ec2.restore_instance";
+    const SUMMARY: &'static str = "put back an instance's metadata options, profile, Elastic IPs, protection, Auto Scaling membership, load balancer registrations and firebreak tags, from the containing run's verified journal";
+    const CALLS: &'static [&'static str] = &[
+        "ec2:DescribeInstances",
+        "ec2:ModifyInstanceMetadataOptions",
+        "ec2:DescribeIamInstanceProfileAssociations",
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:DeleteTags",
+        "ec2:DescribeAddresses",
+        "ec2:AssociateAddress",
+        "ec2:DescribeInstanceAttribute",
+        "ec2:ModifyInstanceAttribute",
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:AttachInstances",
+        "autoscaling:ExitStandby",
+        "autoscaling:SetInstanceProtection",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:RegisterTargets",
+    ];
+    const PERMISSIONS: &'static [&'static str] = &[
+        "ec2:DescribeInstances",
+        "ec2:ModifyInstanceMetadataOptions",
+        "ec2:DescribeIamInstanceProfileAssociations",
+        "ec2:ReplaceIamInstanceProfileAssociation",
+        "ec2:AssociateIamInstanceProfile",
+        "ec2:DeleteTags",
+        "ec2:DescribeAddresses",
+        "ec2:AssociateAddress",
+        "ec2:DescribeInstanceAttribute",
+        "ec2:ModifyInstanceAttribute",
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:AttachInstances",
+        "autoscaling:ExitStandby",
+        "autoscaling:SetInstanceProtection",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:RegisterTargets",
+        // Giving the instance its own profile back passes that profile's role to EC2.
+        "iam:PassRole",
+    ];
+    const GRANTS: &'static [Grant] = &[
+        Grant::on(
+            &[
+                "ec2:ModifyInstanceMetadataOptions",
+                "ec2:ReplaceIamInstanceProfileAssociation",
+                "ec2:AssociateIamInstanceProfile",
+                "ec2:ModifyInstanceAttribute",
+            ],
+            &[arn::INSTANCE],
+        ),
+        Grant::on(&["ec2:DeleteTags"], arn::EC2_TAGGABLE),
+        Grant::on(
+            &["ec2:AssociateAddress"],
+            &[arn::ELASTIC_IP, arn::NETWORK_INTERFACE, arn::INSTANCE],
+        ),
+        Grant::on(
+            &[
+                "autoscaling:AttachInstances",
+                "autoscaling:ExitStandby",
+                "autoscaling:SetInstanceProtection",
+            ],
+            &[arn::AUTO_SCALING_GROUP],
+        ),
+        Grant::on(
+            &["elasticloadbalancing:RegisterTargets"],
+            &[arn::TARGET_GROUP],
+        ),
+        Grant::when(
+            &["iam:PassRole"],
+            &[arn::ANY_ROLE],
+            condition::PASSED_TO_EC2,
+        ),
+    ];
+}
+
+impl Execute for RestoreInstance {
+    async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        let id = self.instance_id.as_str();
+        let key = ctx.journal_key();
+        let of = |action: &str| -> Result<Vec<Value>, ActionError> {
+            Ok(recorded_outputs(&self.journal, action, None, key)?
+                .into_iter()
+                .filter(|o| o["instance_id"] == id && o["dry_run"] != true)
+                .collect())
+        };
+        let mut pieces = Vec::new();
+        pieces
+            .extend(metadata::plan(ctx, id, &of(<super::DisableMetadata as Action>::NAME)?).await?);
+        pieces.extend(
+            profile::plan(
+                ctx,
+                id,
+                &of(<super::ReplaceInstanceProfile as Action>::NAME)?,
+            )
+            .await?,
+        );
+        pieces.extend(
+            addresses::plan(ctx, &of(<super::DisassociateAddresses as Action>::NAME)?).await?,
+        );
+        pieces.extend(
+            protection::plan(ctx, id, &of(<super::ProtectInstance as Action>::NAME)?).await?,
+        );
+        pieces.extend(
+            autoscaling::plan(
+                ctx,
+                id,
+                &of(<super::DetachFromAutoscaling as Action>::NAME)?,
+            )
+            .await?,
+        );
+        pieces.extend(
+            targets::plan(
+                ctx,
+                id,
+                &of(<crate::actions::elbv2::DeregisterTargets as Action>::NAME)?,
+            )
+            .await?,
+        );
+        // Tag steps name many resources: those of this instance's run, whatever the ids.
+        let tagged = recorded_outputs(
+            &self.journal,
+            <super::TagResources as Action>::NAME,
+            None,
+            key,
+        )?;
+        pieces.extend(tags::plan(ctx, &tagged).await?);
+
+        let drifted: Vec<Value> = pieces
+            .iter()
+            .filter(|p| p.standing == Standing::ChangedSince)
+            .map(|p| json!({ "setting": p.name, "now": p.now, "recorded_before": p.restore_to }))
+            .collect();
+        if !drifted.is_empty() && !self.force {
+            return Err(changed_since(&format!("instance {id}"), drifted));
+        }
+        let mut restored = Vec::new();
+        for piece in &pieces {
+            let sent = if piece.standing == Standing::AlreadyRestored {
+                false
+            } else {
+                apply(ctx, id, &piece.op).await.map_err(|e| {
+                    e.with_outputs(json!({ "instance_id": id, "restored": restored }))
+                })?
+            };
+            restored.push(json!({
+                "setting": piece.name,
+                "state": piece.standing.as_str(),
+                "was": piece.now,
+                "restored_to": piece.restore_to,
+                "changed": sent,
+            }));
+        }
+        let changed = restored.iter().any(|r| r["changed"] == true);
+        Ok(
+            json!({ "instance_id": id, "restored": restored, "drifted": drifted, "changed": changed }),
+        )
+    }
+}
+
+async fn apply(ctx: &StepContext, id: &str, op: &Op) -> Result<bool, ActionError> {
+    match op {
+        Op::Metadata(wanted) => metadata::apply(ctx, id, wanted).await,
+        Op::Profile(wanted) => profile::apply(ctx, id, wanted).await,
+        Op::Address(address) => addresses::apply(ctx, address).await,
+        Op::Protection(wanted) => protection::apply(ctx, id, wanted).await,
+        Op::Group(wanted) => autoscaling::apply(ctx, id, wanted).await,
+        Op::Target(registration) => crate::actions::elbv2::register(ctx, id, registration).await,
+        Op::Untag(wanted) => tags::apply(ctx, wanted).await,
+    }
+}
