@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::action::{Action, ActionInfo, Execute, input_schema};
 use super::{
-    ActionError, StepContext, cloudformation, core, ec2, elbv2, iam, lambda, s3, sns, ssm,
+    ActionError, StepContext, cloudformation, core, ec2, elbv2, iam, identitycenter, lambda, s3,
+    sns, ssm,
 };
 use crate::runbook::Runbook;
 
@@ -108,6 +109,10 @@ catalogue! {
     LambdaRemovePublicStatements => lambda::RemovePublicStatements;
     LambdaTagFunction => lambda::TagFunction;
     LambdaReleaseFunction => lambda::ReleaseFunction;
+    IdentitycenterInventoryUser => identitycenter::InventoryUser;
+    IdentitycenterRemoveUserAccess => identitycenter::RemoveUserAccess;
+    IdentitycenterDenyUserInPermissionSets => identitycenter::DenyUserInPermissionSets;
+    IdentitycenterReleaseUser => identitycenter::ReleaseUser;
     IamQuarantinePrincipal => iam::QuarantinePrincipal;
     IamTagPrincipal => iam::TagPrincipal;
 }

@@ -80,6 +80,8 @@ pub mod arn {
     pub const INSTANCE_PROFILE: &str = "arn:aws:iam::*:instance-profile/*";
     /// Any role: an instance's own profile's role, passed back to EC2 by a release.
     pub const ANY_ROLE: &str = "arn:aws:iam::*:role/*";
+    /// Any user: the persistence inventory reads every user's keys and console password.
+    pub const ANY_USER: &str = "arn:aws:iam::*:user/*";
     pub const LAMBDA_FUNCTION: &str = "arn:aws:lambda:*:*:function:{function}";
     pub const EVENT_SOURCE_MAPPING: &str = "arn:aws:lambda:*:*:event-source-mapping:*";
     pub const TARGET_GROUP: &str = "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*";

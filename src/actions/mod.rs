@@ -17,6 +17,7 @@ pub mod elbv2;
 mod error;
 pub mod grants;
 pub mod iam;
+pub mod identitycenter;
 pub mod lambda;
 mod once;
 pub(crate) mod prior;

@@ -44,6 +44,8 @@ mod groups;
 mod hostile;
 mod iam_credentials;
 mod iam_mocks;
+mod iam_persistence;
+mod identity_center;
 mod interrupts;
 mod journal_format;
 mod journal_table;

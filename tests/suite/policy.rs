@@ -260,9 +260,18 @@ fn iam_writes_never_reach_firebreak_or_administrators_and_pass_role_is_scoped() 
         {
             for resource in statement["Resource"].as_array().unwrap() {
                 let resource = resource.as_str().unwrap();
+                // Beyond firebreak's own roles only the release's: an instance's own role
+                // passed back to EC2, and nowhere else.
                 assert!(
-                    resource.starts_with("arn:aws:iam::*:role/firebreak-"),
-                    "PassRole on {resource}"
+                    resource.starts_with("arn:aws:iam::*:role/firebreak-")
+                        || statement["Condition"]["StringEquals"]["iam:PassedToService"]
+                            .as_array()
+                            .is_some_and(|s| s.iter().all(|s| s
+                                .as_str()
+                                .unwrap()
+                                .starts_with("ec2.")
+                                || s == "vpc-flow-logs.amazonaws.com")),
+                    "PassRole on {resource}: {statement}"
                 );
             }
         }
@@ -297,9 +306,9 @@ fn the_release_runbook_has_its_own_narrow_policy() {
     for never in [
         "ec2:CreateSecurityGroup",
         "ec2:AuthorizeSecurityGroupIngress",
-        "ec2:ModifyInstanceMetadataOptions",
-        "ec2:ReplaceIamInstanceProfileAssociation",
         "ec2:CreateSnapshots",
+        "ec2:TerminateInstances",
+        "ec2:StopInstances",
         "ssm:SendCommand",
     ] {
         assert!(!granted.contains(never), "release needs no {never}");
@@ -313,12 +322,17 @@ fn the_release_runbook_has_its_own_narrow_policy() {
                 .any(|r| p.starts_with(r))
         })
         .collect();
-    // Its only IAM writes edit or remove the instance-credential deny on the instance's role:
-    // nothing attaches, creates or re-enables.
+    // Its only IAM writes edit or remove the instance-credential deny on the instance's role,
+    // and pass the instance's own role back to EC2 (only to EC2): nothing attaches, creates or
+    // re-enables.
     assert_eq!(
         iam_writes,
-        ["iam:DeleteRolePolicy", "iam:PutRolePolicy"],
-        "release writes only the credential deny"
+        ["iam:DeleteRolePolicy", "iam:PassRole", "iam:PutRolePolicy"],
+        "release writes only the credential deny and passes roles only to EC2"
+    );
+    assert!(
+        policy.to_string().contains("iam:PassedToService"),
+        "PassRole only to EC2: {policy}"
     );
 }
 

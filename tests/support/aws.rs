@@ -127,6 +127,11 @@ services! {
     guardduty => aws_sdk_guardduty, "guardduty";
     s3 => aws_sdk_s3, "s3";
     kms => aws_sdk_kms, "kms";
+    lambda => aws_sdk_lambda, "lambda";
+    elbv2 => aws_sdk_elasticloadbalancingv2, "elasticloadbalancing";
+    ssoadmin => aws_sdk_ssoadmin, "sso";
+    identitystore => aws_sdk_identitystore, "identitystore";
+    cloudtrail => aws_sdk_cloudtrail, "cloudtrail";
 }
 
 impl MockAws {

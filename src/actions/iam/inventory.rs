@@ -27,6 +27,11 @@ pub struct InventoryPrincipal {
     /// GetAccessKeyLastUsed). With `user_name` too, the key must belong to that user.
     #[serde(default)]
     pub access_key_id: Option<String>,
+    /// Also list the IAM users, roles, customer managed policies, access keys and console
+    /// passwords created since this time (RFC 3339, or `90d` for 90 days ago), labelled with
+    /// whether CloudTrail shows the principal (or its key) created them. Empty: not listed.
+    #[serde(default)]
+    pub created_since: Option<String>,
 }
 
 impl Action for InventoryPrincipal {
@@ -49,6 +54,10 @@ impl Action for InventoryPrincipal {
         "iam:ListAttachedRolePolicies",
         "iam:ListInstanceProfilesForRole",
         "iam:ListRoleTags",
+        "iam:ListUsers",
+        "iam:ListRoles",
+        "iam:ListPolicies",
+        "cloudtrail:LookupEvents",
     ];
     const PERMISSIONS: &'static [&'static str] = Self::CALLS;
     const GRANTS: &'static [Grant] = &[
@@ -78,6 +87,11 @@ impl Action for InventoryPrincipal {
             ],
             &[arn::IAM_ROLE],
         ),
+        // `created_since`: every user's keys and console password, not only the principal's.
+        Grant::on(
+            &["iam:ListAccessKeys", "iam:GetLoginProfile"],
+            &[arn::ANY_USER],
+        ),
     ];
     const SCOPE: &'static [ScopeField] = PRINCIPAL_SCOPE;
 }
@@ -102,6 +116,12 @@ impl Execute for InventoryPrincipal {
                 })?;
             inventory.insert("access_key_id".into(), json!(key));
             inventory.insert("access_key".into(), entry);
+        }
+        if let Some(since) = given(self.created_since.as_deref()) {
+            let since = super::persistence::parse_since(since)?;
+            let key = given(self.access_key_id.as_deref());
+            let created = super::persistence::created_since(ctx, since, &principal, key).await?;
+            inventory.insert("created_since".into(), created);
         }
         let mut bytes = serde_json::to_vec_pretty(&inventory)
             .map_err(|e| ActionError::Failed(format!("failed to serialize the inventory: {e}")))?;

@@ -9,6 +9,7 @@ mod deny_instance;
 mod instance_deny;
 mod inventory;
 mod login_profile;
+mod persistence;
 mod quarantine;
 mod read;
 mod release_instance;

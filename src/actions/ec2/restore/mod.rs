@@ -68,6 +68,7 @@ impl Action for RestoreInstance {
         "ec2:ReplaceIamInstanceProfileAssociation",
         "ec2:AssociateIamInstanceProfile",
         "ec2:DeleteTags",
+        "ec2:DescribeTags",
         "ec2:DescribeAddresses",
         "ec2:AssociateAddress",
         "ec2:DescribeInstanceAttribute",
@@ -87,6 +88,7 @@ impl Action for RestoreInstance {
         "ec2:ReplaceIamInstanceProfileAssociation",
         "ec2:AssociateIamInstanceProfile",
         "ec2:DeleteTags",
+        "ec2:DescribeTags",
         "ec2:DescribeAddresses",
         "ec2:AssociateAddress",
         "ec2:DescribeInstanceAttribute",
@@ -105,11 +107,20 @@ impl Action for RestoreInstance {
         Grant::on(
             &[
                 "ec2:ModifyInstanceMetadataOptions",
-                "ec2:ReplaceIamInstanceProfileAssociation",
-                "ec2:AssociateIamInstanceProfile",
                 "ec2:ModifyInstanceAttribute",
             ],
             &[arn::INSTANCE],
+        ),
+        // A role goes back only onto an instance under a case (the containment tagged it; the
+        // tags come off after the profile is back), so the broad PassRole below cannot put any
+        // role on any instance.
+        Grant::when(
+            &[
+                "ec2:ReplaceIamInstanceProfileAssociation",
+                "ec2:AssociateIamInstanceProfile",
+            ],
+            &[arn::INSTANCE],
+            condition::RESOURCE_TAG_CASE,
         ),
         Grant::on(&["ec2:DeleteTags"], arn::EC2_TAGGABLE),
         Grant::on(
