@@ -40,6 +40,12 @@ enum Shipped {
     AccessKey,
     RoleExfiltration,
     Kickoff,
+    BucketExposure,
+    BucketRelease,
+    FunctionCompromise,
+    FunctionRelease,
+    IdentityCenterUser,
+    IdentityCenterRelease,
 }
 
 impl Shipped {
@@ -52,6 +58,12 @@ impl Shipped {
             Shipped::AccessKey => "iam-access-key-compromise",
             Shipped::RoleExfiltration => "iam-role-credential-exfiltration",
             Shipped::Kickoff => "incident-kickoff",
+            Shipped::BucketExposure => "s3-bucket-exposure",
+            Shipped::BucketRelease => "s3-release",
+            Shipped::FunctionCompromise => "lambda-function-compromise",
+            Shipped::FunctionRelease => "lambda-release",
+            Shipped::IdentityCenterUser => "identity-center-user-compromise",
+            Shipped::IdentityCenterRelease => "identity-center-release",
         }
     }
 
@@ -111,6 +123,66 @@ impl Shipped {
                 let ids = sandbox::seed("web-1");
                 let resources = format!("{},{}", id(&ids, "instance_id"), id(&ids, "vpc_id"));
                 owned(&[("summary", "crash matrix"), ("resources", &resources)])
+            }
+            Shipped::BucketExposure => {
+                crate::s3_exposure::seed_public_bucket(
+                    &s3().await,
+                    "crash-bucket",
+                    &[("team", "data")],
+                )
+                .await;
+                owned(&[
+                    ("bucket", "crash-bucket"),
+                    ("restrict_policy", "true"),
+                    ("case_id", "case-s3"),
+                ])
+            }
+            Shipped::BucketRelease => {
+                crate::s3_exposure::seed_public_bucket(
+                    &s3().await,
+                    "crash-bucket",
+                    &[("team", "data")],
+                )
+                .await;
+                let journal = ran_before(
+                    scratch,
+                    "runbooks/s3-bucket-exposure.yaml",
+                    &[
+                        ("bucket", "crash-bucket"),
+                        ("restrict_policy", "true"),
+                        ("case_id", "case-s3"),
+                    ],
+                )
+                .await;
+                owned(&[("journal", &journal), ("bucket", "crash-bucket")])
+            }
+            Shipped::FunctionCompromise => {
+                crate::lambda_compromise::seed("crash-fn");
+                owned(&[("function_name", "crash-fn"), ("case_id", "case-fn")])
+            }
+            Shipped::FunctionRelease => {
+                crate::lambda_compromise::seed("crash-fn");
+                let journal = ran_before(
+                    scratch,
+                    "runbooks/lambda-function-compromise.yaml",
+                    &[("function_name", "crash-fn"), ("case_id", "case-fn")],
+                )
+                .await;
+                owned(&[("journal", &journal), ("function_name", "crash-fn")])
+            }
+            Shipped::IdentityCenterUser => {
+                crate::identity_center::script(&["seed", "crash-user"]);
+                owned(&[("sso_user", "crash-user")])
+            }
+            Shipped::IdentityCenterRelease => {
+                crate::identity_center::script(&["seed", "crash-user"]);
+                let journal = ran_before(
+                    scratch,
+                    "runbooks/identity-center-user-compromise.yaml",
+                    &[("sso_user", "crash-user")],
+                )
+                .await;
+                owned(&[("journal", &journal), ("sso_user", "crash-user")])
             }
         }
     }
@@ -180,6 +252,23 @@ async fn contained(scratch: &Path) -> (serde_json::Value, PathBuf, Vec<String>) 
         .map(|s| s.as_str().unwrap().to_owned())
         .collect();
     (ids, ran.run.journal.clone(), snapshots)
+}
+
+/// An S3 client straight to moto.
+async fn s3() -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto::direct_config().await)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// The containment a release follows, run in-process (uncrashed) with its journal in
+/// `scratch`; the journal's path.
+async fn ran_before(scratch: &Path, runbook: &str, params: &[(&str, &str)]) -> String {
+    let ran = Run::repo(runbook).params(params).start(scratch).await;
+    ran.assert_succeeded();
+    ran.run.journal.display().to_string()
 }
 
 /// A step as the engine fires its boundaries: its qualified id, and whether it runs per item
@@ -440,4 +529,34 @@ async fn iam_role_credential_exfiltration_resumes_to_the_same_state_after_a_cras
 #[tokio::test]
 async fn incident_kickoff_resumes_to_the_same_state_after_a_crash() {
     matrix(Shipped::Kickoff).await;
+}
+
+#[tokio::test]
+async fn s3_bucket_exposure_resumes_to_the_same_state_after_a_crash() {
+    matrix(Shipped::BucketExposure).await;
+}
+
+#[tokio::test]
+async fn s3_release_resumes_to_the_same_state_after_a_crash() {
+    matrix(Shipped::BucketRelease).await;
+}
+
+#[tokio::test]
+async fn lambda_function_compromise_resumes_to_the_same_state_after_a_crash() {
+    matrix(Shipped::FunctionCompromise).await;
+}
+
+#[tokio::test]
+async fn lambda_release_resumes_to_the_same_state_after_a_crash() {
+    matrix(Shipped::FunctionRelease).await;
+}
+
+#[tokio::test]
+async fn identity_center_user_compromise_resumes_to_the_same_state_after_a_crash() {
+    matrix(Shipped::IdentityCenterUser).await;
+}
+
+#[tokio::test]
+async fn identity_center_release_resumes_to_the_same_state_after_a_crash() {
+    matrix(Shipped::IdentityCenterRelease).await;
 }

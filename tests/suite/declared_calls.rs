@@ -163,6 +163,8 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     let ids = sandbox::seed("web-1");
     let instance = id(&ids, "instance_id");
     plant_groups(&id(&ids, "vpc_id")).await;
+    // Registered by hand in a load balancer's target group: deregistered, then registered back.
+    crate::ec2_release::state(&["register", &instance]);
     let contained = on_moto(
         &mut coverage,
         "ec2-instance-compromise",
@@ -459,6 +461,49 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
         .await
         .assert_succeeded();
     }
+    // The profile removed (not swapped) and the instance in standby (not detached): restored by
+    // associating the profile again and leaving standby.
+    let standby = sandbox::seed("web-4");
+    let standby_instance = id(&standby, "instance_id");
+    crate::ec2_release::state(&["register", &standby_instance]);
+    let moved = on_moto(
+        &mut coverage,
+        "standby and disassociate",
+        Run::fixture("ec2/standby-and-disassociate.yaml").param("instance_id", &standby_instance),
+        live(),
+    )
+    .await;
+    moved.assert_succeeded();
+    let journal = moved.run.journal.display().to_string();
+    on_moto(
+        &mut coverage,
+        "ec2-release of standby",
+        Run::repo("runbooks/ec2-release.yaml")
+            .params(&[("journal", &journal), ("instance_id", &standby_instance)]),
+        live(),
+    )
+    .await;
+    // An Identity Center user with groups and two permission sets, contained and released.
+    crate::identity_center::script(&["seed", "covered-user"]);
+    let contained = on_moto(
+        &mut coverage,
+        "identity-center-user-compromise",
+        Run::repo("runbooks/identity-center-user-compromise.yaml")
+            .param("sso_user", "covered-user"),
+        live(),
+    )
+    .await;
+    contained.assert_succeeded();
+    let journal = contained.run.journal.display().to_string();
+    on_moto(
+        &mut coverage,
+        "identity-center-release",
+        Run::repo("runbooks/identity-center-release.yaml")
+            .params(&[("journal", &journal), ("sso_user", "covered-user")]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
     for bucket in ["covered-public", "covered-bare"] {
         let contained = on_moto(
             &mut coverage,
@@ -538,6 +583,7 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     mocked_guardduty_finding(&mut coverage).await;
     // A finding noted in Security Hub as the run starts and ends (moto lacks the call).
     mocked_finding_update(&mut coverage).await;
+    mocked_identity_center_waits(&mut coverage).await;
     // A sealed, signed run whose instance uploads evidence straight to the seal.
     sealed_collection(&mut coverage, &instance).await;
 
@@ -615,6 +661,180 @@ async fn mocked_guardduty_finding(coverage: &mut Coverage) {
         live(),
         &ran,
         &aws.calls(),
+    );
+}
+
+const SSO_INSTANCE: &str = "arn:aws:sso:::instance/ssoins-0123456789abcdef";
+const SSO_SET: &str = "arn:aws:sso:::permissionSet/ssoins-0123456789abcdef/ps-0123456789abcdef";
+
+/// Identity Center's asynchronous calls as AWS answers them (moto finishes them at once, and
+/// answers DescribePermissionSetProvisioningStatus with 500): a deletion, a provisioning and,
+/// in the release, a creation each first IN_PROGRESS, then SUCCEEDED on the status call.
+async fn mocked_identity_center_waits(coverage: &mut Coverage) {
+    use aws_sdk_identitystore::operation::get_user_id::GetUserIdOutput;
+    use aws_sdk_identitystore::operation::list_group_memberships_for_member::ListGroupMembershipsForMemberOutput;
+    use aws_sdk_ssoadmin::operation as op;
+    use aws_sdk_ssoadmin::types::{
+        AccountAssignmentForPrincipal, AccountAssignmentOperationStatus, InstanceMetadata,
+        PermissionSetProvisioningStatus, StatusValues,
+    };
+    let status = |s: StatusValues| {
+        AccountAssignmentOperationStatus::builder()
+            .status(s)
+            .request_id("req-1")
+            .build()
+    };
+    let provisioning = |s: StatusValues| {
+        PermissionSetProvisioningStatus::builder()
+            .status(s)
+            .request_id("req-2")
+            .build()
+    };
+    let common = |assigned: bool, policy: &'static str| {
+        vec![
+            mock!(aws_sdk_ssoadmin::Client::list_instances).then_output(|| {
+                op::list_instances::ListInstancesOutput::builder()
+                    .instances(InstanceMetadata::builder().instance_arn(SSO_INSTANCE).identity_store_id("d-0123456789").build())
+                    .build()
+            }),
+            mock!(aws_sdk_ssoadmin::Client::list_account_assignments_for_principal).then_output(move || {
+                let out = op::list_account_assignments_for_principal::ListAccountAssignmentsForPrincipalOutput::builder();
+                if assigned {
+                    out.account_assignments(
+                        AccountAssignmentForPrincipal::builder().account_id("123456789012").permission_set_arn(SSO_SET).build(),
+                    )
+                    .build()
+                } else {
+                    out.build()
+                }
+            }),
+            mock!(aws_sdk_ssoadmin::Client::get_inline_policy_for_permission_set).then_output(move || {
+                op::get_inline_policy_for_permission_set::GetInlinePolicyForPermissionSetOutput::builder()
+                    .inline_policy(policy)
+                    .build()
+            }),
+        ]
+    };
+    let store = || {
+        vec![
+            mock!(aws_sdk_identitystore::Client::get_user_id).then_output(|| {
+                GetUserIdOutput::builder()
+                    .identity_store_id("d-0123456789")
+                    .user_id("u-1")
+                    .user_arn(
+                        "arn:aws:identitystore::123456789012:identitystore/d-0123456789/user/u-1",
+                    )
+                    .build()
+                    .unwrap()
+            }),
+            mock!(aws_sdk_identitystore::Client::list_group_memberships_for_member).then_output(
+                || {
+                    ListGroupMembershipsForMemberOutput::builder()
+                        .set_group_memberships(Some(vec![]))
+                        .build()
+                        .unwrap()
+                },
+            ),
+        ]
+    };
+    let mut sso = common(true, "");
+    sso.extend([
+        mock!(aws_sdk_ssoadmin::Client::delete_account_assignment).then_output(move || {
+            op::delete_account_assignment::DeleteAccountAssignmentOutput::builder()
+                .account_assignment_deletion_status(status(StatusValues::InProgress))
+                .build()
+        }),
+        mock!(aws_sdk_ssoadmin::Client::describe_account_assignment_deletion_status).then_output(move || {
+            op::describe_account_assignment_deletion_status::DescribeAccountAssignmentDeletionStatusOutput::builder()
+                .account_assignment_deletion_status(status(StatusValues::Succeeded))
+                .build()
+        }),
+        mock!(aws_sdk_ssoadmin::Client::put_inline_policy_to_permission_set)
+            .then_output(|| op::put_inline_policy_to_permission_set::PutInlinePolicyToPermissionSetOutput::builder().build()),
+        mock!(aws_sdk_ssoadmin::Client::provision_permission_set).then_output(move || {
+            op::provision_permission_set::ProvisionPermissionSetOutput::builder()
+                .permission_set_provisioning_status(provisioning(StatusValues::InProgress))
+                .build()
+        }),
+        mock!(aws_sdk_ssoadmin::Client::describe_permission_set_provisioning_status).then_output(move || {
+            op::describe_permission_set_provisioning_status::DescribePermissionSetProvisioningStatusOutput::builder()
+                .permission_set_provisioning_status(provisioning(StatusValues::Succeeded))
+                .build()
+        }),
+    ]);
+    let aws = MockAws::new().ssoadmin(sso).identitystore(store()).build();
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::repo("runbooks/identity-center-user-compromise.yaml")
+        .param("sso_user", "mallory")
+        .clients(aws.clients.clone());
+    let runbook = firebreak::check::load(run.runbook_path()).unwrap().runbook;
+    let ran = run.start(dir.path()).await;
+    ran.assert_succeeded();
+    let calls = aws.calls();
+    for waited in [
+        "sso:DescribeAccountAssignmentDeletionStatus",
+        "sso:DescribePermissionSetProvisioningStatus",
+    ] {
+        assert!(
+            calls.contains(&waited.to_owned()),
+            "{waited} not polled: {calls:?}"
+        );
+    }
+    coverage.check(
+        "identity-center-user-compromise (mocked waits)",
+        &runbook,
+        live(),
+        &ran,
+        &calls,
+    );
+
+    // The release from that journal: the assignment re-created (waited for), the policy back
+    // (the set had none: deleted) and provisioned.
+    let denied = r#"{"Version":"2012-10-17","Statement":[{"Sid":"FirebreakDenyUsers","Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringLike":{"aws:userid":["*:mallory"]}}}]}"#;
+    let mut sso = common(false, denied);
+    sso.extend([
+        mock!(aws_sdk_ssoadmin::Client::create_account_assignment).then_output(move || {
+            op::create_account_assignment::CreateAccountAssignmentOutput::builder()
+                .account_assignment_creation_status(status(StatusValues::InProgress))
+                .build()
+        }),
+        mock!(aws_sdk_ssoadmin::Client::describe_account_assignment_creation_status).then_output(move || {
+            op::describe_account_assignment_creation_status::DescribeAccountAssignmentCreationStatusOutput::builder()
+                .account_assignment_creation_status(status(StatusValues::Succeeded))
+                .build()
+        }),
+        mock!(aws_sdk_ssoadmin::Client::delete_inline_policy_from_permission_set)
+            .then_output(|| op::delete_inline_policy_from_permission_set::DeleteInlinePolicyFromPermissionSetOutput::builder().build()),
+        mock!(aws_sdk_ssoadmin::Client::provision_permission_set).then_output(move || {
+            op::provision_permission_set::ProvisionPermissionSetOutput::builder()
+                .permission_set_provisioning_status(provisioning(StatusValues::InProgress))
+                .build()
+        }),
+        mock!(aws_sdk_ssoadmin::Client::describe_permission_set_provisioning_status).then_output(move || {
+            op::describe_permission_set_provisioning_status::DescribePermissionSetProvisioningStatusOutput::builder()
+                .permission_set_provisioning_status(provisioning(StatusValues::Succeeded))
+                .build()
+        }),
+    ]);
+    let aws = MockAws::new().ssoadmin(sso).identitystore(store()).build();
+    let journal = ran.run.journal.display().to_string();
+    let run = Run::repo("runbooks/identity-center-release.yaml")
+        .params(&[("journal", &journal), ("sso_user", "mallory")])
+        .clients(aws.clients.clone());
+    let runbook = firebreak::check::load(run.runbook_path()).unwrap().runbook;
+    let released = run.start(dir.path()).await;
+    released.assert_succeeded();
+    let calls = aws.calls();
+    assert!(
+        calls.contains(&"sso:DescribeAccountAssignmentCreationStatus".to_owned()),
+        "{calls:?}"
+    );
+    coverage.check(
+        "identity-center-release (mocked waits)",
+        &runbook,
+        live(),
+        &released,
+        &calls,
     );
 }
 

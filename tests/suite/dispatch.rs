@@ -91,7 +91,7 @@ fn mutating(records: &[Value]) -> Vec<String> {
         })
         .filter_map(|r| r["operation"].as_str().map(str::to_owned))
         .filter(|op| {
-            !["Describe", "Get", "List", "Simulate"]
+            !["Describe", "Get", "List", "Lookup", "Simulate"]
                 .iter()
                 .any(|p| op.starts_with(p))
         })

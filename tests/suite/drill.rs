@@ -242,6 +242,8 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
     crate::s3_exposure::seed_public_bucket(&s3, "drill-exposed", &[("team", "web")]).await;
     let bucket_before = crate::s3_exposure::describe(&s3, "drill-exposed").await;
     crate::lambda_compromise::seed("drill-fn");
+    crate::identity_center::script(&["seed", "drill-user"]);
+    let user_before = crate::identity_center::script(&["describe", "drill-user"]);
     let function_before = crate::lambda_compromise::describe("drill-fn");
 
     let dir = tempfile::tempdir().unwrap();
@@ -284,6 +286,10 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         (
             "runbooks/lambda-function-compromise.yaml",
             vec![("function_name", "drill-fn".into())],
+        ),
+        (
+            "runbooks/identity-center-user-compromise.yaml",
+            vec![("sso_user", "drill-user".into())],
         ),
         (
             "runbooks/forensic-clean-room.yaml",
@@ -355,6 +361,26 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         "runbooks/lambda-release.yaml",
         outcome["journal"].as_str().unwrap().to_owned(),
     ));
+    // identity-center-release drills on the user containment's drill.
+    let user_journal = journals
+        .iter()
+        .find(|(r, _)| *r == "runbooks/identity-center-user-compromise.yaml")
+        .unwrap()
+        .1
+        .clone();
+    let (code, outcome) = drill(
+        dir.path(),
+        "runbooks/identity-center-release.yaml",
+        &[("journal", user_journal), ("sso_user", "drill-user".into())],
+    );
+    assert!(
+        code == 0 || code == 1,
+        "identity-center-release: exit {code}: {outcome:#}"
+    );
+    journals.push((
+        "runbooks/identity-center-release.yaml",
+        outcome["journal"].as_str().unwrap().to_owned(),
+    ));
     // s3-release drills on the bucket containment's drill.
     let bucket_journal = journals
         .iter()
@@ -378,6 +404,17 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         "runbooks/s3-release.yaml",
         outcome["journal"].as_str().unwrap().to_owned(),
     ));
+    // Every shipped runbook was drilled.
+    for entry in std::fs::read_dir("runbooks").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let shipped = format!("runbooks/{}", path.file_name().unwrap().to_string_lossy());
+            assert!(
+                journals.iter().any(|(r, _)| *r == shipped),
+                "{shipped} has no drill here"
+            );
+        }
+    }
 
     let (after, metadata_after) = state(&instance).await;
     assert_eq!(before, after, "a drill changed moto's state");
@@ -391,6 +428,11 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         function_before,
         "a drill changed the function"
     );
+    assert_eq!(
+        crate::identity_center::script(&["describe", "drill-user"]),
+        user_before,
+        "a drill changed the Identity Center user"
+    );
 
     let mut metadata_applied_by_moto = false;
     for (runbook, journal) in &journals {
@@ -399,10 +441,7 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
                 continue;
             }
             let operation = record["operation"].as_str().unwrap_or_default();
-            if ["Describe", "Get", "List", "Simulate"]
-                .iter()
-                .any(|p| operation.starts_with(p))
-            {
+            if !crate::support::journal::is_mutating(operation) {
                 continue;
             }
             let outcome = record["outcome"].as_str().unwrap_or_default();

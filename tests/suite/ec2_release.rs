@@ -13,7 +13,7 @@ use crate::support::{cli_on_moto, journal, moto, sandbox};
 const CONTAIN: &str = "runbooks/ec2-instance-compromise.yaml";
 const RELEASE: &str = "runbooks/ec2-release.yaml";
 
-fn state(args: &[&str]) -> Value {
+pub(crate) fn state(args: &[&str]) -> Value {
     let out = std::process::Command::new(moto::python())
         .arg(crate::support::repo("tests/support/instance_state.py"))
         .args(args)

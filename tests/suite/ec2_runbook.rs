@@ -45,7 +45,7 @@ fn mutating_calls(journal: &Path) -> Vec<String> {
         .filter(|r| r["type"] == "api_call")
         .filter_map(|r| r["operation"].as_str().map(str::to_owned))
         .filter(|op| {
-            !["Describe", "Get", "List"]
+            !["Describe", "Get", "List", "Lookup"]
                 .iter()
                 .any(|p| op.starts_with(p))
         })

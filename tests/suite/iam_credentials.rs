@@ -47,7 +47,7 @@ fn records(journal: &Path) -> Vec<Value> {
 }
 
 fn is_read(operation: &str) -> bool {
-    ["Describe", "Get", "List"]
+    ["Describe", "Get", "List", "Lookup"]
         .iter()
         .any(|p| operation.starts_with(p))
 }

@@ -57,15 +57,18 @@ def describe(name, endpoint):
     assignments = sso.list_account_assignments_for_principal(
         InstanceArn=arn, PrincipalId=user, PrincipalType="USER")["AccountAssignments"]
     groups = ids.list_group_memberships_for_member(IdentityStoreId=store, MemberId={"UserId": user})["GroupMemberships"]
-    sets = sorted(ps for ps in sso.list_permission_sets(InstanceArn=arn)["PermissionSets"])
+    # By name, not id: a reseed makes new ids (the crash matrix compares two seeds).
+    set_name = {ps: sso.describe_permission_set(InstanceArn=arn, PermissionSetArn=ps)["PermissionSet"]["Name"]
+                for ps in sso.list_permission_sets(InstanceArn=arn)["PermissionSets"]}
     policies = {}
-    for ps in sets:
+    for ps, set_label in set_name.items():
         text = sso.get_inline_policy_for_permission_set(InstanceArn=arn, PermissionSetArn=ps)["InlinePolicy"]
-        policies[ps] = json.loads(text) if text else None
+        policies[set_label] = json.loads(text) if text else None
+    group_name = lambda gid: ids.describe_group(IdentityStoreId=store, GroupId=gid)["DisplayName"]
     print(json.dumps({
-        "assignments": sorted([a["AccountId"], a["PermissionSetArn"]] for a in assignments),
+        "assignments": sorted([a["AccountId"], set_name[a["PermissionSetArn"]]] for a in assignments),
         # Membership ids are new when a membership is re-created: compared by group.
-        "groups": sorted(g["GroupId"] for g in groups),
+        "groups": sorted(group_name(g["GroupId"]) for g in groups),
         "inline_policies": policies,
     }, sort_keys=True))
 

@@ -78,7 +78,7 @@ def describe(instance, endpoint):
 def register(instance, endpoint):
     ec2, elb = client("ec2", endpoint), client("elbv2", endpoint)
     vpc = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["VpcId"]
-    group = elb.create_target_group(Name="web-by-hand", Protocol="HTTP", Port=80, VpcId=vpc,
+    group = elb.create_target_group(Name=f"by-hand-{instance[-10:]}", Protocol="HTTP", Port=80, VpcId=vpc,
                                     TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
     elb.register_targets(TargetGroupArn=group, Targets=[{"Id": instance, "Port": 8080}])
     print(json.dumps({"target_group_arn": group}))

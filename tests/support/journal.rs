@@ -87,9 +87,12 @@ pub fn values(path: &Path) -> Vec<Value> {
 }
 
 pub fn is_mutating(operation: &str) -> bool {
-    !["Describe", "Get", "List"]
-        .iter()
-        .any(|prefix| operation.starts_with(prefix))
+    // As the proxy judges them (fault_proxy.py READ_ONLY_PREFIXES).
+    ![
+        "Describe", "Get", "List", "Head", "Lookup", "Simulate", "Search",
+    ]
+    .iter()
+    .any(|prefix| operation.starts_with(prefix))
 }
 
 /// The one journal in a directory (panics when there is none or several).

@@ -146,7 +146,55 @@ pub async fn fingerprint() -> BTreeMap<String, String> {
     )
     .await;
     ssm_commands(&aws_sdk_ssm::Client::new(&config), &names, &mut print).await;
+    beyond_ec2(&config, &mut print).await;
     print.finish()
+}
+
+/// Buckets, functions and Identity Center users, each as its own test describes it (volatile
+/// fields left out there).
+async fn beyond_ec2(config: &aws_config::SdkConfig, print: &mut Print) {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    );
+    for bucket in s3.list_buckets().send().await.unwrap().buckets() {
+        let name = bucket.name().unwrap_or_default();
+        print.add(
+            format!("s3:bucket:{name}"),
+            crate::s3_exposure::describe(&s3, name).await.to_string(),
+        );
+    }
+    let lambda = aws_sdk_lambda::Client::new(config);
+    for function in lambda.list_functions().send().await.unwrap().functions() {
+        let name = function.function_name().unwrap_or_default();
+        print.add(
+            format!("lambda:function:{name}"),
+            stable(crate::lambda_compromise::describe(name)).to_string(),
+        );
+    }
+    let sso = aws_sdk_ssoadmin::Client::new(config);
+    let instances = sso.list_instances().send().await.unwrap();
+    if let Some(store) = instances
+        .instances()
+        .first()
+        .and_then(|i| i.identity_store_id())
+    {
+        let ids = aws_sdk_identitystore::Client::new(config);
+        let users = ids
+            .list_users()
+            .identity_store_id(store)
+            .send()
+            .await
+            .unwrap();
+        for user in users.users() {
+            let name = user.user_name().unwrap_or_default();
+            print.add(
+                format!("sso:user:{name}"),
+                crate::identity_center::script(&["describe", name]).to_string(),
+            );
+        }
+    }
 }
 
 /// The lines of a differing pair of fingerprints, for an assertion message that shows only
@@ -819,5 +867,22 @@ async fn ssm_commands(ssm: &aws_sdk_ssm::Client, names: &Names, print: &mut Prin
             Some(next) if !next.is_empty() => token = Some(next.to_owned()),
             _ => break,
         }
+    }
+}
+
+/// A description without what a reseed makes anew (mapping ids, URL ids, the code zip's hash).
+fn stable(value: serde_json::Value) -> serde_json::Value {
+    const NEW_EACH_SEED: &[&str] = &["UUID", "EventSourceMappingArn", "FunctionUrl", "CodeSha256"];
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| !NEW_EACH_SEED.contains(&k.as_str()))
+                .map(|(k, v)| (k, stable(v)))
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(stable).collect())
+        }
+        other => other,
     }
 }

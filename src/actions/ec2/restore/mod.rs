@@ -44,6 +44,8 @@ pub(crate) enum Op {
     Group(autoscaling::Wanted),
     Target(Value),
     Untag(tags::Wanted),
+    /// Cannot be put back yet (a load balancer refuses a stopped instance): said, not done.
+    Deferred(String),
 }
 
 /// Put back what a containing run changed on an instance (other than its security groups and the credential deny), from its verified journal: metadata options, instance profile, Elastic IPs, termination protection, shutdown behaviour and volumes' delete-on-termination, Auto Scaling membership (attach or exit standby), load balancer registrations, firebreak's tags. Refuses, changing nothing, when a piece is no longer as the containment left it unless `force`.
@@ -216,9 +218,13 @@ impl Execute for RestoreInstance {
                     e.with_outputs(json!({ "instance_id": id, "restored": restored }))
                 })?
             };
+            let state = match &piece.op {
+                Op::Deferred(why) => format!("deferred: {why}"),
+                _ => piece.standing.as_str().to_owned(),
+            };
             restored.push(json!({
                 "setting": piece.name,
-                "state": piece.standing.as_str(),
+                "state": state,
                 "was": piece.now,
                 "restored_to": piece.restore_to,
                 "changed": sent,
@@ -240,5 +246,6 @@ async fn apply(ctx: &StepContext, id: &str, op: &Op) -> Result<bool, ActionError
         Op::Group(wanted) => autoscaling::apply(ctx, id, wanted).await,
         Op::Target(registration) => crate::actions::elbv2::register(ctx, id, registration).await,
         Op::Untag(wanted) => tags::apply(ctx, wanted).await,
+        Op::Deferred(_) => Ok(false),
     }
 }

@@ -21,6 +21,13 @@ pub(super) async fn plan(
         return Ok(Vec::new());
     }
     let now_registered = registrations(ctx, id).await?;
+    // A load balancer refuses a target that is not running: a stopped instance (a person
+    // approved the stop) is registered again after someone starts it.
+    let running = crate::actions::ec2::describe_one(ctx, id)
+        .await?
+        .state()
+        .and_then(|s| s.name())
+        .is_some_and(|n| n.as_str() == "running");
     let mut pieces = Vec::new();
     for registration in removed {
         let group = &registration["target_group_arn"];
@@ -34,7 +41,14 @@ pub(super) async fn plan(
             standing: Standing::of(&now, &json!(true), &json!(false), |a, b| a == b),
             now,
             restore_to: json!(true),
-            op: Op::Target(registration.clone()),
+            op: if running {
+                Op::Target(registration.clone())
+            } else {
+                Op::Deferred(format!(
+                    "instance {id} is not running; register it in {} after starting it",
+                    group.as_str().unwrap_or_default()
+                ))
+            },
         });
     }
     Ok(pieces)
