@@ -96,6 +96,7 @@ catalogue! {
     IamRevokeUserSessions => iam::RevokeUserSessions;
     IamDenyInstanceCredentials => iam::DenyInstanceCredentials;
     IamReleaseInstanceCredentials => iam::ReleaseInstanceCredentials;
+    IamReleasePrincipal => iam::ReleasePrincipal;
     S3InventoryBucket => s3::InventoryBucket;
     S3BlockPublicAccess => s3::BlockPublicAccess;
     S3EnforceBucketOwner => s3::EnforceBucketOwner;
@@ -116,6 +117,17 @@ catalogue! {
     IamQuarantinePrincipal => iam::QuarantinePrincipal;
     IamTagPrincipal => iam::TagPrincipal;
 }
+
+/// The step names under which the engine journals its own calls (assumed-role credentials,
+/// interlock reads, the preflight, notifications, finding updates). A runbook step may not take
+/// one: its calls would be read as the engine's.
+pub const ENGINE_STEPS: &[&str] = &[
+    "interlocks",
+    "notify",
+    "preflight",
+    "credentials",
+    "finding_update",
+];
 
 /// Looks an action up by name.
 pub fn find(name: &str) -> Option<&'static ActionInfo> {

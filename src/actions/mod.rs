@@ -34,8 +34,8 @@ pub use action::{Action, ActionInfo, Execute, input_schema};
 pub use approval::{ApprovalRequest, Decision};
 pub use batch::Batches;
 pub use catalogue::{
-    ACTIONS, ActionInput, ENGINE_CALLS, EngineCall, EngineUse, InputError, RunUses, WORKER_CALLS,
-    WorkerCall, engine_calls, engine_uses, find, names, permissions,
+    ACTIONS, ActionInput, ENGINE_CALLS, ENGINE_STEPS, EngineCall, EngineUse, InputError, RunUses,
+    WORKER_CALLS, WorkerCall, engine_calls, engine_uses, find, names, permissions,
 };
 pub use context::{RunContext, RunHooks, StepContext, is_placeholder};
 pub use error::ActionError;

@@ -73,6 +73,20 @@ pub(crate) fn recorded_outputs(
     Ok(found)
 }
 
+/// [`recorded_outputs`] of every step that ran `action`, without a drill's (which changed
+/// nothing) and kept only where `keep` says so.
+pub(crate) fn changes_recorded(
+    path: &str,
+    action: &str,
+    key: Option<&[u8]>,
+    keep: impl Fn(&Value) -> bool,
+) -> Result<Vec<Value>, ActionError> {
+    Ok(recorded_outputs(path, action, None, key)?
+        .into_iter()
+        .filter(|o| o["dry_run"] != true && keep(o))
+        .collect())
+}
+
 /// Settings by key, as containment moves record them (`before` / `after`).
 pub(crate) type Settings = serde_json::Map<String, Value>;
 

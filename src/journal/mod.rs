@@ -43,17 +43,6 @@ pub use event::{Event, Mode, RunStatus, StepStatus};
 pub use evidence::{Artifact, ArtifactProblem, ArtifactProblemKind, check_artifacts};
 pub use read::{Problem, Record, Verification, read, read_from_bytes, verify, verify_bytes};
 pub use record::RESERVED;
-
-/// The step names under which the engine journals its own calls (assumed-role credentials,
-/// interlock reads, the preflight, notifications, finding updates). A runbook step may not take
-/// one: its calls would be read as the engine's.
-pub const ENGINE_STEPS: &[&str] = &[
-    "interlocks",
-    "notify",
-    "preflight",
-    "credentials",
-    "finding_update",
-];
 pub use resume::{Resumed, TornTail};
 pub use scan::{ProblemKind, RUN_FINISHED};
 pub use writer::{FileJournal, Replica};

@@ -46,6 +46,7 @@ enum Shipped {
     FunctionRelease,
     IdentityCenterUser,
     IdentityCenterRelease,
+    IamRelease,
 }
 
 impl Shipped {
@@ -64,6 +65,7 @@ impl Shipped {
             Shipped::FunctionRelease => "lambda-release",
             Shipped::IdentityCenterUser => "identity-center-user-compromise",
             Shipped::IdentityCenterRelease => "identity-center-release",
+            Shipped::IamRelease => "iam-release",
         }
     }
 
@@ -183,6 +185,21 @@ impl Shipped {
                 )
                 .await;
                 owned(&[("journal", &journal), ("sso_user", "crash-user")])
+            }
+            Shipped::IamRelease => {
+                sandbox::seed("web-1");
+                let key = state::seed_principals().await;
+                let journal = ran_before(
+                    scratch,
+                    "runbooks/iam-access-key-compromise.yaml",
+                    &[
+                        ("access_key_id", &key),
+                        ("user_name", "leaky"),
+                        ("case_id", "case-key"),
+                    ],
+                )
+                .await;
+                owned(&[("journal", &journal), ("reactivate_key", "true")])
             }
         }
     }
@@ -554,6 +571,11 @@ async fn lambda_release_resumes_to_the_same_state_after_a_crash() {
 #[tokio::test]
 async fn identity_center_user_compromise_resumes_to_the_same_state_after_a_crash() {
     matrix(Shipped::IdentityCenterUser).await;
+}
+
+#[tokio::test]
+async fn iam_release_resumes_to_the_same_state_after_a_crash() {
+    matrix(Shipped::IamRelease).await;
 }
 
 #[tokio::test]

@@ -267,24 +267,26 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
 
     // The credential runbooks, on seeded principals.
     let key = seed_principals().await;
-    on_moto(
+    let key_contained = on_moto(
         &mut coverage,
         "iam-access-key-compromise",
         Run::repo("runbooks/iam-access-key-compromise.yaml")
             .params(&[("access_key_id", &key), ("user_name", "leaky")]),
         live(),
     )
-    .await
-    .assert_succeeded();
-    on_moto(
+    .await;
+    key_contained.assert_succeeded();
+    iam_release(&mut coverage, &key_contained, true).await;
+    let role_contained = on_moto(
         &mut coverage,
         "iam-role-credential-exfiltration",
         Run::repo("runbooks/iam-role-credential-exfiltration.yaml")
             .params(&[("role_name", "web-1-app"), ("instance_id", &instance)]),
         live(),
     )
-    .await
-    .assert_succeeded();
+    .await;
+    role_contained.assert_succeeded();
+    iam_release(&mut coverage, &role_contained, false).await;
     on_moto(
         &mut coverage,
         "incident-kickoff",
@@ -366,14 +368,58 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
     )
     .await
     .assert_succeeded();
-    on_moto(
+    let variants = on_moto(
         &mut coverage,
         "iam variants",
         Run::fixture("iam/variants.yaml"),
         live(),
     )
-    .await
-    .assert_succeeded();
+    .await;
+    variants.assert_succeeded();
+    iam_release(&mut coverage, &variants, false).await;
+    // Settings that existed before the run: the release puts them back rather than deleting.
+    let iam = aws_sdk_iam::Client::new(&moto::direct_config().await);
+    let older = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Older","Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#;
+    iam.put_user_policy()
+        .user_name("leaky")
+        .policy_name("firebreak-quarantine")
+        .policy_document(older)
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("web-1-app")
+        .policy_name("AWSRevokeOlderSessions")
+        .policy_document(older)
+        .send()
+        .await
+        .unwrap();
+    let tag = aws_sdk_iam::types::Tag::builder()
+        .key("firebreak:case")
+        .value("case-older")
+        .build()
+        .unwrap();
+    iam.tag_user()
+        .user_name("leaky")
+        .tags(tag.clone())
+        .send()
+        .await
+        .unwrap();
+    iam.tag_role()
+        .role_name("web-1-app")
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+    let over = on_moto(
+        &mut coverage,
+        "iam over earlier settings",
+        Run::fixture("iam/release-puts-back.yaml"),
+        live(),
+    )
+    .await;
+    over.assert_succeeded();
+    iam_release(&mut coverage, &over, false).await;
     let other = sandbox::seed("web-3");
     on_moto(
         &mut coverage,
@@ -662,6 +708,25 @@ async fn mocked_guardduty_finding(coverage: &mut Coverage) {
         &ran,
         &aws.calls(),
     );
+}
+
+/// runbooks/iam-release.yaml on the journal of `contained`.
+async fn iam_release(coverage: &mut Coverage, contained: &Ran, reactivate_key: bool) {
+    let journal = contained.run.journal.display().to_string();
+    on_moto(
+        coverage,
+        "iam-release",
+        Run::repo("runbooks/iam-release.yaml").params(&[
+            ("journal", journal.as_str()),
+            (
+                "reactivate_key",
+                if reactivate_key { "true" } else { "false" },
+            ),
+        ]),
+        live(),
+    )
+    .await
+    .assert_succeeded();
 }
 
 const SSO_INSTANCE: &str = "arn:aws:sso:::instance/ssoins-0123456789abcdef";

@@ -364,8 +364,8 @@ fn eventbridge_patterns_round_trip_through_the_matcher() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let rules: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    // Five finding triggers and two Security Hub custom actions.
-    assert_eq!(rules.len(), 7);
+    // Seven finding triggers and four Security Hub custom actions.
+    assert_eq!(rules.len(), 11);
     let expected: &[(&str, &str)] = &[
         ("guardduty-ec2", "guardduty-ec2"),
         ("securityhub-ec2", "securityhub-ec2"),
@@ -382,6 +382,10 @@ fn eventbridge_patterns_round_trip_through_the_matcher() {
             "guardduty-credential-exfiltration",
         ),
         ("guardduty-low-severity-recon", ""),
+        ("guardduty-s3", "guardduty-s3"),
+        // A posture finding (a block turned off) is not a compromise: nothing starts.
+        ("guardduty-s3-posture", ""),
+        ("guardduty-lambda", "guardduty-lambda"),
     ];
     for (fixture, trigger) in expected {
         let ids = Ids {

@@ -381,6 +381,26 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         "runbooks/identity-center-release.yaml",
         outcome["journal"].as_str().unwrap().to_owned(),
     ));
+    // iam-release drills on the key containment's drill.
+    let key_journal = journals
+        .iter()
+        .find(|(r, _)| *r == "runbooks/iam-access-key-compromise.yaml")
+        .unwrap()
+        .1
+        .clone();
+    let (code, outcome) = drill(
+        dir.path(),
+        "runbooks/iam-release.yaml",
+        &[("journal", key_journal)],
+    );
+    assert!(
+        code == 0 || code == 1,
+        "iam-release: exit {code}: {outcome:#}"
+    );
+    journals.push((
+        "runbooks/iam-release.yaml",
+        outcome["journal"].as_str().unwrap().to_owned(),
+    ));
     // s3-release drills on the bucket containment's drill.
     let bucket_journal = journals
         .iter()

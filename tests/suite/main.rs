@@ -45,6 +45,7 @@ mod hostile;
 mod iam_credentials;
 mod iam_mocks;
 mod iam_persistence;
+mod iam_release;
 mod identity_center;
 mod interrupts;
 mod journal_format;

@@ -9,13 +9,7 @@ use firebreak::journal::{Event, Record};
 use serde_json::Value;
 
 /// The pseudo-steps under which the engine journals its own calls.
-pub const ENGINE_STEPS: &[&str] = &[
-    "interlocks",
-    "notify",
-    "preflight",
-    "credentials",
-    "finding_update",
-];
+pub use firebreak::actions::ENGINE_STEPS;
 
 #[derive(Debug, Clone)]
 pub struct Journal {

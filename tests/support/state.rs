@@ -160,9 +160,21 @@ async fn beyond_ec2(config: &aws_config::SdkConfig, print: &mut Print) {
     );
     for bucket in s3.list_buckets().send().await.unwrap().buckets() {
         let name = bucket.name().unwrap_or_default();
+        // A stack's bucket ends in a suffix CloudFormation makes anew each time.
+        let stable_name = match name.rsplit_once('-') {
+            Some((stem, suffix))
+                if suffix.len() >= 10 && suffix.chars().any(|c| c.is_ascii_digit()) =>
+            {
+                format!("{stem}-*")
+            }
+            _ => name.to_owned(),
+        };
         print.add(
-            format!("s3:bucket:{name}"),
-            crate::s3_exposure::describe(&s3, name).await.to_string(),
+            format!("s3:bucket:{stable_name}"),
+            crate::s3_exposure::describe(&s3, name)
+                .await
+                .to_string()
+                .replace(name, &stable_name),
         );
     }
     let lambda = aws_sdk_lambda::Client::new(config);

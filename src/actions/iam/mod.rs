@@ -13,6 +13,7 @@ mod persistence;
 mod quarantine;
 mod read;
 mod release_instance;
+mod release_principal;
 mod revoke;
 mod tag;
 
@@ -22,6 +23,7 @@ pub use inventory::InventoryPrincipal;
 pub use login_profile::DeleteLoginProfile;
 pub use quarantine::QuarantinePrincipal;
 pub use release_instance::ReleaseInstanceCredentials;
+pub use release_principal::ReleasePrincipal;
 pub use revoke::{RevokeRoleSessions, RevokeUserSessions};
 pub use tag::TagPrincipal;
 
@@ -174,6 +176,38 @@ pub(crate) async fn put_inline_policy(
                     .role_name(role)
                     .policy_name(name)
                     .policy_document(&text)
+                    .send()
+            })
+            .await?
+            .is_some(),
+    };
+    Ok(sent)
+}
+
+/// Deletes the inline policy `name`. `false` in a drill (nothing sent).
+pub(crate) async fn delete_inline_policy(
+    ctx: &StepContext,
+    principal: &Principal,
+    name: &str,
+) -> Result<bool, ActionError> {
+    let iam = &ctx.clients().iam;
+    let input =
+        json!({ format!("{}_name", principal.kind()): principal.name(), "policy_name": name });
+    let sent = match principal {
+        Principal::User(user) => ctx
+            .change("iam", "DeleteUserPolicy", &[user, name], input, || {
+                iam.delete_user_policy()
+                    .user_name(user)
+                    .policy_name(name)
+                    .send()
+            })
+            .await?
+            .is_some(),
+        Principal::Role(role) => ctx
+            .change("iam", "DeleteRolePolicy", &[role, name], input, || {
+                iam.delete_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
                     .send()
             })
             .await?

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use super::deny_instance::{DenyInstanceCredentials, resolve, role_turn};
 use super::instance_deny::{self, POLICY_NAME, denied_instances, without_instance};
-use super::{ActionError, Principal, get_inline_policy, given, put_inline_policy};
+use super::{
+    ActionError, Principal, delete_inline_policy, get_inline_policy, given, put_inline_policy,
+};
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, ROLE_SCOPE, ScopeField, arn};
 use crate::actions::prior::recorded_outputs;
@@ -119,22 +121,7 @@ async fn release_one(ctx: &StepContext, item: &Denied) -> Result<Value, ActionEr
         None => {
             out["done"] = json!("policy-deleted");
             out["instances"] = json!([]);
-            let iam = &ctx.clients().iam;
-            let input = json!({"role_name": item.role_name, "policy_name": POLICY_NAME});
-            ctx.change(
-                "iam",
-                "DeleteRolePolicy",
-                &[&item.role_name, POLICY_NAME],
-                input,
-                || {
-                    iam.delete_role_policy()
-                        .role_name(&item.role_name)
-                        .policy_name(POLICY_NAME)
-                        .send()
-                },
-            )
-            .await?
-            .is_some()
+            delete_inline_policy(ctx, &principal, POLICY_NAME).await?
         }
     };
     out["changed"] = json!(sent);

@@ -204,7 +204,7 @@ fn statement_id(scope: &str) -> String {
 }
 
 /// The document the IAM console writes, with firebreak's statement id.
-fn policy_document(sid: &str, cutoff: &str) -> Value {
+pub(super) fn policy_document(sid: &str, cutoff: &str) -> Value {
     json!({
         "Version": POLICY_VERSION,
         "Statement": [{

@@ -68,12 +68,12 @@ impl Validator<'_> {
         if !identifier().is_match(id) {
             self.error(node.pos, format!("step id `{id}` must start with a letter and contain only letters, digits and `_`"));
         }
-        if crate::journal::ENGINE_STEPS.contains(&id) {
+        if actions::ENGINE_STEPS.contains(&id) {
             self.out.push(
                 Diagnostic::new(node.pos, format!("step id `{id}` is the engine's own"))
                     .with_help(format!(
                         "the engine journals its calls under `{}`; name the step something else (e.g. `{id}_step`)",
-                        crate::journal::ENGINE_STEPS.join("`, `")
+                        actions::ENGINE_STEPS.join("`, `")
                     )),
             );
         }

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::ActionError;
 use crate::actions::grants::{Grant, arn, condition};
-use crate::actions::prior::{Standing, changed_since, recorded_outputs};
+use crate::actions::prior::{Standing, changed_since, changes_recorded, recorded_outputs};
 use crate::actions::{Action, Execute, StepContext};
 
 /// One thing to put back.
@@ -153,12 +153,8 @@ impl Execute for RestoreInstance {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
         let id = self.instance_id.as_str();
         let key = ctx.journal_key();
-        let of = |action: &str| -> Result<Vec<Value>, ActionError> {
-            Ok(recorded_outputs(&self.journal, action, None, key)?
-                .into_iter()
-                .filter(|o| o["instance_id"] == id && o["dry_run"] != true)
-                .collect())
-        };
+        let of =
+            |action: &str| changes_recorded(&self.journal, action, key, |o| o["instance_id"] == id);
         let mut pieces = Vec::new();
         pieces
             .extend(metadata::plan(ctx, id, &of(<super::DisableMetadata as Action>::NAME)?).await?);
