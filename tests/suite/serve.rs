@@ -16,6 +16,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 
 use super::custody::seed_evidence;
+use crate::support::worker::Worker;
 use crate::support::{firebreak, journal, moto, output, proxy, sandbox};
 
 /// A queue with a dead-letter queue after `max_receives` receives; (queue URL, DLQ URL).
@@ -83,12 +84,12 @@ pub(crate) async fn pending(sqs: &aws_sdk_sqs::Client, url: &str) -> (u64, u64) 
     )
 }
 
-fn worker(queue: &str, seal: &str, journal_dir: &Path, log: &Path) -> Child {
+fn worker(queue: &str, seal: &str, journal_dir: &Path, log: &Path) -> Worker {
     worker_with(queue, seal, journal_dir, log, &[])
 }
 
-fn worker_with(queue: &str, seal: &str, journal_dir: &Path, log: &Path, extra: &[&str]) -> Child {
-    firebreak()
+fn worker_with(queue: &str, seal: &str, journal_dir: &Path, log: &Path, extra: &[&str]) -> Worker {
+    let child = firebreak()
         .envs(moto::env())
         .env("FIREBREAK_JOURNAL_DIR", journal_dir)
         .args(["serve", "--queue-url", queue, "--runbooks", "runbooks"])
@@ -103,7 +104,8 @@ fn worker_with(queue: &str, seal: &str, journal_dir: &Path, log: &Path, extra: &
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
-        .expect("the firebreak binary starts")
+        .expect("the firebreak binary starts");
+    Worker::new(child, log)
 }
 
 /// SIGTERM, then its exit code (at most `within`).
@@ -166,7 +168,7 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
         "--visibility-timeout",
         "10",
     ];
-    let mut workers: Vec<Child> = logs
+    let mut workers: Vec<Worker> = logs
         .iter()
         .zip(&journals)
         .map(|(log, journals)| worker_with(&queue, &evidence.seal, journals, log, &shared))

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::journal_table::table;
 use super::serve::{one_finding, pending, terminate, until};
+use crate::support::worker::Worker;
 use crate::support::{firebreak, moto, proxy};
 
 const KEY_A: &str = "AKIAWORKERAAAAAAAAAA";
@@ -27,7 +28,7 @@ fn worker(
     key: &str,
     pause: Option<&str>,
     extra: &[&str],
-) -> Child {
+) -> Worker {
     let mut command = firebreak();
     command
         .envs(moto::env())
@@ -45,7 +46,7 @@ fn worker(
     if let Some(point) = pause {
         command.env("FIREBREAK_PAUSE", point);
     }
-    command.spawn().expect("the firebreak binary starts")
+    Worker::new(command.spawn().expect("the firebreak binary starts"), log)
 }
 
 /// Whether the process is stopped (SIGSTOP): state `T` in /proc.
@@ -117,7 +118,7 @@ async fn a_paused_mid_run(
     queue: &str,
     seal: &str,
     dir: &Path,
-) -> (Child, PathBuf, String, PathBuf) {
+) -> (Worker, PathBuf, String, PathBuf) {
     let journals = dir.join("worker-a");
     let log = dir.join("worker-a.log");
     let a = worker(queue, seal, &journals, &log, KEY_A, Some(PAUSE_AT), &[]);

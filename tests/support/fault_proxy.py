@@ -594,6 +594,11 @@ class Proxy:
         # SQS's SenderId: access key -> principal id, and message id -> the key that sent it.
         self.principals: dict[str, str] = {}
         self.senders: dict[str, str] = {}
+        # SendMessage calls forwarded and not yet answered: a ReceiveMessage (a long poll) can
+        # return the message before its SendMessage answer reaches this proxy, so stamping
+        # waits for them (see stamp_senders).
+        self.sending = 0
+        self.sends_done = threading.Condition()
 
     # -- control ---------------------------------------------------------------------------
 
@@ -613,6 +618,15 @@ class Proxy:
         with self.lock:
             self.principals.update(document)
 
+    def begin_send(self) -> None:
+        with self.sends_done:
+            self.sending += 1
+
+    def end_send(self) -> None:
+        with self.sends_done:
+            self.sending -= 1
+            self.sends_done.notify_all()
+
     def sent(self, access_key: str | None, answer: bytes) -> None:
         """Remembers which key sent the message a SendMessage answer names."""
         try:
@@ -624,11 +638,18 @@ class Proxy:
                 self.senders[message_id] = access_key
 
     def stamp_senders(self, answer: bytes) -> bytes:
-        """A ReceiveMessage answer with each message's SenderId as SQS would stamp it."""
+        """A ReceiveMessage answer with each message's SenderId as SQS would stamp it.
+
+        A message received may have been sent through this proxy by a SendMessage whose answer
+        (naming the message id) is still on its way back: wait for the sends in flight, at most
+        a few seconds, so the message's sender is known."""
         try:
             document = json.loads(answer)
         except ValueError:
             return answer
+        if document.get("Messages"):
+            with self.sends_done:
+                self.sends_done.wait_for(lambda: self.sending == 0, timeout=5.0)
         changed = False
         with self.lock:
             for message in document.get("Messages") or []:
@@ -1021,6 +1042,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.proxy.complete(call, started, status=status)
             return self.respond(status, headers, data)
 
+        sending = (info.service, info.operation) == ("sqs", "SendMessage")
+        if sending:
+            self.proxy.begin_send()
+        try:
+            self.forward_and_answer(target, body, info, call, started, fault)
+        finally:
+            if sending:
+                self.proxy.end_send()
+
+    def forward_and_answer(self, target, body, info, call, started, fault):
         upstream_status, error = None, None
         try:
             response = self.forward(target, body)

@@ -7,6 +7,7 @@
 //! - [`journal`] — a journal read through the typed events
 //! - [`crash`] — the crash-then-resume flow of the fault-injection tests
 //! - [`sandbox`] — a seeded "compromised" instance in moto
+//! - [`worker`] — a background `firebreak serve`, killed when its test ends
 #![allow(dead_code)]
 
 pub mod aws;
@@ -20,6 +21,7 @@ pub mod proxy;
 pub mod run;
 pub mod sandbox;
 pub mod state;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};

@@ -642,6 +642,26 @@ class AgentTest(unittest.TestCase):
         proxy.reset()
         self.assertEqual(proxy.stamp_senders(answer), answer)
 
+    def test_a_message_received_before_its_send_is_answered_is_still_stamped(self):
+        # A long poll returns the message while its SendMessage answer is still on its way
+        # back: stamping waits for the send in flight, then knows the sender.
+        proxy = fault_proxy.Proxy("http://127.0.0.1:1", 5.0, False)
+        proxy.set_principals({"AKIARESPONDER": "AIDARESPONDER"})
+        proxy.begin_send()
+        answer = json.dumps({"Messages": [
+            {"MessageId": "m1", "Attributes": {"SenderId": "AIDAIT2UOQQY3AUEKVGXU"}},
+        ]}).encode()
+        stamped = []
+        receiver = threading.Thread(target=lambda: stamped.append(proxy.stamp_senders(answer)))
+        receiver.start()
+        time.sleep(0.2)
+        self.assertEqual(stamped, [], "stamping waits for the send in flight")
+        proxy.sent("AKIARESPONDER", json.dumps({"MessageId": "m1"}).encode())
+        proxy.end_send()
+        receiver.join(5)
+        message = json.loads(stamped[0])["Messages"][0]
+        self.assertEqual(message["Attributes"]["SenderId"], "AIDARESPONDER")
+
     def test_list_parts_root_is_renamed_and_nothing_else(self):
         moto = (b'<?xml version="1.0"?><ListPartsResponse xmlns="x"><Part><ETag>"e"</ETag>'
                 b'</Part></ListPartsResponse>')
