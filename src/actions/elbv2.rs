@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::grants::{Grant, arn};
 use super::{Action, ActionError, Execute, Mode, StepContext};
 
-/// Take an instance out of every load balancer target group that holds it (found by listing the region's target groups and their targets). Records each registration (group, port, zone) before; one not registered anywhere changes nothing.
+/// Take an instance out of every load balancer target group that holds it (found by listing the region's target groups and their targets once per run, then reading again each group that holds the instance). Records each registration (group, port, zone) before; one not registered anywhere changes nothing.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeregisterTargets {
@@ -73,57 +73,128 @@ pub(crate) async fn register(
         .is_some())
 }
 
+/// A target of an instance target group, as the run-wide list holds it.
+#[derive(Debug, Clone)]
+struct Listed {
+    instance_id: String,
+    port: Option<i32>,
+}
+
+/// Every target of the region's instance target groups, by group: one `DescribeTargetHealth`
+/// per group for the whole run, so a fleet of N instances in a region of G groups costs G
+/// reads here, not N×G. It can be minutes old for a fleet's later instances; [`registrations`]
+/// reads each group that lists the instance again.
+async fn targets_by_group(
+    ctx: &StepContext,
+) -> Result<std::sync::Arc<Vec<(String, Vec<Listed>)>>, ActionError> {
+    ctx.once("elasticloadbalancing:targets-by-group", || async {
+        let mut listed = Vec::new();
+        for group in instance_target_groups(ctx).await? {
+            let health = ctx
+                .call(
+                    "elasticloadbalancing",
+                    "DescribeTargetHealth",
+                    &[group.as_str()],
+                    || {
+                        ctx.clients()
+                            .elbv2
+                            .describe_target_health()
+                            .target_group_arn(&group)
+                            .send()
+                    },
+                )
+                .await;
+            // A group deleted since it was listed holds nothing.
+            let Some(health) = crate::actions::error::found(health)? else {
+                continue;
+            };
+            let targets = health
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| d.target())
+                .filter_map(|t| {
+                    Some(Listed {
+                        instance_id: t.id()?.to_owned(),
+                        port: t.port(),
+                    })
+                })
+                .collect();
+            listed.push((group, targets));
+        }
+        Ok(std::sync::Arc::new(listed))
+    })
+    .await
+}
+
+/// The region's instance target groups, read once per run: a run does not create any.
+async fn instance_target_groups(ctx: &StepContext) -> Result<Vec<String>, ActionError> {
+    ctx.once("elasticloadbalancing:DescribeTargetGroups", || async {
+        let mut arns = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = ctx
+                .call("elasticloadbalancing", "DescribeTargetGroups", &[], || {
+                    ctx.clients()
+                        .elbv2
+                        .describe_target_groups()
+                        .set_marker(marker.clone())
+                        .send()
+                })
+                .await?;
+            arns.extend(
+                page.target_groups()
+                    .iter()
+                    .filter(|g| g.target_type().is_none_or(|t| t.as_str() == "instance"))
+                    .filter_map(|g| g.target_group_arn().map(str::to_owned)),
+            );
+            marker = page.next_marker().map(str::to_owned);
+            if marker.is_none() {
+                return Ok(arns);
+            }
+        }
+    })
+    .await
+}
+
 /// Where the instance is registered now: `{target_group_arn, port, availability_zone, state}`
-/// per registration.
+/// per registration. The groups the run-wide list shows holding it are read again for this
+/// instance alone (a target drained or deregistered since is left out); a registration made
+/// after the run-wide list was read — within the run, by someone else — is not seen.
 pub(crate) async fn registrations(
     ctx: &StepContext,
     instance_id: &str,
 ) -> Result<Vec<Value>, ActionError> {
-    // The region's instance target groups, read once per run: a run does not create any.
-    let groups: Vec<String> = ctx
-        .once("elasticloadbalancing:DescribeTargetGroups", || async {
-            let mut arns = Vec::new();
-            let mut marker: Option<String> = None;
-            loop {
-                let page = ctx
-                    .call("elasticloadbalancing", "DescribeTargetGroups", &[], || {
-                        ctx.clients()
-                            .elbv2
-                            .describe_target_groups()
-                            .set_marker(marker.clone())
-                            .send()
-                    })
-                    .await?;
-                arns.extend(
-                    page.target_groups()
-                        .iter()
-                        .filter(|g| g.target_type().is_none_or(|t| t.as_str() == "instance"))
-                        .filter_map(|g| g.target_group_arn().map(str::to_owned)),
-                );
-                marker = page.next_marker().map(str::to_owned);
-                if marker.is_none() {
-                    return Ok(arns);
-                }
-            }
-        })
-        .await?;
+    let listed = targets_by_group(ctx).await?;
     let mut found = Vec::new();
-    for group in &groups {
+    for (group, targets) in listed.iter() {
+        let mine: Vec<TargetDescription> = targets
+            .iter()
+            .filter(|t| t.instance_id == instance_id)
+            .map(|t| {
+                TargetDescription::builder()
+                    .id(instance_id)
+                    .set_port(t.port)
+                    .build()
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
         let health = ctx
             .call(
                 "elasticloadbalancing",
                 "DescribeTargetHealth",
-                &[group, instance_id],
+                &[group.as_str(), instance_id],
                 || {
                     ctx.clients()
                         .elbv2
                         .describe_target_health()
                         .target_group_arn(group)
+                        .set_targets(Some(mine.clone()))
                         .send()
                 },
             )
             .await;
-        // A group deleted since it was listed holds nothing.
         let Some(health) = crate::actions::error::found(health)? else {
             continue;
         };
@@ -135,8 +206,15 @@ pub(crate) async fn registrations(
                 .target_health()
                 .and_then(|h| h.state())
                 .map(|s| s.as_str().to_owned());
-            // A target already draining is on its way out.
-            if target.id() == Some(instance_id) && state.as_deref() != Some("draining") {
+            let reason = description
+                .target_health()
+                .and_then(|h| h.reason())
+                .map(|r| r.as_str());
+            // A target already draining is on its way out; one deregistered is gone.
+            if target.id() == Some(instance_id)
+                && state.as_deref() != Some("draining")
+                && reason != Some("Target.NotRegistered")
+            {
                 found.push(json!({
                     "target_group_arn": group,
                     "port": target.port(),

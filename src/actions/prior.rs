@@ -9,9 +9,10 @@ use serde_json::Value;
 use super::ActionError;
 use crate::journal::Event;
 
-/// The outputs of every step (and every item of a fanned-out step) that ran `action` in the
-/// journal at `path`, in journal order; with `step`, only that step's. Failed steps count when
-/// they recorded outputs: a step that changed something and then failed says so in them.
+/// The outputs of every step (and every item of a fanned-out step, or of a step inside a
+/// group's per-item pipeline, `contain.isolate`) that ran `action` in the journal at `path`, in
+/// journal order, each item once; with `step`, only that step's. Failed steps count when they
+/// recorded outputs: a step that changed something and then failed says so in them.
 pub(crate) fn recorded_outputs(
     path: &str,
     action: &str,
@@ -48,24 +49,40 @@ pub(crate) fn recorded_outputs(
     let steps: Vec<&str> = records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::StepStarted(started) if started.action == action => Some(started.step.as_str()),
+            // A step inside a group's pipeline starts per item, with no step-level record.
+            Event::StepStarted(started) | Event::ItemStarted(started)
+                if started.action == action =>
+            {
+                Some(started.step.as_str())
+            }
             _ => None,
         })
         .filter(|s| step.is_none_or(|wanted| wanted == *s))
         .collect();
     let mut found = Vec::new();
+    // Steps whose items were journaled one by one: their closing list repeats them.
+    let mut itemized: Vec<&str> = Vec::new();
     for record in &records {
-        let (step, outputs) = match &record.event {
-            Event::StepSucceeded(e) | Event::ItemSucceeded(e) => (&e.step, Some(&e.outputs)),
-            Event::StepFailed(e) | Event::ItemFailed(e) => (&e.step, e.outputs.as_ref()),
+        let (step, outputs, item) = match &record.event {
+            Event::StepSucceeded(e) => (&e.step, Some(&e.outputs), false),
+            Event::ItemSucceeded(e) => (&e.step, Some(&e.outputs), true),
+            Event::StepFailed(e) => (&e.step, e.outputs.as_ref(), false),
+            Event::ItemFailed(e) => (&e.step, e.outputs.as_ref(), true),
             _ => continue,
         };
         let Some(outputs) = outputs else { continue };
         if !steps.contains(&step.as_str()) {
             continue;
         }
-        // A fan-out step lists per-item outputs; a single step has them directly.
+        if item {
+            itemized.push(step.as_str());
+            found.push(outputs.clone());
+            continue;
+        }
+        // A fan-out step's closing record lists per-item outputs; a single step has them
+        // directly.
         match outputs {
+            Value::Array(_) if itemized.contains(&step.as_str()) => {}
             Value::Array(items) => found.extend(items.iter().map(|i| i["outputs"].clone())),
             other => found.push(other.clone()),
         }
@@ -160,6 +177,49 @@ pub(crate) fn changed_since(what: &str, drifted: Vec<Value>) -> ActionError {
     .with_outputs(serde_json::json!({ "drifted": drifted }))
 }
 
+/// Which of the instances a journal records a release acts on. A fleet's journal records many:
+/// releasing one of them must not release the others, so without `wanted` a journal recording
+/// more than one instance is refused (naming them), and with it only those named are kept.
+/// `recorded` is in journal order; the choice keeps that order.
+pub(crate) fn chosen_instances(
+    path: &str,
+    recorded: &[String],
+    wanted: Option<&[String]>,
+) -> Result<Vec<String>, ActionError> {
+    match wanted {
+        Some(wanted) => Ok(recorded
+            .iter()
+            .filter(|r| wanted.contains(r))
+            .cloned()
+            .collect()),
+        None if recorded.len() > 1 => {
+            let shown: Vec<&str> = recorded.iter().take(5).map(String::as_str).collect();
+            let more = recorded.len().saturating_sub(shown.len());
+            Err(ActionError::Input(format!(
+                "journal {path} records {} instances ({}{}); name the ones to release in \
+                 `instance_ids` (releasing one must not release the others)",
+                recorded.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )))
+        }
+        None => Ok(recorded.to_vec()),
+    }
+}
+
+/// The instances named in `wanted` that `recorded` does not hold, for a release to refuse.
+pub(crate) fn not_recorded<'a>(recorded: &[String], wanted: &'a [String]) -> Vec<&'a str> {
+    wanted
+        .iter()
+        .filter(|w| !recorded.contains(w))
+        .map(String::as_str)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -185,5 +245,121 @@ mod tests {
             message.contains("`quorum_reached` record this firebreak cannot read"),
             "{message}"
         );
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("i-{i:017x}")).collect()
+    }
+
+    /// A fleet journal without a choice is refused, naming some of its instances and the count.
+    #[test]
+    fn a_fleet_journal_needs_the_instances_named() {
+        let recorded = ids(48);
+        let error = chosen_instances("run.jsonl", &recorded, None).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("records 48 instances"), "{message}");
+        assert!(message.contains("and 43 more"), "{message}");
+        assert!(message.contains("`instance_ids`"), "{message}");
+        assert_eq!(
+            chosen_instances("run.jsonl", &recorded[..1], None).unwrap(),
+            recorded[..1].to_vec()
+        );
+    }
+
+    /// Only the named instances are kept, in journal order; a name the journal lacks is found.
+    #[test]
+    fn only_the_named_instances_are_released() {
+        let recorded = ids(5);
+        let wanted = vec![
+            recorded[3].clone(),
+            recorded[1].clone(),
+            "i-0ffff".to_owned(),
+        ];
+        assert_eq!(
+            chosen_instances("run.jsonl", &recorded, Some(&wanted)).unwrap(),
+            vec![recorded[1].clone(), recorded[3].clone()]
+        );
+        assert_eq!(not_recorded(&recorded, &wanted), vec!["i-0ffff"]);
+    }
+
+    fn started(step: &str, item: Option<usize>, action: &str) -> Event {
+        Event::ItemStarted(crate::journal::event::StepStarted {
+            step: step.into(),
+            item_index: item,
+            item: item.map(|i| json!(format!("i-{i}"))),
+            action: action.into(),
+            for_each: None,
+            concurrency: None,
+            idempotency_key: format!("r1.{step}"),
+            attempts: None,
+            timeout: None,
+            input: None,
+        })
+    }
+
+    fn succeeded(
+        step: &str,
+        item: Option<usize>,
+        outputs: Value,
+    ) -> crate::journal::event::StepSucceeded {
+        crate::journal::event::StepSucceeded {
+            step: step.into(),
+            item_index: item,
+            item: item.map(|i| json!(format!("i-{i}"))),
+            outputs,
+            isolated: None,
+        }
+    }
+
+    /// A fleet's journal: the isolation runs inside a group's per-item pipeline
+    /// (`contain.isolate`, started per item, no step-level record), and a plain fan-out step
+    /// journals each item and then the list again. Each item's outputs are read once.
+    #[test]
+    fn pipeline_and_fan_out_items_are_read_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let journal = FileJournal::create(&path, "r1", None).unwrap();
+        for i in 0..2 {
+            journal
+                .append(&started("contain.isolate", Some(i), "ec2.isolate_instance"))
+                .unwrap();
+            journal
+                .append(&Event::ItemSucceeded(succeeded(
+                    "contain.isolate",
+                    Some(i),
+                    json!({"instance_id": format!("i-{i}")}),
+                )))
+                .unwrap();
+        }
+        let Event::ItemStarted(mut fan_out) = started("isolate", None, "ec2.isolate_instance")
+        else {
+            unreachable!()
+        };
+        fan_out.for_each = Some(vec![json!("i-2")]);
+        journal.append(&Event::StepStarted(fan_out)).unwrap();
+        journal
+            .append(&started("isolate", Some(0), "ec2.isolate_instance"))
+            .unwrap();
+        journal
+            .append(&Event::ItemSucceeded(succeeded(
+                "isolate",
+                Some(0),
+                json!({"instance_id": "i-2"}),
+            )))
+            .unwrap();
+        journal
+            .append(&Event::StepSucceeded(succeeded(
+                "isolate",
+                None,
+                json!([{"item": "i-2", "status": "succeeded", "outputs": {"instance_id": "i-2"}}]),
+            )))
+            .unwrap();
+        let outputs =
+            recorded_outputs(path.to_str().unwrap(), "ec2.isolate_instance", None, None).unwrap();
+        let ids: Vec<&str> = outputs
+            .iter()
+            .map(|o| o["instance_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["i-0", "i-1", "i-2"]);
     }
 }

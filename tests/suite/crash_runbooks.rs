@@ -91,7 +91,7 @@ impl Shipped {
                 let (ids, journal, _) = contained(scratch).await;
                 owned(&[
                     ("journal", &journal.display().to_string()),
-                    ("instance_id", &id(&ids, "instance_id")),
+                    ("instance_ids", &id(&ids, "instance_id")),
                 ])
             }
             Shipped::CleanRoom => {

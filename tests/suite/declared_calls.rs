@@ -187,7 +187,7 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
         &mut coverage,
         "ec2-release",
         Run::repo("runbooks/ec2-release.yaml")
-            .params(&[("journal", &journal), ("instance_id", &instance)]),
+            .params(&[("journal", &journal), ("instance_ids", &instance)]),
         live(),
     )
     .await
@@ -525,7 +525,7 @@ async fn every_call_is_declared_and_every_declared_call_is_made() {
         &mut coverage,
         "ec2-release of standby",
         Run::repo("runbooks/ec2-release.yaml")
-            .params(&[("journal", &journal), ("instance_id", &standby_instance)]),
+            .params(&[("journal", &journal), ("instance_ids", &standby_instance)]),
         live(),
     )
     .await;

@@ -326,7 +326,7 @@ async fn a_dry_run_of_every_shipped_runbook_changes_nothing() {
         "runbooks/ec2-release.yaml",
         &[
             ("journal", compromise_journal),
-            ("instance_id", instance.clone()),
+            ("instance_ids", instance.clone()),
         ],
     );
     assert!(

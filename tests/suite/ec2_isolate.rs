@@ -137,7 +137,7 @@ async fn every_interface_ends_in_the_no_rule_group_and_release_restores_them() {
             "-p",
             &format!("journal={journal}"),
             "-p",
-            &param,
+            &param.replacen("instance_id=", "instance_ids=", 1),
             "--yes",
         ],
     );
@@ -186,7 +186,7 @@ async fn release_refuses_a_tampered_journal() {
             "-p",
             &format!("journal={}", forged.display()),
             "-p",
-            &param,
+            &param.replacen("instance_id=", "instance_ids=", 1),
             "--yes",
         ],
     );

@@ -28,6 +28,24 @@ pub(crate) fn state(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A containment parked at its stop approval (exit 4), and the person declining the stop:
+/// the instances stay running, contained. Returns the containing run's journal.
+pub(crate) fn decline_the_stop(
+    dir: &std::path::Path,
+    parked: (i32, Value, String),
+    reason: &str,
+) -> String {
+    let (code, parked, stderr) = parked;
+    assert_eq!(code, 4, "{stderr}\n{parked:#}");
+    let run_id = parked["run_id"].as_str().unwrap();
+    let (code, decided, stderr) = cli_on_moto(
+        dir,
+        &["deny", run_id, "--step", "approve_stop", "--reason", reason],
+    );
+    assert_eq!(code, 0, "{stderr}\n{decided:#}");
+    parked["journal"].as_str().unwrap().to_owned()
+}
+
 fn mutating(journal: &str) -> Vec<String> {
     journal::values(std::path::Path::new(journal))
         .iter()
@@ -83,7 +101,7 @@ async fn a_contained_instance_is_released_to_exactly_what_it_was() {
     let dir = tempfile::tempdir().unwrap();
 
     // Contained with nobody at the terminal: it parks at the stop, which a person declines.
-    let (code, parked, stderr) = cli_on_moto(
+    let parked = cli_on_moto(
         dir.path(),
         &[
             "run",
@@ -99,21 +117,7 @@ async fn a_contained_instance_is_released_to_exactly_what_it_was() {
             ),
         ],
     );
-    assert_eq!(code, 4, "{stderr}\n{parked:#}");
-    let run_id = parked["run_id"].as_str().unwrap().to_owned();
-    let contained_journal = parked["journal"].as_str().unwrap().to_owned();
-    let (code, decided, stderr) = cli_on_moto(
-        dir.path(),
-        &[
-            "deny",
-            &run_id,
-            "--step",
-            "approve_stop",
-            "--reason",
-            "keep it running",
-        ],
-    );
-    assert_eq!(code, 0, "{stderr}\n{decided:#}");
+    let contained_journal = decline_the_stop(dir.path(), parked, "keep it running");
     let contained = state(&["describe", &instance]);
     assert_ne!(contained, before);
     assert!(
@@ -132,7 +136,7 @@ async fn a_contained_instance_is_released_to_exactly_what_it_was() {
             "-p",
             &format!("journal={contained_journal}"),
             "-p",
-            &format!("instance_id={instance}"),
+            &format!("instance_ids={instance}"),
             "--yes",
         ],
     );
@@ -164,7 +168,7 @@ async fn a_contained_instance_is_released_to_exactly_what_it_was() {
             "-p",
             &format!("journal={contained_journal}"),
             "-p",
-            &format!("instance_id={instance}"),
+            &format!("instance_ids={instance}"),
             "--yes",
         ],
     );
@@ -212,7 +216,7 @@ async fn an_instance_release_refuses_a_piece_changed_since_unless_forced() {
             "-p".into(),
             format!("journal={journal}"),
             "-p".into(),
-            format!("instance_id={instance}"),
+            format!("instance_ids={instance}"),
             "--yes".into(),
         ];
         if force {

@@ -1,12 +1,11 @@
 //! `ec2.tag_resources`: tags landing on an instance, its volumes and interfaces in moto through
 //! the real SDK; batching of more than 1000 ids and the no-id case with a mocked EC2.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use crate::support::{firebreak, moto, sandbox};
 use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
-use aws_sdk_ec2::types::Filter;
 use aws_smithy_mocks::mock;
 use firebreak::engine::{Mode, RunStatus};
 use serde_json::Value;
@@ -15,26 +14,6 @@ use crate::support::json::{str_of, strings};
 
 const FIXTURE: &str = "tests/fixtures/ec2/tag.yaml";
 const MANY: &str = "tests/fixtures/ec2/tag-many.yaml";
-
-/// Resource id → value of tag `key`, from DescribeTags.
-async fn tagged_with(key: &str) -> BTreeMap<String, String> {
-    sandbox::ec2()
-        .await
-        .describe_tags()
-        .filters(Filter::builder().name("key").values(key).build())
-        .send()
-        .await
-        .unwrap()
-        .tags()
-        .iter()
-        .map(|t| {
-            (
-                t.resource_id().unwrap().to_owned(),
-                t.value().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
 
 fn run(dir: &std::path::Path, instance: &str, extra: &[&str]) -> Value {
     let out = firebreak()
@@ -87,10 +66,10 @@ async fn tags_land_on_the_instance_its_volumes_and_interfaces() {
     assert_eq!(listed, expected);
 
     let want: BTreeSet<String> = expected.into_iter().collect();
-    let case = tagged_with("firebreak:case").await;
+    let case = sandbox::tagged_with("firebreak:case").await;
     assert_eq!(case.keys().cloned().collect::<BTreeSet<_>>(), want);
     assert!(case.values().all(|v| v == "case-7"), "{case:?}");
-    let status = tagged_with("firebreak:status").await;
+    let status = sandbox::tagged_with("firebreak:status").await;
     assert_eq!(status.keys().cloned().collect::<BTreeSet<_>>(), want);
     assert!(status.values().all(|v| v == "contained"), "{status:?}");
 
@@ -117,7 +96,7 @@ async fn a_drill_tags_nothing() {
     assert_eq!(outputs["dry_run"], true, "{outputs}");
     assert_eq!(outputs["tagged"], 0, "{outputs}");
     assert_eq!(outputs["would_tag"], 5, "{outputs}");
-    assert!(tagged_with("firebreak:case").await.is_empty());
+    assert!(sandbox::tagged_with("firebreak:case").await.is_empty());
     let records =
         crate::support::journal::values(std::path::Path::new(str_of(&outcome["journal"])));
     let call = records

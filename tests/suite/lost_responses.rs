@@ -314,28 +314,10 @@ async fn a_lost_create_tags_tags_each_resource_once() {
     let mut expected = vec![instance.to_owned()];
     expected.extend(strings(&ids["volume_ids"]));
     expected.extend(strings(&ids["network_interface_ids"]));
-    let described = sandbox::ec2()
-        .await
-        .describe_tags()
-        .filters(
-            Filter::builder()
-                .name("key")
-                .values("firebreak:case")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let tagged: Vec<String> = described
-        .tags()
-        .iter()
-        .map(|t| t.resource_id().unwrap_or_default().to_owned())
-        .collect();
+    let described = sandbox::tagged_with("firebreak:case").await;
+    let tagged: Vec<String> = described.keys().cloned().collect();
     assert_eq!(sorted(tagged), sorted(expected));
-    assert!(
-        described.tags().iter().all(|t| t.value() == Some("case-7")),
-        "{described:?}"
-    );
+    assert!(described.values().all(|v| v == "case-7"), "{described:?}");
 }
 
 // --- EC2: profile, addresses, Auto Scaling ----------------------------------------------------

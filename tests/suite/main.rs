@@ -40,6 +40,7 @@ mod engine_mocks;
 mod faults;
 mod finding_updates;
 mod fleet;
+mod fleet_release;
 mod groups;
 mod hostile;
 mod iam_credentials;

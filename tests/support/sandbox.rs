@@ -57,6 +57,31 @@ pub fn seed_fleet_with(instances: usize, vpcs: usize, extra: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("seed-fleet.py prints JSON")
 }
 
+/// Resource id → value of tag `key`, from DescribeTags.
+pub async fn tagged_with(key: &str) -> std::collections::BTreeMap<String, String> {
+    ec2()
+        .await
+        .describe_tags()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("key")
+                .values(key)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.resource_id().unwrap().to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 /// An EC2 client straight to moto, for a test to look at the state (not counted by the proxy).
 pub async fn ec2() -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&super::moto::direct_config().await)

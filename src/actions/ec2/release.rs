@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{ActionError, tag, tags};
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn};
-use crate::actions::prior::recorded_outputs;
+use crate::actions::prior::{chosen_instances, not_recorded, recorded_outputs};
 use crate::actions::{Action, Execute};
 
 /// One interface to restore: as `ec2.isolate_instance` reports it (other fields are ignored).
@@ -30,6 +30,10 @@ pub struct ReleaseIsolation {
     /// With `journal`: the isolation step's id (default: every `ec2.isolate_instance` step).
     #[serde(default)]
     pub step: Option<String>,
+    /// With `journal`: the instances whose interfaces to release; required when the journal
+    /// isolated more than one (releasing one instance of a fleet must not release the others).
+    #[serde(default)]
+    pub instance_ids: Option<Vec<String>>,
     /// Restore from the `firebreak:original-groups` tags on this instance's interfaces.
     #[serde(default)]
     pub instance_id: Option<String>,
@@ -56,11 +60,21 @@ impl Action for ReleaseIsolation {
 
 impl Execute for ReleaseIsolation {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        if self.instance_ids.is_some() && self.journal.is_none() {
+            return Err(ActionError::Input(
+                "`instance_ids` chooses among a journal's instances; give it with `journal`".into(),
+            ));
+        }
         let (source, interfaces) = match (&self.interfaces, &self.journal, &self.instance_id) {
             (Some(list), None, None) => ("input", list.clone()),
             (None, Some(path), None) => (
                 "journal",
-                from_journal(path, self.step.as_deref(), ctx.journal_key())?,
+                from_journal(
+                    path,
+                    self.step.as_deref(),
+                    self.instance_ids.as_deref(),
+                    ctx.journal_key(),
+                )?,
             ),
             (None, None, Some(id)) => ("tags", from_tags(ctx, id).await?),
             _ => {
@@ -165,16 +179,38 @@ impl Execute for ReleaseIsolation {
     }
 }
 
-/// The interfaces an earlier run isolated, from its verified journal.
+/// The interfaces an earlier run isolated on the chosen instances, from its verified journal.
 fn from_journal(
     path: &str,
     step: Option<&str>,
+    wanted: Option<&[String]>,
     key: Option<&[u8]>,
 ) -> Result<Vec<IsolatedInterface>, ActionError> {
     let outputs = recorded_outputs(path, <super::IsolateInstance as Action>::NAME, step, key)?;
+    let mut recorded: Vec<String> = Vec::new();
+    for instance in outputs.iter().filter_map(|o| o["instance_id"].as_str()) {
+        if !recorded.iter().any(|r| r == instance) {
+            recorded.push(instance.to_owned());
+        }
+    }
+    if let Some(wanted) = wanted {
+        let unknown = not_recorded(&recorded, wanted);
+        if !unknown.is_empty() {
+            return Err(ActionError::Input(format!(
+                "journal {path} isolated no interface of {}; nothing was released",
+                unknown.join(", ")
+            )));
+        }
+    }
+    let chosen = chosen_instances(path, &recorded, wanted)?;
     let mut found: Vec<IsolatedInterface> = Vec::new();
     for eni in outputs
         .iter()
+        .filter(|o| {
+            o["instance_id"]
+                .as_str()
+                .is_some_and(|i| chosen.iter().any(|c| c == i))
+        })
         .flat_map(|o| o["interfaces"].as_array().into_iter().flatten())
     {
         if let Ok(eni) = serde_json::from_value::<IsolatedInterface>(eni.clone())

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, ROLE_SCOPE, ScopeField, arn};
-use crate::actions::prior::recorded_outputs;
+use crate::actions::prior::{chosen_instances, recorded_outputs};
 use crate::actions::{Action, Execute};
 
 /// Take instances out of the credential deny on their role: those a containing run's verified journal records (`journal`), or one instance (`instance_id`). Removes the policy `firebreak-deny-instance-credentials` when it lists no instance any more; an instance no longer listed is reported as already released.
@@ -25,6 +25,11 @@ pub struct ReleaseInstanceCredentials {
     /// With `journal`: the deny step's id (default: every `iam.deny_instance_credentials` step).
     #[serde(default)]
     pub step: Option<String>,
+    /// With `journal`: the instances to release; required when the journal denied more than
+    /// one (releasing one instance of a fleet must not release the others). An instance the
+    /// run did not deny (it had no role) is not an error: there is nothing to release.
+    #[serde(default)]
+    pub instance_ids: Option<Vec<String>>,
     /// Without a journal: the instance to release (its role found as the deny found it).
     #[serde(default)]
     pub instance_id: Option<String>,
@@ -70,17 +75,28 @@ struct Denied {
 
 impl Execute for ReleaseInstanceCredentials {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
+        if self.instance_ids.is_some() && given(self.journal.as_deref()).is_none() {
+            return Err(ActionError::Input(
+                "`instance_ids` chooses among a journal's instances; give it with `journal`".into(),
+            ));
+        }
         let denied = match (
             given(self.journal.as_deref()),
             given(self.instance_id.as_deref()),
         ) {
-            (Some(path), None) => from_journal(path, self.step.as_deref(), ctx.journal_key())?,
+            (Some(path), None) => from_journal(
+                path,
+                self.step.as_deref(),
+                self.instance_ids.as_deref(),
+                ctx.journal_key(),
+            )?,
             (None, Some(id)) => {
                 from_instance(ctx, id, self.instance_profile_arn.as_deref()).await?
             }
             _ => {
                 return Err(ActionError::Input(
-                    "give exactly one of `journal` or `instance_id`".into(),
+                    "give exactly one of `journal` (with `instance_ids` for a fleet's) or `instance_id`"
+                        .into(),
                 ));
             }
         };
@@ -131,10 +147,12 @@ async fn release_one(ctx: &StepContext, item: &Denied) -> Result<Value, ActionEr
     Ok(out)
 }
 
-/// Every instance a deny step of the journal put on a role (denied now or already before).
+/// Every chosen instance a deny step of the journal put on a role (denied now or already
+/// before).
 fn from_journal(
     path: &str,
     step: Option<&str>,
+    wanted: Option<&[String]>,
     key: Option<&[u8]>,
 ) -> Result<Vec<Denied>, ActionError> {
     let outputs = recorded_outputs(path, DenyInstanceCredentials::NAME, step, key)?;
@@ -160,6 +178,9 @@ fn from_journal(
     }
     // A run that denied nothing (an older runbook, an instance without a role) leaves
     // nothing to release: an empty list, not an error.
+    let recorded: Vec<String> = found.iter().map(|d| d.instance_id.clone()).collect();
+    let chosen = chosen_instances(path, &recorded, wanted)?;
+    found.retain(|d| chosen.contains(&d.instance_id));
     Ok(found)
 }
 

@@ -155,47 +155,48 @@ impl Execute for RestoreInstance {
         let key = ctx.journal_key();
         let of =
             |action: &str| changes_recorded(&self.journal, action, key, |o| o["instance_id"] == id);
+        let metadata_moves = of(<super::DisableMetadata as Action>::NAME)?;
+        let profile_moves = of(<super::ReplaceInstanceProfile as Action>::NAME)?;
+        let address_moves = of(<super::DisassociateAddresses as Action>::NAME)?;
+        let protection_moves = of(<super::ProtectInstance as Action>::NAME)?;
+        let group_moves = of(<super::DetachFromAutoscaling as Action>::NAME)?;
+        let target_moves = of(<crate::actions::elbv2::DeregisterTargets as Action>::NAME)?;
+        let mut mine = instance_resources(&self.journal, id, key)?;
+        let moved = [
+            &metadata_moves,
+            &profile_moves,
+            &address_moves,
+            &protection_moves,
+            &group_moves,
+            &target_moves,
+        ]
+        .iter()
+        .any(|moves| !moves.is_empty());
+        if mine.is_empty() && !moved {
+            return Err(ActionError::Input(format!(
+                "journal {} records no containment of instance {id}; nothing was restored",
+                self.journal
+            )));
+        }
+        if !mine.iter().any(|m| m == id) {
+            mine.push(id.to_owned());
+        }
         let mut pieces = Vec::new();
-        pieces
-            .extend(metadata::plan(ctx, id, &of(<super::DisableMetadata as Action>::NAME)?).await?);
-        pieces.extend(
-            profile::plan(
-                ctx,
-                id,
-                &of(<super::ReplaceInstanceProfile as Action>::NAME)?,
-            )
-            .await?,
-        );
-        pieces.extend(
-            addresses::plan(ctx, &of(<super::DisassociateAddresses as Action>::NAME)?).await?,
-        );
-        pieces.extend(
-            protection::plan(ctx, id, &of(<super::ProtectInstance as Action>::NAME)?).await?,
-        );
-        pieces.extend(
-            autoscaling::plan(
-                ctx,
-                id,
-                &of(<super::DetachFromAutoscaling as Action>::NAME)?,
-            )
-            .await?,
-        );
-        pieces.extend(
-            targets::plan(
-                ctx,
-                id,
-                &of(<crate::actions::elbv2::DeregisterTargets as Action>::NAME)?,
-            )
-            .await?,
-        );
-        // Tag steps name many resources: those of this instance's run, whatever the ids.
+        pieces.extend(metadata::plan(ctx, id, &metadata_moves).await?);
+        pieces.extend(profile::plan(ctx, id, &profile_moves).await?);
+        pieces.extend(addresses::plan(ctx, &address_moves).await?);
+        pieces.extend(protection::plan(ctx, id, &protection_moves).await?);
+        pieces.extend(autoscaling::plan(ctx, id, &group_moves).await?);
+        pieces.extend(targets::plan(ctx, id, &target_moves).await?);
+        // Tag steps name many resources (a fleet's, every instance): only this instance's own
+        // come back here, so releasing one instance leaves the others' case tags in place.
         let tagged = recorded_outputs(
             &self.journal,
             <super::TagResources as Action>::NAME,
             None,
             key,
         )?;
-        pieces.extend(tags::plan(ctx, &tagged).await?);
+        pieces.extend(tags::plan(ctx, &tagged, &mine).await?);
 
         let drifted: Vec<Value> = pieces
             .iter()
@@ -231,6 +232,56 @@ impl Execute for RestoreInstance {
             json!({ "instance_id": id, "restored": restored, "drifted": drifted, "changed": changed }),
         )
     }
+}
+
+/// The resources the journal knows as this instance's: the instance itself and the interfaces
+/// and volumes its describe and isolation steps recorded (a fleet's describe lists them under
+/// `instances`). Empty when the run never described or isolated the instance.
+fn instance_resources(
+    journal: &str,
+    id: &str,
+    key: Option<&[u8]>,
+) -> Result<Vec<String>, ActionError> {
+    let mut mine: Vec<String> = Vec::new();
+    let mut add = |resource: &str| {
+        if !mine.iter().any(|m| m == resource) {
+            mine.push(resource.to_owned());
+        }
+    };
+    let described = recorded_outputs(
+        journal,
+        <super::DescribeInstance as Action>::NAME,
+        None,
+        key,
+    )?;
+    for out in &described {
+        let facts = if out["instance_id"] == id {
+            out
+        } else {
+            &out["instances"][id]
+        };
+        if facts.is_null() {
+            continue;
+        }
+        add(id);
+        for field in ["network_interface_ids", "volume_ids"] {
+            for resource in facts[field].as_array().into_iter().flatten() {
+                if let Some(resource) = resource.as_str() {
+                    add(resource);
+                }
+            }
+        }
+    }
+    let isolated = recorded_outputs(journal, <super::IsolateInstance as Action>::NAME, None, key)?;
+    for out in isolated.iter().filter(|o| o["instance_id"] == id) {
+        add(id);
+        for eni in out["interfaces"].as_array().into_iter().flatten() {
+            if let Some(resource) = eni["network_interface_id"].as_str() {
+                add(resource);
+            }
+        }
+    }
+    Ok(mine)
 }
 
 async fn apply(ctx: &StepContext, id: &str, op: &Op) -> Result<bool, ActionError> {

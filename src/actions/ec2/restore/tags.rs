@@ -14,7 +14,13 @@ pub(crate) struct Wanted {
     keys: Vec<String>,
 }
 
-pub(super) async fn plan(ctx: &StepContext, outputs: &[Value]) -> Result<Vec<Piece>, ActionError> {
+/// `mine`: the instance's own resources; a tag step's other resources (a fleet's other
+/// instances) are not this release's.
+pub(super) async fn plan(
+    ctx: &StepContext,
+    outputs: &[Value],
+    mine: &[String],
+) -> Result<Vec<Piece>, ActionError> {
     let mut pieces = Vec::new();
     for out in outputs.iter().filter(|o| o["dry_run"] != true) {
         let tags = out["tags"].as_object().cloned().unwrap_or_default();
@@ -25,6 +31,7 @@ pub(super) async fn plan(ctx: &StepContext, outputs: &[Value]) -> Result<Vec<Pie
             .filter_map(Value::as_str)
         {
             if resource.starts_with("snap-")
+                || !mine.iter().any(|m| m == resource)
                 || pieces.iter().any(|p: &Piece| p.name.ends_with(resource))
             {
                 continue;
