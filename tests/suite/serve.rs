@@ -202,39 +202,39 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
     // Each instance: one run, which isolated it and snapshotted its volumes, and waits for the
     // stop decision; every journal verifies.
     let mut runs: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let files = journals
+    // Each run's local copies: one, or two when the other worker saw a duplicate (it copies
+    // the run from the table) or took the run over when its holder's lease ran out (the
+    // holder's copy stops where it lost the lease).
+    let mut copies: BTreeMap<String, Vec<std::path::PathBuf>> = BTreeMap::new();
+    for path in journals
         .iter()
         .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"));
-    // A worker that saw a duplicate copied its run from the table: one run, two copies.
-    let mut seen = std::collections::BTreeSet::new();
-    for path in files {
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+    {
         let run = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        if !seen.insert(run.clone()) {
-            let copies: Vec<String> = journals
-                .iter()
-                .filter_map(|dir| std::fs::read_to_string(dir.join(format!("{run}.jsonl"))).ok())
-                .collect();
-            assert!(
-                copies
-                    .windows(2)
-                    .all(|w| w[1].starts_with(&w[0]) || w[0].starts_with(&w[1]))
-            );
-            continue;
-        }
-        // The run as the table holds it: verified, and the worker's copy byte for byte.
-        let exported = firebreak::table::journal::export(&table_client, &table.with_run(&run))
+        copies.entry(run).or_default().push(path);
+    }
+    for (run, paths) in &copies {
+        // The run as the table holds it: verified; every local copy a prefix of it, and one
+        // copy all of it, byte for byte.
+        let exported = firebreak::table::journal::export(&table_client, &table.with_run(run))
             .await
             .unwrap();
         let verification = firebreak::journal::verify_bytes(&exported, None);
         assert!(verification.is_intact(), "{run}: {verification}");
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            text.as_bytes(),
-            &exported[..],
-            "{run}: table and local copy differ"
+        let texts: Vec<String> = paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        assert!(
+            texts.iter().all(|t| exported.starts_with(t.as_bytes())),
+            "{run}: a local copy is not a prefix of the table's"
         );
+        let Some(text) = texts.iter().find(|t| t.as_bytes() == &exported[..]) else {
+            panic!("{run}: no local copy holds the whole run the table holds")
+        };
+        let path = &paths[texts.iter().position(|t| t == text).unwrap()];
         let records: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
