@@ -9,99 +9,140 @@ use serde_json::Value;
 use super::ActionError;
 use crate::journal::Event;
 
-/// The outputs of every step (and every item of a fanned-out step, or of a step inside a
-/// group's per-item pipeline, `contain.isolate`) that ran `action` in the journal at `path`, in
-/// journal order, each item once; with `step`, only that step's. Failed steps count when they
-/// recorded outputs: a step that changed something and then failed says so in them.
+/// A containing run's journal, verified and read once, to ask what it recorded.
+pub(crate) struct Recorded {
+    records: Vec<crate::journal::Record>,
+}
+
+impl Recorded {
+    /// Verifies the journal at `path` and reads it; a tampered, truncated or newer-format
+    /// journal is refused.
+    pub(crate) fn read(path: &str, key: Option<&[u8]>) -> Result<Recorded, ActionError> {
+        let path = Path::new(path);
+        let verification = crate::journal::verify(path, key).map_err(|e| {
+            ActionError::Failed(format!("cannot read journal {}: {e}", path.display()))
+        })?;
+        if let Some(problem) = &verification.problem {
+            return Err(ActionError::Failed(format!(
+                "journal {} fails verification ({verification}); refusing to restore from it: {}",
+                path.display(),
+                problem.message
+            )));
+        }
+        let records = crate::journal::read(path).map_err(|e| {
+            ActionError::Failed(format!("cannot read journal {}: {e}", path.display()))
+        })?;
+        if let Some(other) = records.iter().find_map(|r| match &r.event {
+            Event::Other(other) => Some(other),
+            _ => None,
+        }) {
+            return Err(ActionError::Failed(format!(
+                "journal {} has a `{}` record this firebreak cannot read{}; refusing to restore from it (use the firebreak that wrote it)",
+                path.display(),
+                other.kind,
+                other
+                    .malformed
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(Recorded { records })
+    }
+
+    /// The journal at `path` read once for the whole run: a release of many instances asks it
+    /// once per instance and action.
+    pub(crate) async fn once(
+        ctx: &super::StepContext,
+        path: &str,
+    ) -> Result<std::sync::Arc<Recorded>, ActionError> {
+        ctx.once(&format!("recorded-journal:{path}"), || async {
+            Ok(std::sync::Arc::new(Recorded::read(
+                path,
+                ctx.journal_key(),
+            )?))
+        })
+        .await
+    }
+
+    /// The outputs of every step (and every item of a fanned-out step, or of a step inside a
+    /// group's per-item pipeline, `contain.isolate`) that ran `action`, in journal order, each
+    /// item once; with `step`, only that step's. Failed steps count when they recorded
+    /// outputs: a step that changed something and then failed says so in them.
+    pub(crate) fn outputs(&self, action: &str, step: Option<&str>) -> Vec<Value> {
+        let records = &self.records;
+        let steps: Vec<&str> = records
+            .iter()
+            .filter_map(|r| match &r.event {
+                // A step inside a group's pipeline starts per item, with no step-level record.
+                Event::StepStarted(started) | Event::ItemStarted(started)
+                    if started.action == action =>
+                {
+                    Some(started.step.as_str())
+                }
+                _ => None,
+            })
+            .filter(|s| step.is_none_or(|wanted| wanted == *s))
+            .collect();
+        let mut found = Vec::new();
+        // Steps whose items were journaled one by one: their closing list repeats them.
+        let mut itemized: Vec<&str> = Vec::new();
+        for record in records {
+            let (step, outputs, item) = match &record.event {
+                Event::StepSucceeded(e) => (&e.step, Some(&e.outputs), false),
+                Event::ItemSucceeded(e) => (&e.step, Some(&e.outputs), true),
+                Event::StepFailed(e) => (&e.step, e.outputs.as_ref(), false),
+                Event::ItemFailed(e) => (&e.step, e.outputs.as_ref(), true),
+                _ => continue,
+            };
+            let Some(outputs) = outputs else { continue };
+            if !steps.contains(&step.as_str()) {
+                continue;
+            }
+            if item {
+                itemized.push(step.as_str());
+                found.push(outputs.clone());
+                continue;
+            }
+            // A fan-out step's closing record lists per-item outputs; a single step has them
+            // directly.
+            match outputs {
+                Value::Array(_) if itemized.contains(&step.as_str()) => {}
+                Value::Array(items) => found.extend(items.iter().map(|i| i["outputs"].clone())),
+                other => found.push(other.clone()),
+            }
+        }
+        found
+    }
+
+    /// [`Recorded::outputs`] of every step that ran `action`, without a drill's (which changed
+    /// nothing) and kept only where `keep` says so.
+    pub(crate) fn changes(&self, action: &str, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.outputs(action, None)
+            .into_iter()
+            .filter(|o| o["dry_run"] != true && keep(o))
+            .collect()
+    }
+}
+
+/// [`Recorded::outputs`] of the journal at `path`, verified first.
 pub(crate) fn recorded_outputs(
     path: &str,
     action: &str,
     step: Option<&str>,
     key: Option<&[u8]>,
 ) -> Result<Vec<Value>, ActionError> {
-    let path = Path::new(path);
-    let verification = crate::journal::verify(path, key)
-        .map_err(|e| ActionError::Failed(format!("cannot read journal {}: {e}", path.display())))?;
-    if let Some(problem) = &verification.problem {
-        return Err(ActionError::Failed(format!(
-            "journal {} fails verification ({verification}); refusing to restore from it: {}",
-            path.display(),
-            problem.message
-        )));
-    }
-    let records = crate::journal::read(path)
-        .map_err(|e| ActionError::Failed(format!("cannot read journal {}: {e}", path.display())))?;
-    if let Some(other) = records.iter().find_map(|r| match &r.event {
-        Event::Other(other) => Some(other),
-        _ => None,
-    }) {
-        return Err(ActionError::Failed(format!(
-            "journal {} has a `{}` record this firebreak cannot read{}; refusing to restore from it (use the firebreak that wrote it)",
-            path.display(),
-            other.kind,
-            other
-                .malformed
-                .as_deref()
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default()
-        )));
-    }
-    let steps: Vec<&str> = records
-        .iter()
-        .filter_map(|r| match &r.event {
-            // A step inside a group's pipeline starts per item, with no step-level record.
-            Event::StepStarted(started) | Event::ItemStarted(started)
-                if started.action == action =>
-            {
-                Some(started.step.as_str())
-            }
-            _ => None,
-        })
-        .filter(|s| step.is_none_or(|wanted| wanted == *s))
-        .collect();
-    let mut found = Vec::new();
-    // Steps whose items were journaled one by one: their closing list repeats them.
-    let mut itemized: Vec<&str> = Vec::new();
-    for record in &records {
-        let (step, outputs, item) = match &record.event {
-            Event::StepSucceeded(e) => (&e.step, Some(&e.outputs), false),
-            Event::ItemSucceeded(e) => (&e.step, Some(&e.outputs), true),
-            Event::StepFailed(e) => (&e.step, e.outputs.as_ref(), false),
-            Event::ItemFailed(e) => (&e.step, e.outputs.as_ref(), true),
-            _ => continue,
-        };
-        let Some(outputs) = outputs else { continue };
-        if !steps.contains(&step.as_str()) {
-            continue;
-        }
-        if item {
-            itemized.push(step.as_str());
-            found.push(outputs.clone());
-            continue;
-        }
-        // A fan-out step's closing record lists per-item outputs; a single step has them
-        // directly.
-        match outputs {
-            Value::Array(_) if itemized.contains(&step.as_str()) => {}
-            Value::Array(items) => found.extend(items.iter().map(|i| i["outputs"].clone())),
-            other => found.push(other.clone()),
-        }
-    }
-    Ok(found)
+    Ok(Recorded::read(path, key)?.outputs(action, step))
 }
 
-/// [`recorded_outputs`] of every step that ran `action`, without a drill's (which changed
-/// nothing) and kept only where `keep` says so.
+/// [`Recorded::changes`] of the journal at `path`, verified first.
 pub(crate) fn changes_recorded(
     path: &str,
     action: &str,
     key: Option<&[u8]>,
     keep: impl Fn(&Value) -> bool,
 ) -> Result<Vec<Value>, ActionError> {
-    Ok(recorded_outputs(path, action, None, key)?
-        .into_iter()
-        .filter(|o| o["dry_run"] != true && keep(o))
-        .collect())
+    Ok(Recorded::read(path, key)?.changes(action, keep))
 }
 
 /// Settings by key, as containment moves record them (`before` / `after`).

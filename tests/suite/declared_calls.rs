@@ -755,6 +755,21 @@ async fn mocked_identity_center_waits(coverage: &mut Coverage) {
             .request_id("req-2")
             .build()
     };
+    // Provisioning a permission set: in progress, then done when asked again.
+    let provisioned = || {
+        [
+            mock!(aws_sdk_ssoadmin::Client::provision_permission_set).then_output(move || {
+                op::provision_permission_set::ProvisionPermissionSetOutput::builder()
+                    .permission_set_provisioning_status(provisioning(StatusValues::InProgress))
+                    .build()
+            }),
+            mock!(aws_sdk_ssoadmin::Client::describe_permission_set_provisioning_status).then_output(move || {
+                op::describe_permission_set_provisioning_status::DescribePermissionSetProvisioningStatusOutput::builder()
+                    .permission_set_provisioning_status(provisioning(StatusValues::Succeeded))
+                    .build()
+            }),
+        ]
+    };
     let common = |assigned: bool, policy: &'static str| {
         vec![
             mock!(aws_sdk_ssoadmin::Client::list_instances).then_output(|| {
@@ -803,6 +818,7 @@ async fn mocked_identity_center_waits(coverage: &mut Coverage) {
         ]
     };
     let mut sso = common(true, "");
+    sso.extend(provisioned());
     sso.extend([
         mock!(aws_sdk_ssoadmin::Client::delete_account_assignment).then_output(move || {
             op::delete_account_assignment::DeleteAccountAssignmentOutput::builder()
@@ -816,16 +832,6 @@ async fn mocked_identity_center_waits(coverage: &mut Coverage) {
         }),
         mock!(aws_sdk_ssoadmin::Client::put_inline_policy_to_permission_set)
             .then_output(|| op::put_inline_policy_to_permission_set::PutInlinePolicyToPermissionSetOutput::builder().build()),
-        mock!(aws_sdk_ssoadmin::Client::provision_permission_set).then_output(move || {
-            op::provision_permission_set::ProvisionPermissionSetOutput::builder()
-                .permission_set_provisioning_status(provisioning(StatusValues::InProgress))
-                .build()
-        }),
-        mock!(aws_sdk_ssoadmin::Client::describe_permission_set_provisioning_status).then_output(move || {
-            op::describe_permission_set_provisioning_status::DescribePermissionSetProvisioningStatusOutput::builder()
-                .permission_set_provisioning_status(provisioning(StatusValues::Succeeded))
-                .build()
-        }),
     ]);
     let aws = MockAws::new().ssoadmin(sso).identitystore(store()).build();
     let dir = tempfile::tempdir().unwrap();
@@ -857,6 +863,7 @@ async fn mocked_identity_center_waits(coverage: &mut Coverage) {
     // (the set had none: deleted) and provisioned.
     let denied = r#"{"Version":"2012-10-17","Statement":[{"Sid":"FirebreakDenyUsers","Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringLike":{"aws:userid":["*:mallory"]}}}]}"#;
     let mut sso = common(false, denied);
+    sso.extend(provisioned());
     sso.extend([
         mock!(aws_sdk_ssoadmin::Client::create_account_assignment).then_output(move || {
             op::create_account_assignment::CreateAccountAssignmentOutput::builder()
@@ -870,16 +877,6 @@ async fn mocked_identity_center_waits(coverage: &mut Coverage) {
         }),
         mock!(aws_sdk_ssoadmin::Client::delete_inline_policy_from_permission_set)
             .then_output(|| op::delete_inline_policy_from_permission_set::DeleteInlinePolicyFromPermissionSetOutput::builder().build()),
-        mock!(aws_sdk_ssoadmin::Client::provision_permission_set).then_output(move || {
-            op::provision_permission_set::ProvisionPermissionSetOutput::builder()
-                .permission_set_provisioning_status(provisioning(StatusValues::InProgress))
-                .build()
-        }),
-        mock!(aws_sdk_ssoadmin::Client::describe_permission_set_provisioning_status).then_output(move || {
-            op::describe_permission_set_provisioning_status::DescribePermissionSetProvisioningStatusOutput::builder()
-                .permission_set_provisioning_status(provisioning(StatusValues::Succeeded))
-                .build()
-        }),
     ]);
     let aws = MockAws::new().ssoadmin(sso).identitystore(store()).build();
     let journal = ran.run.journal.display().to_string();

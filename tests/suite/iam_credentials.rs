@@ -128,26 +128,6 @@ async fn seed_user(iam: &aws_sdk_iam::Client, user: &str) -> (Vec<String>, Strin
     (ids, secret)
 }
 
-async fn key_statuses(iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, String)> {
-    let mut keys: Vec<(String, String)> = iam
-        .list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap()
-        .access_key_metadata()
-        .iter()
-        .map(|k| {
-            (
-                k.access_key_id().unwrap().to_owned(),
-                k.status().unwrap().as_str().to_owned(),
-            )
-        })
-        .collect();
-    keys.sort();
-    keys
-}
-
 /// The cutoff in a principal's `AWSRevokeOlderSessions` policy document (URL-encoded, as IAM
 /// returns it).
 fn cutoff_in(document: &str) -> String {
@@ -224,9 +204,9 @@ async fn a_leaked_key_is_disabled_alone_and_its_user_contained_and_a_second_run_
         (keys[1].clone(), "Active".to_owned()),
     ];
     expected.sort();
-    assert_eq!(key_statuses(&iam, "alice").await, expected);
+    assert_eq!(sandbox::key_statuses(&iam, "alice").await, expected);
     assert!(
-        key_statuses(&iam, "bob")
+        sandbox::key_statuses(&iam, "bob")
             .await
             .iter()
             .all(|(id, status)| bystander_keys.contains(id) && status == "Active")
@@ -366,7 +346,7 @@ async fn a_drill_of_the_key_runbook_changes_nothing() {
     let drill = run(dir.path(), &["run", KEY_RUNBOOK, "-p", &param, "--dry-run"]);
     assert_eq!(drill.code, Some(0), "{}", drill.stderr);
     assert!(
-        key_statuses(&iam, "carol")
+        sandbox::key_statuses(&iam, "carol")
             .await
             .iter()
             .all(|(_, s)| s == "Active")
@@ -418,7 +398,7 @@ async fn a_key_id_in_lower_case_or_mistyped_is_refused_before_any_call() {
         assert!(jsonl_files(dir.path()).is_empty(), "{bad}: a run started");
     }
     assert!(
-        key_statuses(&iam, "dave")
+        sandbox::key_statuses(&iam, "dave")
             .await
             .iter()
             .all(|(_, s)| s == "Active")
@@ -770,7 +750,7 @@ async fn a_key_of_a_protected_user_is_refused_before_any_change() {
             Vec::<String>::new()
         );
     }
-    let statuses = key_statuses(&iam, "breakglass").await;
+    let statuses = sandbox::key_statuses(&iam, "breakglass").await;
     assert_eq!(statuses.len(), 2);
     assert!(
         statuses.iter().all(|(_, status)| status == "Active"),

@@ -39,23 +39,7 @@ async fn describe() -> Value {
         .map(|t| (t.key().to_owned(), t.value().to_owned()))
         .collect();
     tags.sort();
-    let keys: Vec<(String, String)> = iam
-        .list_access_keys()
-        .user_name("leaky")
-        .send()
-        .await
-        .unwrap()
-        .access_key_metadata()
-        .iter()
-        .map(|k| {
-            (
-                k.access_key_id().unwrap_or_default().to_owned(),
-                k.status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
+    let keys = sandbox::key_statuses(&iam, "leaky").await;
     json!({ "attached": attached, "inline": inline, "tags": tags, "keys": keys })
 }
 

@@ -631,26 +631,7 @@ async fn a_lost_update_access_key_disables_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let (keys, outcome) = key_runbook_losing(dir.path(), "UpdateAccessKey").await;
     assert_eq!(outputs(&outcome, "disable_key")["status"], "Inactive");
-    let listed = iam()
-        .await
-        .list_access_keys()
-        .user_name("alice")
-        .send()
-        .await
-        .unwrap();
-    let mut statuses: Vec<(String, String)> = listed
-        .access_key_metadata()
-        .iter()
-        .map(|k| {
-            (
-                k.access_key_id().unwrap_or_default().to_owned(),
-                k.status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
-    statuses.sort();
+    let statuses = sandbox::key_statuses(&iam().await, "alice").await;
     let mut expected = vec![
         (keys[0].clone(), "Inactive".to_owned()),
         (keys[1].clone(), "Active".to_owned()),

@@ -82,6 +82,27 @@ pub async fn tagged_with(key: &str) -> std::collections::BTreeMap<String, String
         .collect()
 }
 
+/// Each access key of `user` with its status (`Active`, `Inactive`), sorted.
+pub async fn key_statuses(iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = iam
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()
+        .iter()
+        .map(|k| {
+            (
+                k.access_key_id().unwrap().to_owned(),
+                k.status().unwrap().as_str().to_owned(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
 /// An EC2 client straight to moto, for a test to look at the state (not counted by the proxy).
 pub async fn ec2() -> aws_sdk_ec2::Client {
     aws_sdk_ec2::Client::new(&super::moto::direct_config().await)

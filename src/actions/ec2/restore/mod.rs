@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::ActionError;
 use crate::actions::grants::{Grant, arn, condition};
-use crate::actions::prior::{Standing, changed_since, changes_recorded, recorded_outputs};
+use crate::actions::prior::{Recorded, Standing, changed_since};
 use crate::actions::{Action, Execute, StepContext};
 
 /// One thing to put back.
@@ -152,16 +152,16 @@ impl Action for RestoreInstance {
 impl Execute for RestoreInstance {
     async fn execute(&self, ctx: &StepContext) -> Result<Value, ActionError> {
         let id = self.instance_id.as_str();
-        let key = ctx.journal_key();
-        let of =
-            |action: &str| changes_recorded(&self.journal, action, key, |o| o["instance_id"] == id);
-        let metadata_moves = of(<super::DisableMetadata as Action>::NAME)?;
-        let profile_moves = of(<super::ReplaceInstanceProfile as Action>::NAME)?;
-        let address_moves = of(<super::DisassociateAddresses as Action>::NAME)?;
-        let protection_moves = of(<super::ProtectInstance as Action>::NAME)?;
-        let group_moves = of(<super::DetachFromAutoscaling as Action>::NAME)?;
-        let target_moves = of(<crate::actions::elbv2::DeregisterTargets as Action>::NAME)?;
-        let mut mine = instance_resources(&self.journal, id, key)?;
+        // Verified and read once for every instance the run releases.
+        let recorded = Recorded::once(ctx, &self.journal).await?;
+        let of = |action: &str| recorded.changes(action, |o| o["instance_id"] == id);
+        let metadata_moves = of(<super::DisableMetadata as Action>::NAME);
+        let profile_moves = of(<super::ReplaceInstanceProfile as Action>::NAME);
+        let address_moves = of(<super::DisassociateAddresses as Action>::NAME);
+        let protection_moves = of(<super::ProtectInstance as Action>::NAME);
+        let group_moves = of(<super::DetachFromAutoscaling as Action>::NAME);
+        let target_moves = of(<crate::actions::elbv2::DeregisterTargets as Action>::NAME);
+        let mut mine = instance_resources(&recorded, id);
         let moved = [
             &metadata_moves,
             &profile_moves,
@@ -190,12 +190,7 @@ impl Execute for RestoreInstance {
         pieces.extend(targets::plan(ctx, id, &target_moves).await?);
         // Tag steps name many resources (a fleet's, every instance): only this instance's own
         // come back here, so releasing one instance leaves the others' case tags in place.
-        let tagged = recorded_outputs(
-            &self.journal,
-            <super::TagResources as Action>::NAME,
-            None,
-            key,
-        )?;
+        let tagged = recorded.outputs(<super::TagResources as Action>::NAME, None);
         pieces.extend(tags::plan(ctx, &tagged, &mine).await?);
 
         let drifted: Vec<Value> = pieces
@@ -237,23 +232,14 @@ impl Execute for RestoreInstance {
 /// The resources the journal knows as this instance's: the instance itself and the interfaces
 /// and volumes its describe and isolation steps recorded (a fleet's describe lists them under
 /// `instances`). Empty when the run never described or isolated the instance.
-fn instance_resources(
-    journal: &str,
-    id: &str,
-    key: Option<&[u8]>,
-) -> Result<Vec<String>, ActionError> {
+fn instance_resources(recorded: &Recorded, id: &str) -> Vec<String> {
     let mut mine: Vec<String> = Vec::new();
     let mut add = |resource: &str| {
         if !mine.iter().any(|m| m == resource) {
             mine.push(resource.to_owned());
         }
     };
-    let described = recorded_outputs(
-        journal,
-        <super::DescribeInstance as Action>::NAME,
-        None,
-        key,
-    )?;
+    let described = recorded.outputs(<super::DescribeInstance as Action>::NAME, None);
     for out in &described {
         let facts = if out["instance_id"] == id {
             out
@@ -272,7 +258,7 @@ fn instance_resources(
             }
         }
     }
-    let isolated = recorded_outputs(journal, <super::IsolateInstance as Action>::NAME, None, key)?;
+    let isolated = recorded.outputs(<super::IsolateInstance as Action>::NAME, None);
     for out in isolated.iter().filter(|o| o["instance_id"] == id) {
         add(id);
         for eni in out["interfaces"].as_array().into_iter().flatten() {
@@ -281,7 +267,7 @@ fn instance_resources(
             }
         }
     }
-    Ok(mine)
+    mine
 }
 
 async fn apply(ctx: &StepContext, id: &str, op: &Op) -> Result<bool, ActionError> {
