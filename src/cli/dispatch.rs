@@ -102,6 +102,7 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
                 Outcome::Invalid { .. } => worse(Exit::Invalid),
                 Outcome::Refused { .. } => worse(Exit::Refused),
                 Outcome::Failed { .. } => worse(Exit::StepFailed),
+                Outcome::LeaseLost { .. } => worse(Exit::Interrupted),
             }
         }
     }
@@ -151,6 +152,10 @@ pub fn run(args: &DispatchArgs, global: &GlobalArgs) -> Exit {
                         }
                         Outcome::Refused { reason } => format!("refused: {reason}"),
                         Outcome::Failed { reason } => format!("failed: {reason}"),
+                        Outcome::LeaseLost { run_id, reason } => format!(
+                            "run {run_id} stopped, its lease no longer this process's \
+                             ({reason}); `firebreak resume {run_id}` carries it on"
+                        ),
                     };
                     println!(
                         "event {id} ({kind}): {} via trigger {}: {what}",

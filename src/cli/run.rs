@@ -205,6 +205,11 @@ pub(super) fn report(result: Result<RunOutcome, EngineError>, output: OutputForm
             eprintln!("firebreak: {error}");
             return Exit::Refused;
         }
+        // Stopped, not failed: resumable like a run interrupted by Ctrl-C.
+        Err(error @ EngineError::LeaseLost { .. }) => {
+            eprintln!("firebreak: {error}");
+            return Exit::Interrupted;
+        }
         Err(error @ EngineError::Internal(_)) => {
             eprintln!("error: {error}");
             return Exit::Internal;

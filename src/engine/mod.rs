@@ -197,6 +197,15 @@ pub enum EngineError {
     /// Another process (or worker) runs this run: its lease is held.
     #[error("refused: {0}")]
     Live(String),
+    /// The run stopped acting mid-way because its lease in the shared table could no longer be
+    /// shown to be this worker's (a renewal refused, failing or too slow, or another worker took
+    /// the run over). Nothing about the run failed: the table's journal is as far as it went,
+    /// and a resume carries it on.
+    #[error(
+        "run {run_id} stopped: its lease is no longer this worker's ({detail}); the journal in \
+         the shared table is as far as it went, and a resume carries it on"
+    )]
+    LeaseLost { run_id: String, detail: String },
     /// The workers' shared table could not be read or written (`--journal dynamodb://…`).
     #[error("failed to use the shared table: {0}")]
     Table(String),

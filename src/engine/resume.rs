@@ -15,7 +15,7 @@ use super::{EngineError, RunOutcome, RunStatus, Settings, journal_path, run_id, 
 use crate::check::{self, LoadedRunbook};
 use crate::journal::chain::ChainKey;
 use crate::journal::event::LeaseTaken;
-use crate::journal::{Event, FileJournal, JournalSink};
+use crate::journal::{Event, FileJournal, JournalError, JournalSink};
 use crate::runbook::params::{self, ParamValues};
 use crate::table::replica::Materialized;
 
@@ -59,10 +59,19 @@ pub async fn resume(
                 let lease = keeper
                     .lease()
                     .ok_or_else(|| EngineError::Internal("the run's lease is unreadable".into()))?;
-                journal.append(&Event::LeaseTaken(LeaseTaken {
-                    holder: lease.holder,
-                    generation: lease.generation,
-                }))?;
+                journal
+                    .append(&Event::LeaseTaken(LeaseTaken {
+                        holder: lease.holder,
+                        generation: lease.generation,
+                    }))
+                    .map_err(|error| match error {
+                        // Between reading the table and this append another worker took the
+                        // run: it is live there.
+                        JournalError::Taken { .. } => EngineError::Live(format!(
+                            "the run is live on another worker ({error})"
+                        )),
+                        error => error.into(),
+                    })?;
             }
             journal
         }

@@ -50,8 +50,39 @@ pub(super) struct Admitted {
     pub lease: Option<RunHold>,
 }
 
-/// Runs the steps (unless refused) and ends the run.
+/// Runs the steps (unless refused) and ends the run. A run whose lease in the shared table
+/// was lost on the way ends in [`EngineError::LeaseLost`], whatever its last refused append or
+/// call said: it is not a failure of the run, and its worker hands it on instead of counting
+/// its message as failed.
 pub(super) async fn finish(
+    admitted: Admitted,
+    runbook: &Runbook,
+    replay: Option<&Replay>,
+    interrupted: Arc<AtomicBool>,
+) -> Result<RunOutcome, EngineError> {
+    let fence = admitted.lease.as_ref().and_then(RunHold::fence);
+    let run_id = admitted.state.run_id.clone();
+    let ended = run_and_end(admitted, runbook, replay, interrupted).await;
+    match ended {
+        Err(error) if lost_the_lease(fence.as_ref(), &error) => Err(EngineError::LeaseLost {
+            run_id,
+            detail: error.to_string(),
+        }),
+        ended => ended,
+    }
+}
+
+/// Whether an error ending a run is its lease's loss: the fence down, or a journal append
+/// refused because another worker appended that seq first.
+fn lost_the_lease(fence: Option<&crate::aws::fence::Fence>, error: &EngineError) -> bool {
+    fence.is_some_and(|fence| !fence.holds())
+        || matches!(
+            error,
+            EngineError::Journal(crate::journal::JournalError::Taken { .. })
+        )
+}
+
+async fn run_and_end(
     admitted: Admitted,
     runbook: &Runbook,
     replay: Option<&Replay>,

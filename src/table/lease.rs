@@ -6,10 +6,11 @@
 //!
 //! Taking a lease succeeds only if nobody holds it, it expired, or the taker already holds it;
 //! renewing and releasing succeed only for the holder of that generation. A holder whose
-//! renewal fails has lost the lease — someone may have taken it over — and must stop acting at
-//! once: [`Keeper`] renews in the background and raises [`Keeper::lost`] when that happens. The
-//! rest of the fence is the journal's: a taker appends `run_resumed` (conditional on its seq)
-//! before any AWS call, so the old holder's next append is refused.
+//! renewal is refused, or whose lease runs out before a renewal succeeds, has lost the lease —
+//! someone may have taken it over — and must stop acting at once: [`Keeper`] renews in the
+//! background and raises [`Keeper::lost`] when that happens. The rest of the fence is the
+//! journal's: a taker appends `run_resumed` (conditional on its seq) before any AWS call, so the
+//! old holder's next append is refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -240,9 +241,9 @@ impl Leases {
 }
 
 /// Renews a lease in the background (every third of its duration) until released or dropped,
-/// keeping its [`Fence`] up to date: a renewal extends it, a refused or failed one — or a
-/// keeper that wakes to find the lease already past (its process was paused) — takes it down
-/// for good.
+/// keeping its [`Fence`] up to date: a renewal extends it; a refused one — or a lease that
+/// runs out while renewals fail, or that a keeper wakes to find already past (its process was
+/// paused) — takes it down for good.
 pub struct Keeper {
     fence: Fence,
     task: tokio::task::JoinHandle<()>,
@@ -252,6 +253,45 @@ pub struct Keeper {
 
 /// Leases this process keeps now (for a worker's health line).
 static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Renews the kept lease: true once a renewal succeeds; false when it is refused (another holder
+/// took it, or it was released) or when the lease runs out first. A renewal that fails in
+/// another way (throttled, timed out, a 500) says nothing about who holds the lease, and the
+/// fence still promises it for a while: it is tried again until then — one throttled call in a
+/// minute's lease must not stop every run the worker holds. Trying again is safe: a renewal
+/// applies only for this holder and generation, and only moves the expiry on.
+async fn renew_while_held(
+    leases: &Leases,
+    kept: &std::sync::Mutex<Lease>,
+    fence: &Fence,
+    duration: Duration,
+) -> bool {
+    let pause = (duration / 20).clamp(Duration::from_millis(100), Duration::from_secs(2));
+    loop {
+        // Past the promise: another worker may hold it now, so never revive it.
+        if !fence.holds() {
+            return false;
+        }
+        let Ok(mut lease) = kept.lock().map(|l| l.clone()) else {
+            return false;
+        };
+        let started = std::time::Instant::now();
+        match leases.renew(&mut lease, duration).await {
+            Ok(()) => {
+                fence.extend(started, duration);
+                if let Ok(mut kept) = kept.lock() {
+                    *kept = lease;
+                }
+                return true;
+            }
+            Err(LeaseError::Lost { .. }) => return false,
+            Err(error) => {
+                tracing::warn!("renewing lease {}: {error}; trying again", lease.name);
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
 
 /// How many leases this process's keepers hold now.
 pub fn held() -> usize {
@@ -269,28 +309,9 @@ impl Keeper {
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(duration / 3).await;
-                // Past the promise: another worker may hold it now, so never revive it.
-                if !watching.holds() {
+                if !renew_while_held(&renewing, &keeping, &watching, duration).await {
                     watching.lose();
                     return;
-                }
-                let Ok(mut lease) = keeping.lock().map(|l| l.clone()) else {
-                    watching.lose();
-                    return;
-                };
-                let started = std::time::Instant::now();
-                match renewing.renew(&mut lease, duration).await {
-                    Ok(()) => {
-                        watching.extend(started, duration);
-                        if let Ok(mut kept) = keeping.lock() {
-                            *kept = lease;
-                        }
-                    }
-                    // Unknown is lost: a holder that cannot show it still holds must stop.
-                    Err(_) => {
-                        watching.lose();
-                        return;
-                    }
                 }
             }
         });
@@ -333,5 +354,104 @@ impl Drop for Keeper {
     fn drop(&mut self) {
         HELD.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemOutput;
+    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client};
+
+    /// Leases in a table whose `UpdateItem` (the renewal) answers as `rule` says; the SDK's
+    /// own retries off, so each renewal the keeper makes is one answer.
+    fn leases(rule: &Rule) -> Leases {
+        let interceptor = MockResponseInterceptor::new()
+            .rule_mode(RuleMode::Sequential)
+            .with_rule(rule);
+        let client = Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .credentials_provider(aws_credential_types::Credentials::new(
+                    "a", "b", None, None, "test",
+                ))
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                .http_client(create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        );
+        Leases {
+            client,
+            table: "firebreak-state".into(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    fn lease() -> Lease {
+        Lease {
+            name: "run-1".into(),
+            holder: "worker-1".into(),
+            generation: 1,
+            expires_at_ms: now_ms() + 3_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewal_that_fails_is_tried_again_while_the_lease_lasts() {
+        // Renewed every second; usable two seconds after each renewal. Two renewals in a row
+        // fail (500, then a throttle) and the third succeeds, all within the first promise.
+        let rule = aws_smithy_mocks::mock!(Client::update_item)
+            .sequence()
+            .http_status(500, None)
+            .http_status(400, Some(r#"{"__type":"ThrottlingException"}"#.into()))
+            .output(|| UpdateItemOutput::builder().build())
+            .times(100)
+            .build();
+        let keeper = Keeper::start(leases(&rule), lease(), Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        assert!(
+            !keeper.lost(),
+            "the keeper gave up a lease a failed renewal said nothing about"
+        );
+        assert!(rule.num_calls() >= 3, "renewals: {}", rule.num_calls());
+    }
+
+    #[tokio::test]
+    async fn a_refused_renewal_loses_the_lease_at_once() {
+        let rule = aws_smithy_mocks::mock!(Client::update_item)
+            .sequence()
+            .http_status(
+                400,
+                Some(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#.into()),
+            )
+            .build();
+        let keeper = Keeper::start(leases(&rule), lease(), Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert!(
+            keeper.lost(),
+            "another holder took it: the keeper must stop"
+        );
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn renewals_failing_past_the_lease_lose_it() {
+        let rule = aws_smithy_mocks::mock!(Client::update_item)
+            .sequence()
+            .http_status(500, None)
+            .times(1_000)
+            .build();
+        let keeper = Keeper::start(leases(&rule), lease(), Duration::from_secs(3));
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        assert!(keeper.lost(), "the promise ran out: the keeper must stop");
+        let calls = rule.num_calls();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            rule.num_calls(),
+            calls,
+            "a keeper that lost its lease renews no more"
+        );
     }
 }

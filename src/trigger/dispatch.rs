@@ -312,6 +312,10 @@ async fn handle(
         Err(error @ (EngineError::Lock(_) | EngineError::Live(_))) => Outcome::Refused {
             reason: error.to_string(),
         },
+        Err(EngineError::LeaseLost { run_id, detail }) => Outcome::LeaseLost {
+            run_id,
+            reason: detail,
+        },
         Err(other) => Outcome::Failed {
             reason: other.to_string(),
         },

@@ -44,6 +44,14 @@ pub enum Outcome {
     Refused {
         reason: String,
     },
+    /// The run stopped acting mid-way: its lease in the shared table was no longer this
+    /// worker's (a renewal refused or too late, or another worker took the run over). Nothing
+    /// failed; the table's journal is as far as it went and a resume carries it on (a worker
+    /// sends itself a resume request; exit 130 from `dispatch`, as for an interrupted run).
+    LeaseLost {
+        run_id: String,
+        reason: String,
+    },
     /// The run could not start or go on: its journal failed, an interlock could not be
     /// evaluated (exit 1), or an internal error (exit 70).
     Failed {

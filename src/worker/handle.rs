@@ -42,6 +42,7 @@ pub fn disposition(reports: &[EventReport]) -> Disposition {
             Outcome::Duplicate { .. } | Outcome::Joined { .. } | Outcome::Refused { .. } => {
                 continue;
             }
+            Outcome::LeaseLost { run_id, .. } => format!("run {run_id} lost its lease"),
             Outcome::Invalid { .. } => format!("{}: invalid", matched.runbook),
             Outcome::Failed { .. } => format!("{}: dispatch failed", matched.runbook),
         };
@@ -107,7 +108,7 @@ async fn handled(
             let outcomes = serde_json::to_value(&reports).unwrap_or(Value::Null);
             (disposition(&reports), outcomes, carry_on(&reports))
         }
-        Message::Resume { run_id } => resumed(&run_id, &settings).await,
+        Message::Resume { run_id } => resumed(&run_id, &settings, Request::Resume).await,
         Message::Decision(decision) => {
             let Some(clients) = &settings.clients else {
                 return (
@@ -134,24 +135,43 @@ async fn handled(
                         }),
                         ..settings
                     };
-                    resumed(&decision.run_id, &settings).await
+                    resumed(&decision.run_id, &settings, Request::Decision).await
                 }
             }
         }
     }
 }
 
+/// What a message asks of a run it resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    /// Carry it on: any worker's doing so will do.
+    Resume,
+    /// Carry a person's decision into it: only this message holds the decision.
+    Decision,
+}
+
 /// Resumes `run_id` (with the settings' decision, if any) and says what becomes of the
-/// message: kept while the run failed, was interrupted or is live elsewhere; deleted once it
-/// went as far as it can, or when the request can never succeed (refused, invalid).
-async fn resumed(run_id: &str, settings: &Settings) -> (Disposition, Value, Vec<String>) {
+/// message: kept while the run failed or was interrupted, or — for a decision — is live
+/// elsewhere; deleted once it went as far as it can, or when the request can never succeed
+/// (refused, invalid). A run stopped at a boundary or by its lease's loss is carried on by a
+/// new resume request — unless the message is a decision, which must itself come back: a
+/// resume request would carry the run on without it.
+async fn resumed(
+    run_id: &str,
+    settings: &Settings,
+    request: Request,
+) -> (Disposition, Value, Vec<String>) {
     let result = engine::resume(run_id, &[], None, settings).await;
     let carry_on = match &result {
         Ok(run) if run.status == RunStatus::Interrupted => vec![run_id.to_owned()],
+        Err(EngineError::LeaseLost { .. }) if request == Request::Resume => {
+            vec![run_id.to_owned()]
+        }
         _ => Vec::new(),
     };
     (
-        resume_disposition(run_id, &result),
+        resume_disposition(run_id, &result, request),
         outcome(run_id, &result),
         carry_on,
     )
@@ -170,6 +190,9 @@ fn carry_on(reports: &[EventReport]) -> Vec<String> {
                     _ => {}
                 }
             }
+            // Stopped by its lease, not by anything wrong with it: carried on like an
+            // interruption, so a slow table never spends the message's receives.
+            Outcome::LeaseLost { run_id, .. } => interrupted.push(run_id.clone()),
             Outcome::Invalid { .. } | Outcome::Failed { .. } => return Vec::new(),
             Outcome::Duplicate { .. } | Outcome::Joined { .. } | Outcome::Refused { .. } => {}
         }
@@ -196,13 +219,21 @@ pub async fn send_resumes(queue: &Queue, runs: &[String], delay: Duration, log: 
     all
 }
 
-fn resume_disposition(run_id: &str, result: &Result<RunOutcome, EngineError>) -> Disposition {
+fn resume_disposition(
+    run_id: &str,
+    result: &Result<RunOutcome, EngineError>,
+    request: Request,
+) -> Disposition {
     match result {
         Ok(run) if matches!(run.status, RunStatus::Failed | RunStatus::Interrupted) => {
             Disposition::Keep(format!("run {run_id} {}", run.status.as_str()))
         }
         Ok(_) => Disposition::Delete,
         Err(EngineError::Invalid(_) | EngineError::Refused(_)) => Disposition::Delete,
+        // Live on another worker, whose own message carries it on (and comes back if that
+        // worker dies): a second request for the same would only spend receives until the
+        // dead-letter queue.
+        Err(EngineError::Live(_)) if request == Request::Resume => Disposition::Delete,
         Err(error) => Disposition::Keep(format!("run {run_id}: {error}")),
     }
 }
@@ -211,5 +242,79 @@ fn outcome(run_id: &str, result: &Result<RunOutcome, EngineError>) -> Value {
     match result {
         Ok(run) => json!({"run_id": run_id, "status": run.status.as_str()}),
         Err(error) => json!({"run_id": run_id, "error": error.to_string()}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigger::dispatch::Matched;
+
+    fn report(outcomes: Vec<Outcome>) -> Vec<EventReport> {
+        vec![EventReport {
+            event_id: Some("e-1".into()),
+            source: Some("aws.guardduty".into()),
+            detail_type: Some("GuardDuty Finding".into()),
+            matched: outcomes
+                .into_iter()
+                .map(|outcome| Matched {
+                    runbook: "ec2-instance-compromise".into(),
+                    trigger: "guardduty-ec2".into(),
+                    dedupe_key: Some("f-1".into()),
+                    outcome,
+                })
+                .collect(),
+        }]
+    }
+
+    fn lease_lost(run_id: &str) -> Outcome {
+        Outcome::LeaseLost {
+            run_id: run_id.into(),
+            reason: "the lease r is no longer this worker's".into(),
+        }
+    }
+
+    #[test]
+    fn a_run_that_lost_its_lease_is_carried_on_not_failed() {
+        let reports = report(vec![lease_lost("r-1")]);
+        // Kept unless its resume request is sent (then the message is done)...
+        assert_eq!(
+            disposition(&reports),
+            Disposition::Keep("run r-1 lost its lease".into())
+        );
+        // ...and handed on like an interrupted run.
+        assert_eq!(carry_on(&reports), ["r-1"]);
+    }
+
+    #[test]
+    fn a_failure_beside_a_lost_lease_keeps_the_message_as_it_is() {
+        let reports = report(vec![
+            lease_lost("r-1"),
+            Outcome::Failed {
+                reason: "journal".into(),
+            },
+        ]);
+        assert!(carry_on(&reports).is_empty());
+    }
+
+    #[test]
+    fn a_resume_request_for_a_run_live_elsewhere_is_done_but_a_decision_comes_back() {
+        let live = Err(EngineError::Live("held by worker 2".into()));
+        assert_eq!(
+            resume_disposition("r-1", &live, Request::Resume),
+            Disposition::Delete
+        );
+        assert!(matches!(
+            resume_disposition("r-1", &live, Request::Decision),
+            Disposition::Keep(_)
+        ));
+        let lost = Err(EngineError::LeaseLost {
+            run_id: "r-1".into(),
+            detail: "fence".into(),
+        });
+        assert!(matches!(
+            resume_disposition("r-1", &lost, Request::Resume),
+            Disposition::Keep(_)
+        ));
     }
 }

@@ -42,13 +42,24 @@ impl Drop for Worker {
         }
         if std::thread::panicking() {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(80)..].join("\n");
             eprintln!(
-                "--- last lines of worker {} log {} ---\n{tail}",
+                "--- worker {} log {} ---\n{}",
                 self.child.id(),
-                self.log.display()
+                self.log.display(),
+                telling_lines(&log)
             );
         }
     }
+}
+
+/// What a failure needs from a worker's log: every line but the periodic health lines (a
+/// quiet worker writes little else, and a tail of them hid the one line saying why a message
+/// was kept), then the last health line; at most the last 200 of those.
+fn telling_lines(log: &str) -> String {
+    const HEALTH: &str = "\"log\":\"health\"";
+    let mut lines: Vec<&str> = log.lines().filter(|l| !l.contains(HEALTH)).collect();
+    if let Some(last) = log.lines().rev().find(|l| l.contains(HEALTH)) {
+        lines.push(last);
+    }
+    lines[lines.len().saturating_sub(200)..].join("\n")
 }
