@@ -52,12 +52,16 @@ impl Drop for Worker {
     }
 }
 
-/// What a failure needs from a worker's log: every line but the periodic health lines (a
-/// quiet worker writes little else, and a tail of them hid the one line saying why a message
-/// was kept), then the last health line; at most the last 200 of those.
+/// What a failure needs from a worker's log: every line but the periodic health lines and the
+/// steps that went well (a tail of those hid the one line saying why a message was kept), then
+/// the last health line; at most the last 200 of those.
 fn telling_lines(log: &str) -> String {
     const HEALTH: &str = "\"log\":\"health\"";
-    let mut lines: Vec<&str> = log.lines().filter(|l| !l.contains(HEALTH)).collect();
+    let routine = |l: &&str| {
+        l.contains(HEALTH)
+            || (l.contains("\"log\":\"step_finished\"") && !l.contains("\"status\":\"failed\""))
+    };
+    let mut lines: Vec<&str> = log.lines().filter(|l| !routine(l)).collect();
     if let Some(last) = log.lines().rev().find(|l| l.contains(HEALTH)) {
         lines.push(last);
     }
