@@ -196,10 +196,14 @@ async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
     assert_eq!(case_tagged(&instances).await, still_tagged);
     assert_eq!(state(&["describe", registered[0]]), sample_freed);
 
-    // A name the journal never contained is refused, and nothing changes.
+    // A name the journal never contained — a mistyped id among real ones — is refused, and
+    // nothing changes, of the stranger or of the contained instances named beside it (a
+    // registered one: its target group too).
     let stranger = sandbox::seed("stranger");
     let stranger = stranger["instance_id"].as_str().unwrap().to_owned();
-    let (code, refused, stderr) = release(dir.path(), &journal, std::slice::from_ref(&stranger));
+    let beside = held.iter().find(|h| *h != registered[5]).unwrap();
+    let named = [registered[5].clone(), stranger.clone(), beside.clone()];
+    let (code, refused, stderr) = release(dir.path(), &journal, &named);
     assert_ne!(code, 0, "{refused:#}");
     assert!(
         format!("{stderr}{refused}")
@@ -208,6 +212,13 @@ async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
     );
     assert_eq!(mutating(&refused), Vec::<String>::new());
     assert_eq!(interface_groups(&instances).await, now);
+    assert_eq!(case_tagged(&instances).await, still_tagged);
+    assert_eq!(
+        state(&["describe", registered[5]])["target_groups"],
+        serde_json::json!([]),
+        "{} was registered again beside a stranger",
+        registered[5]
+    );
 
     // The rest, in one run: everything as it was, the role's deny gone.
     let (code, released, stderr) = release(dir.path(), &journal, &held);

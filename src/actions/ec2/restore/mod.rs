@@ -55,6 +55,11 @@ pub struct RestoreInstance {
     /// The journal of the run that contained the instance (verified before it is read).
     pub journal: String,
     pub instance_id: String,
+    /// Every instance this run releases (the runbook's list). If the journal contained one of
+    /// them not at all — a mistyped id — every item refuses before changing anything: the
+    /// others must not be half released (their network is released only by a later step).
+    #[serde(default)]
+    pub instance_ids: Vec<String>,
     /// Restore even pieces changed since the containment.
     #[serde(default)]
     pub force: bool,
@@ -154,6 +159,21 @@ impl Execute for RestoreInstance {
         let id = self.instance_id.as_str();
         // Verified and read once for every instance the run releases.
         let recorded = Recorded::once(ctx, &self.journal).await?;
+        let strangers = strangers(ctx, &recorded, &self.journal, &self.instance_ids).await?;
+        if !strangers.is_empty() {
+            return Err(ActionError::Input(format!(
+                "journal {} records no containment of instance {} (named in instance_ids); \
+                 nothing was restored, of {id} or any other",
+                self.journal,
+                strangers.join(", ")
+            )));
+        }
+        if !contained(&recorded, id) {
+            return Err(ActionError::Input(format!(
+                "journal {} records no containment of instance {id}; nothing was restored",
+                self.journal
+            )));
+        }
         let of = |action: &str| recorded.changes(action, |o| o["instance_id"] == id);
         let metadata_moves = of(<super::DisableMetadata as Action>::NAME);
         let profile_moves = of(<super::ReplaceInstanceProfile as Action>::NAME);
@@ -162,22 +182,6 @@ impl Execute for RestoreInstance {
         let group_moves = of(<super::DetachFromAutoscaling as Action>::NAME);
         let target_moves = of(<crate::actions::elbv2::DeregisterTargets as Action>::NAME);
         let mut mine = instance_resources(&recorded, id);
-        let moved = [
-            &metadata_moves,
-            &profile_moves,
-            &address_moves,
-            &protection_moves,
-            &group_moves,
-            &target_moves,
-        ]
-        .iter()
-        .any(|moves| !moves.is_empty());
-        if mine.is_empty() && !moved {
-            return Err(ActionError::Input(format!(
-                "journal {} records no containment of instance {id}; nothing was restored",
-                self.journal
-            )));
-        }
         if !mine.iter().any(|m| m == id) {
             mine.push(id.to_owned());
         }
@@ -228,6 +232,48 @@ impl Execute for RestoreInstance {
         )
     }
 }
+
+/// The named instances the journal contained nothing of; worked out once for the run's items.
+async fn strangers(
+    ctx: &StepContext,
+    recorded: &Recorded,
+    journal: &str,
+    named: &[String],
+) -> Result<Vec<String>, ActionError> {
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = format!("release-strangers:{journal}:{}", named.join(","));
+    ctx.once(&key, || async {
+        Ok(named
+            .iter()
+            .filter(|id| !contained(recorded, id))
+            .cloned()
+            .collect::<Vec<String>>())
+    })
+    .await
+}
+
+/// Whether the journal recorded anything of the instance: a describe, an isolation, or a
+/// change of any piece this action puts back.
+fn contained(recorded: &Recorded, id: &str) -> bool {
+    !instance_resources(recorded, id).is_empty()
+        || CHANGING.iter().any(|action| {
+            !recorded
+                .changes(action, |o| o["instance_id"] == id)
+                .is_empty()
+        })
+}
+
+/// The actions whose changes this action puts back.
+const CHANGING: [&str; 6] = [
+    <super::DisableMetadata as Action>::NAME,
+    <super::ReplaceInstanceProfile as Action>::NAME,
+    <super::DisassociateAddresses as Action>::NAME,
+    <super::ProtectInstance as Action>::NAME,
+    <super::DetachFromAutoscaling as Action>::NAME,
+    <crate::actions::elbv2::DeregisterTargets as Action>::NAME,
+];
 
 /// The resources the journal knows as this instance's: the instance itself and the interfaces
 /// and volumes its describe and isolation steps recorded (a fleet's describe lists them under
