@@ -2,18 +2,18 @@
 //! it from the command line: `ec2-fleet-containment` on 36 instances over three VPCs sharing one
 //! role, six of them registered in load balancer target groups by hand (the person declines the
 //! stop), then `ec2-release` of two of them, a name the journal never contained, and the other
-//! 34 in one run.
+//! 34 in one run through throttling and 500s.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use aws_sdk_ec2::types::Filter;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::ec2_release::{decline_the_stop, state};
 use crate::fleet::ids;
 use crate::support::journal::Journal;
-use crate::support::{cli_on_moto, moto, sandbox};
+use crate::support::{cli_on_moto, moto, proxy, sandbox};
 
 const ROLE: &str = "fleet-release";
 
@@ -220,8 +220,36 @@ async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
         registered[5]
     );
 
-    // The rest, in one run: everything as it was, the role's deny gone.
+    // The rest, in one run, through a storm — two in five EC2 and load balancer calls
+    // throttled, one EC2 call in twenty answered 500, the first two calls on the role's policy
+    // throttled: everything as it was, the role's deny gone.
+    proxy::reset();
+    proxy::faults(
+        19,
+        json!([
+            {"service": "ec2", "fault": "throttle", "rate": 0.4},
+            {"service": "ec2", "fault": "error500", "rate": 0.05},
+            {"service": "iam", "operation": "*RolePolic*", "fault": "throttle", "max": 2},
+            {"service": "elasticloadbalancing", "fault": "throttle", "rate": 0.4},
+        ]),
+    );
     let (code, released, stderr) = release(dir.path(), &journal, &held);
+    let calls = proxy::calls();
+    proxy::faults(0, json!([]));
+    let faulted = |service: &str| {
+        calls
+            .iter()
+            .filter(|c| c.service == service && c.fault.is_some())
+            .count()
+    };
+    assert!(
+        faulted("ec2") > 20 && faulted("iam") > 0 && faulted("elasticloadbalancing") > 0,
+        "faults injected: ec2 {}, iam {}, elbv2 {} of {} calls",
+        faulted("ec2"),
+        faulted("iam"),
+        faulted("elasticloadbalancing"),
+        calls.len()
+    );
     assert_eq!(code, 0, "{stderr}\n{released:#}");
     assert_eq!(interface_groups(&instances).await, before);
     assert_eq!(denied().await, Vec::<String>::new());
