@@ -204,6 +204,13 @@ impl Standing {
     }
 }
 
+/// One setting changed since the containment, as every release reports it in
+/// `outputs.drifted`: what the containment left, what it is now, and what it was before (what a
+/// forced release puts back).
+pub(crate) fn drift(setting: &str, left: &Value, now: &Value, before: &Value) -> Value {
+    serde_json::json!({ "setting": setting, "left": left, "now": now, "recorded_before": before })
+}
+
 /// The refusal of a release whose settings changed since the containment: nothing restored.
 pub(crate) fn changed_since(what: &str, drifted: Vec<Value>) -> ActionError {
     let names: Vec<&str> = drifted

@@ -422,6 +422,10 @@ async fn a_release_refuses_a_setting_changed_since_unless_forced() {
     assert_eq!(code, 0, "{stderr}");
     let restored = &forced["steps"][1]["outputs"]["drifted"];
     assert_eq!(restored[0]["setting"], "public_access_block", "{forced:#}");
+    // Said as every release says it.
+    for key in ["left", "now", "recorded_before"] {
+        assert!(restored[0].get(key).is_some(), "{key}: {forced:#}");
+    }
     let after = describe(&s3, "drifted-data").await;
     assert_eq!(after["public_access_block"], Value::Null);
     assert_eq!(after["ownership"], Value::Null);

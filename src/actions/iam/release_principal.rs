@@ -18,7 +18,7 @@ use super::{
 };
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, arn};
-use crate::actions::prior::{Standing, changed_since, changes_recorded, recorded_outputs};
+use crate::actions::prior::{Standing, changed_since, changes_recorded, drift, recorded_outputs};
 use crate::actions::{Action, Execute};
 
 /// Put back what a containing run's IAM moves changed, from its verified journal: the quarantine policy it attached (detached) or wrote (deleted, or the earlier one put back), the session revocation it wrote (likewise — sessions issued before its cutoff work again: rotate the credentials), the tags it set, and only with `reactivate_key` the access key it disabled. A deleted console password is not re-created. Refuses, changing nothing, what changed since unless `force`.
@@ -95,6 +95,8 @@ struct Piece {
     name: String,
     principal: Principal,
     standing: Standing,
+    /// What the containment left it at.
+    left: Value,
     now: Value,
     restore_to: Value,
     op: Op,
@@ -145,6 +147,7 @@ impl Execute for ReleasePrincipal {
             pieces.push(Piece {
                 name: format!("tag {tag} of {}", principal.describe()),
                 standing: Standing::of(&now, &before, &after, |a, b| a == b),
+                left: after.clone(),
                 principal,
                 now,
                 restore_to: before.clone(),
@@ -173,6 +176,7 @@ impl Execute for ReleasePrincipal {
                 pieces.push(Piece {
                     name: format!("session revocation of {}", principal.describe()),
                     standing: Standing::of(&now, &before, &after, |a, b| a == b),
+                    left: after.clone(),
                     principal,
                     now,
                     restore_to: before.clone(),
@@ -194,6 +198,7 @@ impl Execute for ReleasePrincipal {
                 pieces.push(Piece {
                     name: format!("quarantine policy {arn} on {}", principal.describe()),
                     standing: Standing::of(&now, &json!(false), &json!(true), |a, b| a == b),
+                    left: json!(true),
                     principal,
                     now,
                     restore_to: json!(false),
@@ -209,6 +214,7 @@ impl Execute for ReleasePrincipal {
                         principal.describe()
                     ),
                     standing: Standing::of(&now, &before, &after, |a, b| a == b),
+                    left: after.clone(),
                     principal,
                     now,
                     restore_to: before.clone(),
@@ -228,6 +234,7 @@ impl Execute for ReleasePrincipal {
             pieces.push(Piece {
                 name: format!("access key {key_id}"),
                 standing,
+                left: json!("Inactive"),
                 principal,
                 now,
                 restore_to: if self.reactivate_key { before } else { json!("Inactive") },
@@ -246,6 +253,7 @@ impl Execute for ReleasePrincipal {
                 pieces.push(Piece {
                     name: format!("console password of {}", principal.describe()),
                     standing: Standing::Restore,
+                    left: Value::Null,
                     principal,
                     now: Value::Null,
                     restore_to: Value::Null,
@@ -259,7 +267,7 @@ impl Execute for ReleasePrincipal {
         let drifted: Vec<Value> = pieces
             .iter()
             .filter(|p| p.standing == Standing::ChangedSince)
-            .map(|p| json!({ "setting": p.name, "now": p.now, "recorded_before": p.restore_to }))
+            .map(|p| drift(&p.name, &p.left, &p.now, &p.restore_to))
             .collect();
         if !drifted.is_empty() && !self.force {
             return Err(changed_since("IAM release", drifted));

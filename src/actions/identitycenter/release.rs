@@ -10,7 +10,7 @@ use super::remove::{RemoveUserAccess, wait_for};
 use super::user::{User, assignments, find, memberships};
 use super::{ActionError, StepContext};
 use crate::actions::grants::Grant;
-use crate::actions::prior::{Standing, changed_since, recorded_outputs};
+use crate::actions::prior::{Standing, changed_since, drift, recorded_outputs};
 use crate::actions::{Action, Execute};
 
 /// Give an Identity Center user back what a containing run took, from its verified journal: the account assignments and group memberships it removed (re-created), and each permission set's inline policy as it was (the set provisioned again). Refuses, changing nothing, when an inline policy changed since unless `force`.
@@ -83,7 +83,12 @@ impl Execute for ReleaseUser {
                 let now = inline_policy(ctx, &user, set).await?;
                 let standing = Standing::of(&now, before, after, |a, b| a == b);
                 if standing == Standing::ChangedSince {
-                    drifted.push(json!({ "setting": format!("inline policy of {set}"), "now": now, "left": after }));
+                    drifted.push(drift(
+                        &format!("inline policy of {set}"),
+                        after,
+                        &now,
+                        before,
+                    ));
                 }
                 policies.push((set.clone(), before.clone(), standing));
             }

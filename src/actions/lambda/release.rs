@@ -11,7 +11,7 @@ use super::settings::{self, ALL};
 use super::{ActionError, FUNCTION_SCOPE, function};
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, ScopeField, arn};
-use crate::actions::prior::{Standing, before_and_after, changed_since, recorded_outputs};
+use crate::actions::prior::{Standing, before_and_after, changed_since, drift, recorded_outputs};
 use crate::actions::{Action, Execute};
 
 /// Put back what a containing run changed on a function, as its verified journal recorded it: tags, public policy statements (added back), the URL's auth type, reserved concurrency (removed when there was none) and event source mappings (enabled again). Settings the run did not change are not touched. Refuses, changing nothing, when a setting is no longer as the containment left it unless `force`.
@@ -114,7 +114,7 @@ impl Execute for ReleaseFunction {
             let live = settings::read(ctx, &function, *setting).await?;
             let standing = Standing::of(&live, before, after, |a, b| a == b);
             if standing == Standing::ChangedSince {
-                drifted.push(json!({ "setting": key, "left": after, "now": live }));
+                drifted.push(drift(key, after, &live, before));
             }
             plan.push((*setting, before.clone(), live, standing));
         }

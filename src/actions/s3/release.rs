@@ -10,7 +10,7 @@ use super::{ActionError, BUCKET_SCOPE, bucket};
 use crate::actions::StepContext;
 use crate::actions::grants::{Grant, ScopeField, arn};
 use crate::actions::prior::{
-    Settings, Standing, before_and_after, changed_since, recorded_outputs,
+    Settings, Standing, before_and_after, changed_since, drift, recorded_outputs,
 };
 use crate::actions::{Action, Execute};
 
@@ -84,7 +84,7 @@ impl Execute for ReleaseBucket {
             let live = settings::read(ctx, &bucket, *setting).await?;
             let standing = Standing::of(&live, before, after, same);
             if standing == Standing::ChangedSince {
-                drifted.push(json!({ "setting": key, "left": after, "now": live }));
+                drifted.push(drift(key, after, &live, before));
             }
             plan.push((*setting, before.clone(), live, standing));
         }

@@ -46,6 +46,7 @@ pub(super) async fn plan(ctx: &StepContext, outputs: &[Value]) -> Result<Vec<Pie
                 address["public_ip"].as_str().unwrap_or(allocation)
             ),
             standing: Standing::of(&now, &before, &Value::Null, |a, b| a == b),
+            left: Value::Null,
             now,
             restore_to: before,
             op: Op::Address(address.clone()),

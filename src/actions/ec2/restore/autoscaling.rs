@@ -61,6 +61,7 @@ pub(super) async fn plan(
     Ok(vec![Piece {
         name: "autoscaling_group".into(),
         standing: Standing::of(&now, &before, &after, |a, b| a == b),
+        left: after,
         now,
         restore_to: before,
         op: Op::Group(Wanted {

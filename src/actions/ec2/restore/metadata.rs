@@ -39,6 +39,7 @@ pub(super) async fn plan(
     Ok(vec![Piece {
         name: "metadata_options".into(),
         standing: Standing::of(&now, &before, &after, |a, b| a == b),
+        left: after,
         now,
         op: Op::Metadata(Wanted {
             endpoint: before["http_endpoint"].as_str().map(str::to_owned),

@@ -23,13 +23,15 @@ use serde_json::{Value, json};
 
 use super::ActionError;
 use crate::actions::grants::{Grant, arn, condition};
-use crate::actions::prior::{Recorded, Standing, changed_since};
+use crate::actions::prior::{Recorded, Standing, changed_since, drift};
 use crate::actions::{Action, Execute, StepContext};
 
 /// One thing to put back.
 pub(crate) struct Piece {
     pub name: String,
     pub standing: Standing,
+    /// What the containment left it at.
+    pub left: Value,
     pub now: Value,
     pub restore_to: Value,
     pub op: Op,
@@ -200,7 +202,7 @@ impl Execute for RestoreInstance {
         let drifted: Vec<Value> = pieces
             .iter()
             .filter(|p| p.standing == Standing::ChangedSince)
-            .map(|p| json!({ "setting": p.name, "now": p.now, "recorded_before": p.restore_to }))
+            .map(|p| drift(&p.name, &p.left, &p.now, &p.restore_to))
             .collect();
         if !drifted.is_empty() && !self.force {
             return Err(changed_since(&format!("instance {id}"), drifted));

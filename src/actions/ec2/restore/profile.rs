@@ -44,6 +44,7 @@ pub(super) async fn plan(
     Ok(vec![Piece {
         name: "instance_profile".into(),
         standing: Standing::of(&now, &before, &left, |a, b| a == b),
+        left,
         now,
         op: Op::Profile(Wanted {
             arn: original,

@@ -56,6 +56,7 @@ pub(super) async fn plan(
         pieces.push(Piece {
             name: "termination_protection".into(),
             standing: Standing::of(&now, termination.0, termination.1, |a, b| a == b),
+            left: termination.1.clone(),
             now,
             restore_to: termination.0.clone(),
             op: Op::Protection(Wanted::Termination(
@@ -83,6 +84,7 @@ pub(super) async fn plan(
         pieces.push(Piece {
             name: "shutdown_behavior".into(),
             standing: Standing::of(&now, shutdown.0, shutdown.1, |a, b| a == b),
+            left: shutdown.1.clone(),
             now,
             restore_to: shutdown.0.clone(),
             op: Op::Protection(Wanted::Shutdown(before.to_owned())),
@@ -117,6 +119,7 @@ pub(super) async fn plan(
             pieces.push(Piece {
                 name: format!("delete_on_termination {device}"),
                 standing: Standing::of(&now, &before, &after, |a, b| a == b),
+                left: after,
                 now,
                 op: Op::Protection(Wanted::DeleteOnTermination {
                     device: device.to_owned(),

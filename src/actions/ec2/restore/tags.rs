@@ -55,6 +55,7 @@ pub(super) async fn plan(
                 } else {
                     Standing::Restore
                 },
+                left: Value::Null,
                 now,
                 restore_to: json!([]),
                 op: Op::Untag(Wanted {

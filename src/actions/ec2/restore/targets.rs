@@ -39,6 +39,7 @@ pub(super) async fn plan(
         pieces.push(Piece {
             name: format!("target_group {}", group.as_str().unwrap_or_default()),
             standing: Standing::of(&now, &json!(true), &json!(false), |a, b| a == b),
+            left: json!(false),
             now,
             restore_to: json!(true),
             op: if running {
