@@ -99,12 +99,7 @@ async fn forensic_clean_room_runs_on_the_snapshots_of_a_containment_run() {
         String::from_utf8_lossy(&contain.stderr)
     );
     let contained: Value = serde_json::from_slice(&contain.stdout).unwrap();
-    let snapshot_step = contained["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "snapshot")
-        .unwrap();
+    let snapshot_step = crate::support::json::step(&contained, "snapshot");
     let snapshots: Vec<String> =
         serde_json::from_value(snapshot_step["outputs"]["snapshot_ids"].clone()).unwrap();
     assert_eq!(snapshots.len(), 2);
@@ -135,15 +130,7 @@ async fn forensic_clean_room_runs_on_the_snapshots_of_a_containment_run() {
         String::from_utf8_lossy(&room.stderr)
     );
     let outcome: Value = serde_json::from_slice(&room.stdout).unwrap();
-    let step = |id: &str| {
-        outcome["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let step = |id: &str| crate::support::json::step(&outcome, id).clone();
     let workstation = step("clean_room")["outputs"]["outputs"]["WorkstationInstanceId"]
         .as_str()
         .unwrap()

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::support::json::step;
 use crate::support::{moto, sandbox};
 
 const ACCOUNT: &str = "123456789012";
@@ -26,15 +27,6 @@ fn collect(dir: &Path, instance: &str, bucket: &str) -> (i32, Value, String) {
             &format!("evidence_bucket={bucket}"),
         ],
     )
-}
-
-fn step<'a>(outcome: &'a Value, id: &str) -> &'a Value {
-    outcome["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {outcome}"))
 }
 
 fn restricted_policy(bucket: &str) -> String {

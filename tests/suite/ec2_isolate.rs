@@ -142,12 +142,7 @@ async fn every_interface_ends_in_the_no_rule_group_and_release_restores_them() {
         ],
     );
     assert_eq!(code, 0, "{stderr}");
-    let release = released["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "release")
-        .unwrap();
+    let release = crate::support::json::step(&released, "release");
     assert_eq!(release["outputs"]["source"], "journal");
     assert!(
         sandbox::interfaces_in(&ec2, instance, isolation)

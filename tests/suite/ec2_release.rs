@@ -242,12 +242,7 @@ async fn an_instance_release_refuses_a_piece_changed_since_unless_forced() {
     let (code, forced, stderr) = cli_on_moto(dir.path(), &forced_args);
     assert_eq!(code, 0, "{stderr}\n{forced:#}");
     // What was overwritten is said as every release says it.
-    let restore = forced["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "restore")
-        .unwrap();
+    let restore = crate::support::json::step(&forced, "restore");
     let drifted = &restore["outputs"][0]["outputs"]["drifted"][0];
     assert_eq!(drifted["setting"], "metadata_options", "{forced:#}");
     for key in ["left", "now", "recorded_before"] {

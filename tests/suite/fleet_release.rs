@@ -255,11 +255,6 @@ async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
     assert_eq!(denied().await, Vec::<String>::new());
     assert_eq!(case_tagged(&instances).await, Vec::<String>::new());
     assert_eq!(state(&["describe", registered[5]]), sample_held);
-    let restore = released["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "restore")
-        .unwrap();
+    let restore = crate::support::json::step(&released, "restore");
     assert_eq!(restore["outputs"].as_array().unwrap().len(), 34);
 }

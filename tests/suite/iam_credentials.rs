@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::json::step;
 use crate::support::{crash, firebreak, moto, sandbox};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -60,15 +61,6 @@ fn mutating_calls(journal: &Path) -> Vec<String> {
         .filter_map(|r| r["operation"].as_str().map(str::to_owned))
         .filter(|op| !is_read(op))
         .collect()
-}
-
-fn step<'a>(outcome: &'a Value, id: &str) -> &'a Value {
-    outcome["steps"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no steps (looking for {id}) in {outcome:#}"))
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {outcome:#}"))
 }
 
 fn journal_of(outcome: &Value) -> PathBuf {

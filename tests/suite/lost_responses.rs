@@ -75,12 +75,7 @@ async fn fixture_losing(
 
 /// The outputs of `step` in a `--output json` outcome.
 fn outputs<'a>(outcome: &'a Value, step: &str) -> &'a Value {
-    &outcome["steps"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no steps in {outcome:#}"))
-        .iter()
-        .find(|s| s["id"] == step)
-        .unwrap_or_else(|| panic!("no step {step} in {outcome:#}"))["outputs"]
+    &crate::support::json::step(outcome, step)["outputs"]
 }
 
 fn tag_filter(key: &str, value: &str) -> Filter {

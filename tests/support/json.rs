@@ -17,3 +17,13 @@ pub fn strings(value: &Value) -> Vec<String> {
         .map(|v| str_of(v).to_owned())
         .collect()
 }
+
+/// The step `id` of a run's `--output json` outcome.
+pub fn step<'a>(outcome: &'a Value, id: &str) -> &'a Value {
+    outcome["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {outcome:#}"))
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {outcome:#}"))
+}
