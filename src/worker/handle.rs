@@ -152,8 +152,8 @@ enum Request {
 }
 
 /// Resumes `run_id` (with the settings' decision, if any) and says what becomes of the
-/// message: kept while the run failed or was interrupted, or — for a decision — is live
-/// elsewhere; deleted once it went as far as it can, or when the request can never succeed
+/// message: kept while the run failed, was interrupted or is live (perhaps only the stale lease
+/// of the worker that lost it); deleted once it went as far as it can, or when the request can never succeed
 /// (refused, invalid). A run stopped at a boundary or by its lease's loss is carried on by a
 /// new resume request — unless the message is a decision, which must itself come back: a
 /// resume request would carry the run on without it.
@@ -171,7 +171,7 @@ async fn resumed(
         _ => Vec::new(),
     };
     (
-        resume_disposition(run_id, &result, request),
+        resume_disposition(run_id, &result),
         outcome(run_id, &result),
         carry_on,
     )
@@ -219,21 +219,13 @@ pub async fn send_resumes(queue: &Queue, runs: &[String], delay: Duration, log: 
     all
 }
 
-fn resume_disposition(
-    run_id: &str,
-    result: &Result<RunOutcome, EngineError>,
-    request: Request,
-) -> Disposition {
+fn resume_disposition(run_id: &str, result: &Result<RunOutcome, EngineError>) -> Disposition {
     match result {
         Ok(run) if matches!(run.status, RunStatus::Failed | RunStatus::Interrupted) => {
             Disposition::Keep(format!("run {run_id} {}", run.status.as_str()))
         }
         Ok(_) => Disposition::Delete,
         Err(EngineError::Invalid(_) | EngineError::Refused(_)) => Disposition::Delete,
-        // Live on another worker, whose own message carries it on (and comes back if that
-        // worker dies): a second request for the same would only spend receives until the
-        // dead-letter queue.
-        Err(EngineError::Live(_)) if request == Request::Resume => Disposition::Delete,
         Err(error) => Disposition::Keep(format!("run {run_id}: {error}")),
     }
 }
@@ -298,14 +290,12 @@ mod tests {
     }
 
     #[test]
-    fn a_resume_request_for_a_run_live_elsewhere_is_done_but_a_decision_comes_back() {
+    fn a_request_for_a_run_live_elsewhere_comes_back() {
+        // Live may be the stale lease of the worker that lost it and sent this request: the
+        // request comes back rather than be dropped with the run unfinished.
         let live = Err(EngineError::Live("held by worker 2".into()));
-        assert_eq!(
-            resume_disposition("r-1", &live, Request::Resume),
-            Disposition::Delete
-        );
         assert!(matches!(
-            resume_disposition("r-1", &live, Request::Decision),
+            resume_disposition("r-1", &live),
             Disposition::Keep(_)
         ));
         let lost = Err(EngineError::LeaseLost {
@@ -313,7 +303,7 @@ mod tests {
             detail: "fence".into(),
         });
         assert!(matches!(
-            resume_disposition("r-1", &lost, Request::Resume),
+            resume_disposition("r-1", &lost),
             Disposition::Keep(_)
         ));
     }

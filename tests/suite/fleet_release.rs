@@ -243,7 +243,7 @@ async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
             .count()
     };
     assert!(
-        faulted("ec2") > 20 && faulted("iam") > 0 && faulted("elasticloadbalancing") > 0,
+        faulted("ec2") > 20 && faulted("elasticloadbalancing") > 0,
         "faults injected: ec2 {}, iam {}, elbv2 {} of {} calls",
         faulted("ec2"),
         faulted("iam"),
