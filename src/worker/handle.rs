@@ -152,11 +152,11 @@ enum Request {
 }
 
 /// Resumes `run_id` (with the settings' decision, if any) and says what becomes of the
-/// message: kept while the run failed, was interrupted or is live (perhaps only the stale lease
-/// of the worker that lost it); deleted once it went as far as it can, or when the request can never succeed
-/// (refused, invalid). A run stopped at a boundary or by its lease's loss is carried on by a
-/// new resume request — unless the message is a decision, which must itself come back: a
-/// resume request would carry the run on without it.
+/// message: kept while the run failed, was interrupted or is live (perhaps only the stale
+/// lease of the worker that lost it); deleted once it went as far as it can, or when the
+/// request can never succeed (refused, invalid). A run stopped at a boundary or by its lease's
+/// loss is carried on by a new resume request — unless the message is a decision, which must
+/// itself come back: a resume request would carry the run on without it.
 async fn resumed(
     run_id: &str,
     settings: &Settings,
