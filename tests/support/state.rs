@@ -150,6 +150,44 @@ pub async fn fingerprint() -> BTreeMap<String, String> {
     print.finish()
 }
 
+/// A bucket's name with CloudFormation's random suffix as `*`. A clean room's bucket is named
+/// `<stack>-<logical id>-<suffix>`, the suffix twelve letters and digits drawn anew each time. It
+/// may hold no digit at all (a CI run drew `krrqrtferpns`), so the stack's name marks it, not the
+/// suffix's look.
+fn stable_bucket_name(name: &str) -> String {
+    match name.rsplit_once('-') {
+        Some((stem, suffix))
+            if stem.starts_with("firebreak-clean-room-")
+                && suffix.len() == 12
+                && suffix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) =>
+        {
+            format!("{stem}-*")
+        }
+        _ => name.to_owned(),
+    }
+}
+
+#[test]
+fn a_clean_rooms_bucket_is_named_without_its_suffix_whatever_the_suffix_draws() {
+    for drawn in ["krrqrtferpns", "a1b2c3d4e5f6", "123456789012"] {
+        assert_eq!(
+            stable_bucket_name(&format!(
+                "firebreak-clean-room-case-1-evidencebucket-{drawn}"
+            )),
+            "firebreak-clean-room-case-1-evidencebucket-*"
+        );
+    }
+    for own in [
+        "covered-bare",
+        "exposed-bucket-krrqrtferpns",
+        "firebreak-clean-room-case-1-x-Y",
+    ] {
+        assert_eq!(stable_bucket_name(own), own);
+    }
+}
+
 /// Buckets, functions and Identity Center users, each as its own test describes it (volatile
 /// fields left out there).
 async fn beyond_ec2(config: &aws_config::SdkConfig, print: &mut Print) {
@@ -160,15 +198,7 @@ async fn beyond_ec2(config: &aws_config::SdkConfig, print: &mut Print) {
     );
     for bucket in s3.list_buckets().send().await.unwrap().buckets() {
         let name = bucket.name().unwrap_or_default();
-        // A stack's bucket ends in a suffix CloudFormation makes anew each time.
-        let stable_name = match name.rsplit_once('-') {
-            Some((stem, suffix))
-                if suffix.len() >= 10 && suffix.chars().any(|c| c.is_ascii_digit()) =>
-            {
-                format!("{stem}-*")
-            }
-            _ => name.to_owned(),
-        };
+        let stable_name = stable_bucket_name(name);
         print.add(
             format!("s3:bucket:{stable_name}"),
             crate::s3_exposure::describe(&s3, name)
