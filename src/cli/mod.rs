@@ -526,7 +526,8 @@ pub struct ServeArgs {
     /// carried on by resume requests on the queue (SQS keeps a message invisible 12 h at most)
     #[arg(long, value_name = "SECONDS", default_value_t = 42_600, value_parser = clap::value_parser!(u32).range(2..=43_200))]
     pub hold_limit: u32,
-    /// How long a resume request waits in the queue before a worker takes it
+    /// How long a resume request waits in the queue before a worker takes it (one for a run
+    /// that lost its lease waits at least --lease-seconds, so the lost lease has run out)
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=900))]
     pub resume_delay: u32,
     /// How long a worker's lease on a run lasts without renewal (renewed every third of it);

@@ -68,6 +68,19 @@ pub struct Handled {
     /// and nothing else went wrong: a resume request carries each on, and the message itself
     /// is then done. Empty when the message must come back as it is.
     pub carry_on: Vec<String>,
+    /// The least delay for those resume requests. A run that lost its lease is carried on only
+    /// once that lease has run out in the table: the table's lease outlives the worker's fence
+    /// by a margin, so that a journal write sent just before the fence went down still lands
+    /// before another worker may take the run up; a request delivered sooner finds the run
+    /// live (or its next seq taken by that write) and comes back, spending a receive.
+    pub carry_on_after: Duration,
+}
+
+impl Handled {
+    /// When the resume requests may be delivered, given the worker's own `--resume-delay`.
+    pub fn resume_delay(&self, configured: Duration) -> Duration {
+        configured.max(self.carry_on_after)
+    }
 }
 
 /// What to do with the message, and what to log about it (never its body).
@@ -78,13 +91,20 @@ pub async fn handle(
     settings: &Settings,
     log: &Sink,
 ) -> Handled {
-    let (disposition, outcomes, carry_on) = handled(incoming, runbooks, mode, settings, log).await;
+    let (disposition, outcomes, carry_on, lease_lost) =
+        handled(incoming, runbooks, mode, settings, log).await;
+    let lease = settings.shared.as_ref().map(|shared| shared.lease);
     Handled {
         disposition,
         outcomes,
         carry_on,
+        carry_on_after: lease.filter(|_| lease_lost).unwrap_or_default(),
     }
 }
+
+/// A message's answer: its disposition, what to log, the runs to carry on, and whether one of
+/// those lost its lease.
+type Answer = (Disposition, Value, Vec<String>, bool);
 
 async fn handled(
     incoming: Incoming<'_>,
@@ -92,7 +112,7 @@ async fn handled(
     mode: Mode,
     settings: &Settings,
     log: &Sink,
-) -> (Disposition, Value, Vec<String>) {
+) -> Answer {
     let settings = Settings {
         observer: Arc::new(RunLog::new(log.clone(), incoming.id)),
         ..settings.clone()
@@ -102,11 +122,18 @@ async fn handled(
             Disposition::Keep(format!("malformed: {why}")),
             Value::Null,
             Vec::new(),
+            false,
         ),
         Message::Event(event) => {
             let reports = dispatch::dispatch(&[event], runbooks, mode, &settings).await;
             let outcomes = serde_json::to_value(&reports).unwrap_or(Value::Null);
-            (disposition(&reports), outcomes, carry_on(&reports))
+            let lease_lost = lost_a_lease(&reports);
+            (
+                disposition(&reports),
+                outcomes,
+                carry_on(&reports),
+                lease_lost,
+            )
         }
         Message::Resume { run_id } => resumed(&run_id, &settings, Request::Resume).await,
         Message::Decision(decision) => {
@@ -115,6 +142,7 @@ async fn handled(
                     Disposition::Keep("no AWS clients to check the sender with".into()),
                     Value::Null,
                     Vec::new(),
+                    false,
                 );
             };
             match sender::verify(&clients.iam, &decision.decider, incoming.sender_id).await {
@@ -123,6 +151,7 @@ async fn handled(
                     Disposition::Delete,
                     json!({"run_id": decision.run_id, "decision_refused": why}),
                     Vec::new(),
+                    false,
                 ),
                 Ok(decider) => {
                     let settings = Settings {
@@ -157,11 +186,7 @@ enum Request {
 /// request can never succeed (refused, invalid). A run stopped at a boundary or by its lease's
 /// loss is carried on by a new resume request — unless the message is a decision, which must
 /// itself come back: a resume request would carry the run on without it.
-async fn resumed(
-    run_id: &str,
-    settings: &Settings,
-    request: Request,
-) -> (Disposition, Value, Vec<String>) {
+async fn resumed(run_id: &str, settings: &Settings, request: Request) -> Answer {
     let result = engine::resume(run_id, &[], None, settings).await;
     let carry_on = match &result {
         Ok(run) if run.status == RunStatus::Interrupted => vec![run_id.to_owned()],
@@ -174,7 +199,16 @@ async fn resumed(
         resume_disposition(run_id, &result),
         outcome(run_id, &result),
         carry_on,
+        matches!(result, Err(EngineError::LeaseLost { .. })),
     )
+}
+
+/// Whether a run the event started or resumed lost its lease on the way.
+fn lost_a_lease(reports: &[EventReport]) -> bool {
+    reports
+        .iter()
+        .flat_map(|r| &r.matched)
+        .any(|m| matches!(m.outcome, Outcome::LeaseLost { .. }))
 }
 
 /// The runs an event's message may hand on as resume requests: those interrupted, provided
@@ -274,8 +308,26 @@ mod tests {
             disposition(&reports),
             Disposition::Keep("run r-1 lost its lease".into())
         );
-        // ...and handed on like an interrupted run.
+        // ...and handed on like an interrupted run, once its lease has run out.
         assert_eq!(carry_on(&reports), ["r-1"]);
+        assert!(lost_a_lease(&reports));
+    }
+
+    #[test]
+    fn a_lost_lease_is_carried_on_no_sooner_than_the_lease_lasts() {
+        let handled = |carry_on_after| Handled {
+            disposition: Disposition::Delete,
+            outcomes: Value::Null,
+            carry_on: vec!["r-1".into()],
+            carry_on_after,
+        };
+        let (second, lease) = (Duration::from_secs(1), Duration::from_secs(60));
+        assert_eq!(handled(lease).resume_delay(second), lease);
+        assert_eq!(handled(Duration::ZERO).resume_delay(second), second);
+        let failed = report(vec![Outcome::Failed {
+            reason: "journal".into(),
+        }]);
+        assert!(!lost_a_lease(&failed));
     }
 
     #[test]

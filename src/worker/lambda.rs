@@ -103,8 +103,13 @@ impl Handler {
         match &self.queue {
             Some(queue)
                 if !handled.carry_on.is_empty()
-                    && send_resumes(queue, &handled.carry_on, self.resume_delay, &self.log)
-                        .await =>
+                    && send_resumes(
+                        queue,
+                        &handled.carry_on,
+                        handled.resume_delay(self.resume_delay),
+                        &self.log,
+                    )
+                    .await =>
             {
                 Disposition::Delete
             }

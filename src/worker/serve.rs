@@ -147,6 +147,7 @@ impl Job {
         };
         let handled = handle(incoming, &self.runbooks, self.mode, &settings, &self.log).await;
         watcher.abort();
+        let resume_delay = handled.resume_delay(self.config.resume_delay);
         let (disposition, outcomes) = (handled.disposition, handled.outcomes);
         if matches!(&disposition, Disposition::Keep(why) if why.starts_with("malformed")) {
             self.health.count(|c| c.malformed += 1);
@@ -155,13 +156,7 @@ impl Job {
         // Held too long: its runs go on from resume requests, and the message is done.
         let carried_on = !*self.stop.borrow()
             && !handled.carry_on.is_empty()
-            && send_resumes(
-                &self.queue,
-                &handled.carry_on,
-                self.config.resume_delay,
-                &self.log,
-            )
-            .await;
+            && send_resumes(&self.queue, &handled.carry_on, resume_delay, &self.log).await;
         let disposition = if carried_on {
             Disposition::Delete
         } else {

@@ -356,6 +356,18 @@ async fn two_workers_contain_forty_instances_once_each_and_stop_cleanly() {
         all.contains("\"outcome\":\"lease_lost\"") && all.contains("\"log\":\"carried_on\""),
         "no run lost its lease: the slow table did not test what it is here for"
     );
+    // Each was carried on no sooner than its lost lease ran out in the table (4 s; the workers'
+    // own --resume-delay is 1 s): a write sent just before the fence went down lands first.
+    let carried: Vec<&str> = all
+        .lines()
+        .filter(|line| line.contains("\"log\":\"carried_on\""))
+        .collect();
+    for line in &carried {
+        let delay = serde_json::from_str::<serde_json::Value>(line).unwrap()["delay_seconds"]
+            .as_u64()
+            .unwrap();
+        assert!(delay >= 4, "carried on before its lease ran out: {line}");
+    }
     // Both workers took messages.
     for (log, text) in logs.iter().zip(&logged) {
         assert!(
