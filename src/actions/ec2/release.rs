@@ -37,6 +37,12 @@ pub struct ReleaseIsolation {
     /// Restore from the `firebreak:original-groups` tags on this instance's interfaces.
     #[serde(default)]
     pub instance_id: Option<String>,
+    /// With `instance_ids`: an instance the journal did not isolate (a containment that only
+    /// took its role away, or stopped before isolating) has nothing to release here; it is
+    /// listed in `not_isolated` instead of refusing the step. For a runbook that has already
+    /// refused any instance the journal never contained (`ec2.restore_instance` does).
+    #[serde(default)]
+    pub skip_not_isolated: bool,
 }
 
 impl Action for ReleaseIsolation {
@@ -65,17 +71,20 @@ impl Execute for ReleaseIsolation {
                 "`instance_ids` chooses among a journal's instances; give it with `journal`".into(),
             ));
         }
+        let mut not_isolated = Vec::new();
         let (source, interfaces) = match (&self.interfaces, &self.journal, &self.instance_id) {
             (Some(list), None, None) => ("input", list.clone()),
-            (None, Some(path), None) => (
-                "journal",
-                from_journal(
+            (None, Some(path), None) => {
+                let found = from_journal(
                     path,
                     self.step.as_deref(),
                     self.instance_ids.as_deref(),
+                    self.skip_not_isolated,
                     ctx.journal_key(),
-                )?,
-            ),
+                )?;
+                not_isolated = found.not_isolated;
+                ("journal", found.interfaces)
+            }
             (None, None, Some(id)) => ("tags", from_tags(ctx, id).await?),
             _ => {
                 return Err(ActionError::Input(
@@ -83,6 +92,12 @@ impl Execute for ReleaseIsolation {
                 ));
             }
         };
+        if interfaces.is_empty() && !not_isolated.is_empty() {
+            return Ok(json!({
+                "source": source, "restored": [], "already_restored": [],
+                "not_isolated": not_isolated,
+            }));
+        }
         if interfaces.is_empty() {
             return Err(ActionError::Failed(format!(
                 "no isolated interfaces found in the {source}; nothing to release"
@@ -175,8 +190,18 @@ impl Execute for ReleaseIsolation {
                 "groups": eni.original_groups,
             }));
         }
-        Ok(json!({ "source": source, "restored": restored, "already_restored": already }))
+        Ok(json!({
+            "source": source, "restored": restored, "already_restored": already,
+            "not_isolated": not_isolated,
+        }))
     }
+}
+
+/// What a journal isolated of the chosen instances.
+struct FromJournal {
+    interfaces: Vec<IsolatedInterface>,
+    /// Chosen instances it did not isolate (only when told to skip them).
+    not_isolated: Vec<String>,
 }
 
 /// The interfaces an earlier run isolated on the chosen instances, from its verified journal.
@@ -184,8 +209,9 @@ fn from_journal(
     path: &str,
     step: Option<&str>,
     wanted: Option<&[String]>,
+    skip_not_isolated: bool,
     key: Option<&[u8]>,
-) -> Result<Vec<IsolatedInterface>, ActionError> {
+) -> Result<FromJournal, ActionError> {
     let outputs = recorded_outputs(path, <super::IsolateInstance as Action>::NAME, step, key)?;
     let mut recorded: Vec<String> = Vec::new();
     for instance in outputs.iter().filter_map(|o| o["instance_id"].as_str()) {
@@ -193,14 +219,30 @@ fn from_journal(
             recorded.push(instance.to_owned());
         }
     }
-    if let Some(wanted) = wanted {
-        let unknown = not_recorded(&recorded, wanted);
-        if !unknown.is_empty() {
+    let mut not_isolated: Vec<String> = Vec::new();
+    let isolated_named: Vec<String>;
+    let mut wanted = wanted;
+    if let Some(named) = wanted {
+        let unknown = not_recorded(&recorded, named);
+        if !unknown.is_empty() && !skip_not_isolated {
             return Err(ActionError::Input(format!(
                 "journal {path} isolated no interface of {}; nothing was released",
                 unknown.join(", ")
             )));
         }
+        not_isolated = unknown.into_iter().map(str::to_owned).collect();
+        isolated_named = named
+            .iter()
+            .filter(|id| recorded.contains(id))
+            .cloned()
+            .collect();
+        if isolated_named.is_empty() {
+            return Ok(FromJournal {
+                interfaces: Vec::new(),
+                not_isolated,
+            });
+        }
+        wanted = Some(&isolated_named);
     }
     let chosen = chosen_instances(path, &recorded, wanted)?;
     let mut found: Vec<IsolatedInterface> = Vec::new();
@@ -221,7 +263,10 @@ fn from_journal(
             found.push(eni);
         }
     }
-    Ok(found)
+    Ok(FromJournal {
+        interfaces: found,
+        not_isolated,
+    })
 }
 
 /// The interfaces of an instance that carry the original-groups tag isolation writes.
