@@ -220,6 +220,62 @@ async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
         registered[5]
     );
 
+    // One of the named turned its metadata service back on by hand since the containment: the
+    // whole list is refused before anything changes — not the others restored and left
+    // isolated (their network comes back only after every restore) — naming it.
+    let drifted = beside.clone();
+    let ec2 = sandbox::ec2().await;
+    let described = ec2
+        .describe_instances()
+        .instance_ids(&drifted)
+        .send()
+        .await
+        .unwrap();
+    let left = described.reservations()[0].instances()[0]
+        .metadata_options()
+        .cloned()
+        .unwrap();
+    ec2.modify_instance_metadata_options()
+        .instance_id(&drifted)
+        .http_endpoint(aws_sdk_ec2::types::InstanceMetadataEndpointState::Enabled)
+        .send()
+        .await
+        .unwrap();
+    let third = held
+        .iter()
+        .find(|h| *h != registered[5] && **h != drifted)
+        .unwrap();
+    let named = [registered[5].clone(), drifted.clone(), third.clone()];
+    let (code, refused, stderr) = release(dir.path(), &journal, &named);
+    assert_ne!(code, 0, "{refused:#}");
+    // Each other item names it; its own says what changed (the journal holds every item's).
+    let journaled = std::fs::read_to_string(refused["journal"].as_str().unwrap()).unwrap();
+    assert!(
+        journaled.contains(&format!(
+            "instance {drifted} (named in instance_ids) changed since the containment"
+        )) && journaled.contains(&format!(
+            "instance {drifted}: metadata_options changed since the containment"
+        )),
+        "{stderr}\n{journaled}"
+    );
+    assert_eq!(mutating(&refused), Vec::<String>::new());
+    assert_eq!(interface_groups(&instances).await, now);
+    assert_eq!(case_tagged(&instances).await, still_tagged);
+    assert_eq!(
+        state(&["describe", registered[5]])["target_groups"],
+        serde_json::json!([]),
+        "{} was registered again beside a drifted instance",
+        registered[5]
+    );
+    // Put back as the containment left it, for the release below.
+    ec2.modify_instance_metadata_options()
+        .instance_id(&drifted)
+        .set_http_endpoint(left.http_endpoint().cloned())
+        .set_http_tokens(left.http_tokens().cloned())
+        .send()
+        .await
+        .unwrap();
+
     // The rest, in one run, through a storm — two in five EC2 and load balancer calls
     // throttled, one EC2 call in twenty answered 500, the first two calls on the role's policy
     // throttled: everything as it was, the role's deny gone.

@@ -17,6 +17,9 @@ mod protection;
 mod tags;
 mod targets;
 
+use std::sync::Arc;
+
+use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -58,8 +61,9 @@ pub struct RestoreInstance {
     pub journal: String,
     pub instance_id: String,
     /// Every instance this run releases (the runbook's list). If the journal contained one of
-    /// them not at all — a mistyped id — every item refuses before changing anything: the
-    /// others must not be half released (their network is released only by a later step).
+    /// them not at all — a mistyped id — or a piece of one changed since the containment,
+    /// every item refuses before changing anything: the others must not be half released
+    /// (their network is released only by a later step).
     #[serde(default)]
     pub instance_ids: Vec<String>,
     /// Restore even pieces changed since the containment.
@@ -176,36 +180,32 @@ impl Execute for RestoreInstance {
                 self.journal
             )));
         }
-        let of = |action: &str| recorded.changes(action, |o| o["instance_id"] == id);
-        let metadata_moves = of(<super::DisableMetadata as Action>::NAME);
-        let profile_moves = of(<super::ReplaceInstanceProfile as Action>::NAME);
-        let address_moves = of(<super::DisassociateAddresses as Action>::NAME);
-        let protection_moves = of(<super::ProtectInstance as Action>::NAME);
-        let group_moves = of(<super::DetachFromAutoscaling as Action>::NAME);
-        let target_moves = of(<crate::actions::elbv2::DeregisterTargets as Action>::NAME);
-        let mut mine = instance_resources(&recorded, id);
-        if !mine.iter().any(|m| m == id) {
-            mine.push(id.to_owned());
-        }
-        let mut pieces = Vec::new();
-        pieces.extend(metadata::plan(ctx, id, &metadata_moves).await?);
-        pieces.extend(profile::plan(ctx, id, &profile_moves).await?);
-        pieces.extend(addresses::plan(ctx, &address_moves).await?);
-        pieces.extend(protection::plan(ctx, id, &protection_moves).await?);
-        pieces.extend(autoscaling::plan(ctx, id, &group_moves).await?);
-        pieces.extend(targets::plan(ctx, id, &target_moves).await?);
-        // Tag steps name many resources (a fleet's, every instance): only this instance's own
-        // come back here, so releasing one instance leaves the others' case tags in place.
-        let tagged = recorded.outputs(<super::TagResources as Action>::NAME, None);
-        pieces.extend(tags::plan(ctx, &tagged, &mine).await?);
-
-        let drifted: Vec<Value> = pieces
-            .iter()
-            .filter(|p| p.standing == Standing::ChangedSince)
-            .map(|p| drift(&p.name, &p.left, &p.now, &p.restore_to))
-            .collect();
+        // Planned afresh by each item (and each attempt): a plan says which association or
+        // registration to change, and is stale once part of it was applied.
+        let pieces = plan(ctx, &recorded, id).await?;
+        let drifted = drifted(&pieces);
         if !drifted.is_empty() && !self.force {
             return Err(changed_since(&format!("instance {id}"), drifted));
+        }
+        // Another named instance changed since: refused with it, as for a stranger, so this
+        // one is not left half released (its network comes back only in a later step).
+        let elsewhere: Vec<String> = if self.force {
+            Vec::new()
+        } else {
+            drifted_instances(ctx, &recorded, &self.journal, &self.instance_ids)
+                .await?
+                .iter()
+                .filter(|other| *other != id)
+                .cloned()
+                .collect()
+        };
+        if !elsewhere.is_empty() {
+            return Err(ActionError::Refused(format!(
+                "instance {} (named in instance_ids) changed since the containment (see its \
+                 item's outputs.drifted); nothing was restored, of {id} or any other. Look at \
+                 who changed it; release it with force: true, or the others without it",
+                elsewhere.join(", ")
+            )));
         }
         let mut restored = Vec::new();
         for piece in &pieces {
@@ -233,6 +233,77 @@ impl Execute for RestoreInstance {
             json!({ "instance_id": id, "restored": restored, "drifted": drifted, "changed": changed }),
         )
     }
+}
+
+/// The named instances with a piece changed since the containment, worked out once for all
+/// the step's items before any of them changes anything (read up to ten instances at a
+/// time): one drift refuses every item, as a stranger does. Sorted.
+async fn drifted_instances(
+    ctx: &StepContext,
+    recorded: &Recorded,
+    journal: &str,
+    named: &[String],
+) -> Result<Arc<Vec<String>>, ActionError> {
+    if named.is_empty() {
+        return Ok(Arc::default());
+    }
+    let key = format!("release-drift:{journal}:{}", named.join(","));
+    ctx.once(&key, || async {
+        // Owned ids: a closure over borrowed ones is not general enough for a Send future.
+        let reads = named.iter().cloned().map(|other| async move {
+            let pieces = plan(ctx, recorded, &other).await?;
+            Ok::<_, ActionError>((!drifted(&pieces).is_empty()).then_some(other))
+        });
+        let planned: Vec<Result<Option<String>, ActionError>> = futures_util::stream::iter(reads)
+            .buffer_unordered(10)
+            .collect()
+            .await;
+        let mut drifted = Vec::new();
+        for instance in planned {
+            drifted.extend(instance?);
+        }
+        drifted.sort();
+        drifted.dedup();
+        Ok(Arc::new(drifted))
+    })
+    .await
+}
+
+/// Every piece of instance `id` the journal recorded a change of: its recorded value, what
+/// the containment left, and what it is now.
+async fn plan(ctx: &StepContext, recorded: &Recorded, id: &str) -> Result<Vec<Piece>, ActionError> {
+    let of = |action: &str| recorded.changes(action, |o| o["instance_id"] == id);
+    let metadata_moves = of(<super::DisableMetadata as Action>::NAME);
+    let profile_moves = of(<super::ReplaceInstanceProfile as Action>::NAME);
+    let address_moves = of(<super::DisassociateAddresses as Action>::NAME);
+    let protection_moves = of(<super::ProtectInstance as Action>::NAME);
+    let group_moves = of(<super::DetachFromAutoscaling as Action>::NAME);
+    let target_moves = of(<crate::actions::elbv2::DeregisterTargets as Action>::NAME);
+    let mut mine = instance_resources(recorded, id);
+    if !mine.iter().any(|m| m == id) {
+        mine.push(id.to_owned());
+    }
+    let mut pieces = Vec::new();
+    pieces.extend(metadata::plan(ctx, id, &metadata_moves).await?);
+    pieces.extend(profile::plan(ctx, id, &profile_moves).await?);
+    pieces.extend(addresses::plan(ctx, &address_moves).await?);
+    pieces.extend(protection::plan(ctx, id, &protection_moves).await?);
+    pieces.extend(autoscaling::plan(ctx, id, &group_moves).await?);
+    pieces.extend(targets::plan(ctx, id, &target_moves).await?);
+    // Tag steps name many resources (a fleet's, every instance): only this instance's own
+    // come back here, so releasing one instance leaves the others' case tags in place.
+    let tagged = recorded.outputs(<super::TagResources as Action>::NAME, None);
+    pieces.extend(tags::plan(ctx, &tagged, &mine).await?);
+    Ok(pieces)
+}
+
+/// The pieces changed since the containment, as `outputs.drifted` reports them.
+fn drifted(pieces: &[Piece]) -> Vec<Value> {
+    pieces
+        .iter()
+        .filter(|p| p.standing == Standing::ChangedSince)
+        .map(|p| drift(&p.name, &p.left, &p.now, &p.restore_to))
+        .collect()
 }
 
 /// The named instances the journal contained nothing of; worked out once for the run's items.
