@@ -49,16 +49,28 @@ pub async fn serve(
     let health = Arc::new(Health::default());
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    let mut tick = tokio::time::interval(config.health_every);
-    tick.tick().await;
     log(json!({"log": "serving", "queue_url": queue.url, "concurrency": config.concurrency}));
+    // The health line keeps its own time. Were it a branch of the select below, each tick
+    // would cancel a receive in flight: SQS may have answered it already, and the messages
+    // it handed out would come back only after their visibility timeout, a receive spent
+    // (two such losses sent a finding to the dead-letter queue).
+    let health_lines = tokio::spawn({
+        let (health, log, every) = (health.clone(), log.clone(), config.health_every);
+        async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                log(health.line());
+            }
+        }
+    });
     while !*stop.borrow() {
         let free = slots.available_permits();
         if free == 0 {
             tokio::select! {
                 _ = tasks.join_next() => {}
                 _ = stop.changed() => {}
-                _ = tick.tick() => log(health.line()),
             }
             continue;
         }
@@ -93,10 +105,10 @@ pub async fn serve(
                 }
             },
             _ = stop.changed() => {}
-            _ = tick.tick() => log(health.line()),
         }
         while tasks.try_join_next().is_some() {}
     }
+    health_lines.abort();
     // Runs in flight stop at their next step boundary; their messages are released.
     settings.interrupted.store(true, Ordering::SeqCst);
     log(json!({"log": "stopping", "in_flight": tasks.len()}));

@@ -411,6 +411,43 @@ pub(crate) async fn until(within: Duration, what: &str, mut done: impl AsyncFnMu
     }
 }
 
+/// Every receive answered 2.5 s late (a loaded machine, a slow network), past the worker's
+/// 2-second health line: the health line must not cancel a receive in flight. It did, and SQS
+/// (here moto, behind the proxy, which forwards a delayed call whoever waits for it) had
+/// already handed the messages out: each came back only after its visibility timeout, a
+/// receive spent, until the dead-letter queue took it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receive_is_not_cut_short_by_the_health_line() {
+    let _moto = moto::exclusive().await;
+    let (_instance, evidence, sqs, queue) = one_finding(11).await;
+    proxy::faults(
+        11,
+        json!([{"service": "sqs", "operation": "ReceiveMessage", "fault": "delay",
+                "delay_ms": 2500}]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("worker.log");
+    let mut worker = worker(&queue, &evidence.seal, &dir.path().join("runs"), &log);
+    until(Duration::from_secs(90), "the queue to empty", async || {
+        pending(&sqs, &queue).await == (0, 0)
+    })
+    .await;
+    let code = terminate(&mut worker, Duration::from_secs(30));
+    proxy::faults(11, json!([]));
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("\"log\":\"health\""), "{said}");
+    // Handled on its first receive, and done.
+    let handled: Vec<Value> = said
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["log"] == "message")
+        .collect();
+    assert_eq!(handled.len(), 1, "{said}");
+    assert_eq!(handled[0]["receive_count"], 1, "{said}");
+    assert_eq!(handled[0]["disposition"], "deleted", "{said}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_mid_run_releases_its_message_and_another_resumes_the_run() {
     let _moto = moto::exclusive().await;
