@@ -33,7 +33,9 @@ impl From<LeaseError> for EngineError {
 impl From<TableLeaseError> for EngineError {
     fn from(error: TableLeaseError) -> Self {
         match error {
-            TableLeaseError::Held { .. } | TableLeaseError::Lost { .. } => {
+            TableLeaseError::Held { .. }
+            | TableLeaseError::Lost { .. }
+            | TableLeaseError::KeptHere { .. } => {
                 EngineError::Live(format!("the run is live on another worker ({error})"))
             }
             TableLeaseError::Table { .. } => EngineError::Table(error.to_string()),

@@ -51,6 +51,8 @@ pub enum LeaseError {
     },
     #[error("lease {name} was lost (another holder took it over, or it was released)")]
     Lost { name: String },
+    #[error("lease {name} is kept by this worker for another message it is handling")]
+    KeptHere { name: String },
     #[error("lease {name}: {message}")]
     Table { name: String, message: String },
 }
@@ -249,6 +251,39 @@ pub struct Keeper {
     task: tokio::task::JoinHandle<()>,
     leases: Leases,
     lease: Arc<std::sync::Mutex<Lease>>,
+    /// This process's claim on the name, given up with the keeper.
+    claim: Option<Claim>,
+}
+
+/// The leases this process's keepers keep, by name. The table lets a holder take its own
+/// lease again (`holder = :me`, so a worker restarted under the same name need not wait), but
+/// two tasks of one worker — a duplicate finding's resume beside a resume request for the same
+/// run — must not both act: the second take's new generation would stop the first mid-run.
+static KEPT: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// One task's claim on a lease name within this process, given up when dropped.
+pub struct Claim(String);
+
+impl Claim {
+    /// Claims `name`, unless another task of this process keeps it.
+    pub fn take(name: &str) -> Result<Claim, LeaseError> {
+        let mut kept = KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.insert(name.to_owned()) {
+            Ok(Claim(name.to_owned()))
+        } else {
+            Err(LeaseError::KeptHere {
+                name: name.to_owned(),
+            })
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut kept = KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        kept.remove(&self.0);
+    }
 }
 
 /// Leases this process keeps now (for a worker's health line).
@@ -320,7 +355,14 @@ impl Keeper {
             task,
             leases,
             lease: shared,
+            claim: None,
         }
+    }
+
+    /// Keeps this process's claim on the name for as long as the keeper lives.
+    pub fn claimed(mut self, claim: Claim) -> Keeper {
+        self.claim = Some(claim);
+        self
     }
 
     /// The lease can no longer be shown to be held: stop acting.
@@ -434,6 +476,20 @@ mod tests {
             "another holder took it: the keeper must stop"
         );
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[test]
+    fn a_second_task_of_this_worker_cannot_claim_a_kept_lease() {
+        let first = Claim::take("run-claimed").unwrap();
+        assert!(matches!(
+            Claim::take("run-claimed"),
+            Err(LeaseError::KeptHere { .. })
+        ));
+        drop(first);
+        assert!(
+            Claim::take("run-claimed").is_ok(),
+            "given up with the keeper"
+        );
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::condition::condition_failed;
-use super::lease::{Keeper, LeaseError, Leases};
+use super::lease::{Claim, Keeper, LeaseError, Leases};
 use super::location::TableLocation;
 use super::replica::{self, Materialized, TableReplica};
 use super::spill::Spill;
@@ -70,9 +70,11 @@ impl Shared {
 
     /// Takes the run's lease (free, expired, or already ours) and keeps it renewed.
     pub async fn hold_run(&self, run_id: &str) -> Result<Keeper, LeaseError> {
+        // Not while another task of this worker keeps it (the table would let it in).
+        let claim = Claim::take(run_id)?;
         let leases = self.run_leases();
         let lease = leases.acquire(run_id, &self.holder, self.lease).await?;
-        Ok(Keeper::start(leases, lease, self.lease))
+        Ok(Keeper::start(leases, lease, self.lease).claimed(claim))
     }
 
     /// Whether some worker holds the run's lease now; doubt (a failed read) counts as live, so
