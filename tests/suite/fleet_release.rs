@@ -103,6 +103,27 @@ fn mutating(outcome: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A refused release changed nothing: no mutating call, every interface's groups and the case
+/// tags as `now` and `tagged`, and `registered` (in a target group before the containment)
+/// still out of it.
+async fn nothing_changed(
+    refused: &Value,
+    instances: &[String],
+    now: &BTreeMap<String, (String, Vec<String>)>,
+    tagged: &[String],
+    registered: &str,
+    beside: &str,
+) {
+    assert_eq!(mutating(refused), Vec::<String>::new());
+    assert_eq!(&interface_groups(instances).await, now);
+    assert_eq!(case_tagged(instances).await, tagged);
+    assert_eq!(
+        state(&["describe", registered])["target_groups"],
+        serde_json::json!([]),
+        "{registered} was registered again beside {beside}"
+    );
+}
+
 #[tokio::test]
 async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
     let _moto = moto::exclusive().await;
@@ -210,15 +231,15 @@ async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
             .contains(&format!("records no containment of instance {stranger}")),
         "{stderr}\n{refused:#}"
     );
-    assert_eq!(mutating(&refused), Vec::<String>::new());
-    assert_eq!(interface_groups(&instances).await, now);
-    assert_eq!(case_tagged(&instances).await, still_tagged);
-    assert_eq!(
-        state(&["describe", registered[5]])["target_groups"],
-        serde_json::json!([]),
-        "{} was registered again beside a stranger",
-        registered[5]
-    );
+    nothing_changed(
+        &refused,
+        &instances,
+        &now,
+        &still_tagged,
+        registered[5],
+        "a stranger",
+    )
+    .await;
 
     // One of the named turned its metadata service back on by hand since the containment: the
     // whole list is refused before anything changes — not the others restored and left
@@ -258,15 +279,15 @@ async fn releasing_part_of_a_fleet_leaves_the_rest_contained() {
         )),
         "{stderr}\n{journaled}"
     );
-    assert_eq!(mutating(&refused), Vec::<String>::new());
-    assert_eq!(interface_groups(&instances).await, now);
-    assert_eq!(case_tagged(&instances).await, still_tagged);
-    assert_eq!(
-        state(&["describe", registered[5]])["target_groups"],
-        serde_json::json!([]),
-        "{} was registered again beside a drifted instance",
-        registered[5]
-    );
+    nothing_changed(
+        &refused,
+        &instances,
+        &now,
+        &still_tagged,
+        registered[5],
+        "a drifted instance",
+    )
+    .await;
     // Put back as the containment left it, for the release below.
     ec2.modify_instance_metadata_options()
         .instance_id(&drifted)

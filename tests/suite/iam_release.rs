@@ -45,6 +45,19 @@ async fn describe() -> Value {
     json!({ "attached": attached, "inline": inline, "tags": tags, "keys": keys })
 }
 
+/// `runbooks/iam-release.yaml` on the journal `journal_param` names, with `extra` arguments.
+fn iam_release(dir: &std::path::Path, journal_param: &str, extra: &[&str]) -> (i32, Value, String) {
+    let mut args = vec![
+        "run",
+        "runbooks/iam-release.yaml",
+        "-p",
+        journal_param,
+        "--yes",
+    ];
+    args.extend_from_slice(extra);
+    cli_on_moto(dir, &args)
+}
+
 #[tokio::test]
 async fn an_iam_release_undoes_what_the_key_runbook_added_and_the_key_only_when_asked() {
     let _moto = moto::exclusive().await;
@@ -68,16 +81,7 @@ async fn an_iam_release_undoes_what_the_key_runbook_added_and_the_key_only_when_
     let journal_param = format!("journal={}", contained["journal"].as_str().unwrap());
 
     // Without reactivate_key the key stays inactive; everything else goes back.
-    let (code, released, stderr) = cli_on_moto(
-        dir.path(),
-        &[
-            "run",
-            "runbooks/iam-release.yaml",
-            "-p",
-            &journal_param,
-            "--yes",
-        ],
-    );
+    let (code, released, stderr) = iam_release(dir.path(), &journal_param, &[]);
     assert_eq!(code, 0, "{stderr}\n{released:#}");
     let after = describe().await;
     assert_eq!(after["attached"], before["attached"]);
@@ -91,18 +95,8 @@ async fn an_iam_release_undoes_what_the_key_runbook_added_and_the_key_only_when_
     );
 
     // With it, the key is back too: the user is as before, but for its console password.
-    let (code, again, stderr) = cli_on_moto(
-        dir.path(),
-        &[
-            "run",
-            "runbooks/iam-release.yaml",
-            "-p",
-            &journal_param,
-            "-p",
-            "reactivate_key=true",
-            "--yes",
-        ],
-    );
+    let (code, again, stderr) =
+        iam_release(dir.path(), &journal_param, &["-p", "reactivate_key=true"]);
     assert_eq!(code, 0, "{stderr}\n{again:#}");
     assert_eq!(describe().await, before);
     let sent: Vec<String> =
@@ -214,16 +208,7 @@ async fn the_role_containment_is_undone_by_the_iam_and_ec2_releases() {
     );
     let journal_param = format!("journal={}", contained["journal"].as_str().unwrap());
 
-    let (code, released, stderr) = cli_on_moto(
-        dir.path(),
-        &[
-            "run",
-            "runbooks/iam-release.yaml",
-            "-p",
-            &journal_param,
-            "--yes",
-        ],
-    );
+    let (code, released, stderr) = iam_release(dir.path(), &journal_param, &[]);
     assert_eq!(code, 0, "{stderr}\n{released:#}");
     let (code, released, stderr) = cli_on_moto(
         dir.path(),
